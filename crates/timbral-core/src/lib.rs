@@ -1,0 +1,27 @@
+//! Timbral's pure core.
+//!
+//! Everything that must give the same answer natively, in the browser and at
+//! the edge lives here: the bundle format, int8 factor matrices, the implicit
+//! ALS least-squares solve (shared by training and fold-in), popularity and
+//! top-k scoring. The crate does no file or network I/O and starts no threads;
+//! it builds for `wasm32-unknown-unknown`. Adapters (the trainer, the wasm
+//! bindings, the Worker) own I/O and parallelism.
+
+pub mod als;
+pub mod bundle;
+pub mod csr;
+mod error;
+pub mod linalg;
+pub mod model;
+pub mod popularity;
+pub mod quant;
+pub mod topk;
+
+pub use als::AlsParams;
+pub use bundle::{BundleError, BundleInfo, FORMAT_VERSION, MAGIC};
+pub use csr::Csr;
+pub use error::Error;
+pub use model::{Model, ModelParts};
+pub use popularity::Popularity;
+pub use quant::QMatrix;
+pub use topk::{top_k, Scored};

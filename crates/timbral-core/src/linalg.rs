@@ -1,0 +1,102 @@
+//! Small dense kernels. Written with fixed-width independent accumulators so
+//! that LLVM vectorises them (SSE/AVX natively, simd128 on wasm) and so that
+//! the summation order — and therefore every score — is the same on every
+//! target.
+
+const LANES: usize = 8;
+
+/// Dot product of two f32 slices of equal length.
+#[inline]
+pub fn dot(a: &[f32], b: &[f32]) -> f32 {
+    debug_assert_eq!(a.len(), b.len());
+    let n = a.len().min(b.len());
+    let (a, b) = (&a[..n], &b[..n]);
+    let mut acc = [0f32; LANES];
+    let ca = a.chunks_exact(LANES);
+    let cb = b.chunks_exact(LANES);
+    let (ra, rb) = (ca.remainder(), cb.remainder());
+    for (x, y) in ca.zip(cb) {
+        for j in 0..LANES {
+            acc[j] += x[j] * y[j];
+        }
+    }
+    let mut tail = 0f32;
+    for (x, y) in ra.iter().zip(rb) {
+        tail += x * y;
+    }
+    reduce(acc) + tail
+}
+
+/// Dot product of an int8 row with an f32 vector (the caller applies the
+/// row's scale).
+#[inline]
+pub fn dot_i8(q: &[i8], x: &[f32]) -> f32 {
+    debug_assert_eq!(q.len(), x.len());
+    let n = q.len().min(x.len());
+    let (q, x) = (&q[..n], &x[..n]);
+    let mut acc = [0f32; LANES];
+    let cq = q.chunks_exact(LANES);
+    let cx = x.chunks_exact(LANES);
+    let (rq, rx) = (cq.remainder(), cx.remainder());
+    for (a, b) in cq.zip(cx) {
+        for j in 0..LANES {
+            acc[j] += f32::from(a[j]) * b[j];
+        }
+    }
+    let mut tail = 0f32;
+    for (a, b) in rq.iter().zip(rx) {
+        tail += f32::from(*a) * b;
+    }
+    reduce(acc) + tail
+}
+
+#[inline]
+fn reduce(acc: [f32; LANES]) -> f32 {
+    ((acc[0] + acc[4]) + (acc[1] + acc[5])) + ((acc[2] + acc[6]) + (acc[3] + acc[7]))
+}
+
+/// `y += a * x`
+#[inline]
+pub fn axpy(a: f32, x: &[f32], y: &mut [f32]) {
+    for (yi, xi) in y.iter_mut().zip(x) {
+        *yi += a * xi;
+    }
+}
+
+/// `y = A x` for a row-major square matrix `A` of side `x.len()`.
+#[inline]
+pub fn gemv(a: &[f32], x: &[f32], y: &mut [f32]) {
+    let n = x.len();
+    for (row, yi) in a.chunks_exact(n).zip(y.iter_mut()) {
+        *yi = dot(row, x);
+    }
+}
+
+/// Cosine similarity; 0 when either vector is zero.
+pub fn cosine(a: &[f32], b: &[f32]) -> f32 {
+    let d = dot(a, b);
+    let n = (dot(a, a) * dot(b, b)).sqrt();
+    if n > 0.0 {
+        d / n
+    } else {
+        0.0
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dot_matches_naive_for_all_tail_lengths() {
+        for n in 0..40 {
+            let a: Vec<f32> = (0..n).map(|i| (i as f32 * 0.37).sin()).collect();
+            let b: Vec<f32> = (0..n).map(|i| (i as f32 * 0.11).cos()).collect();
+            let naive: f32 = a.iter().zip(&b).map(|(x, y)| x * y).sum();
+            assert!((dot(&a, &b) - naive).abs() < 1e-4, "n={n}");
+            let q: Vec<i8> = (0..n).map(|i| (i as i32 * 7 % 255 - 127) as i8).collect();
+            let naive: f32 = q.iter().zip(&b).map(|(x, y)| f32::from(*x) * y).sum();
+            assert!((dot_i8(&q, &b) - naive).abs() < 1e-3, "n={n}");
+        }
+    }
+}

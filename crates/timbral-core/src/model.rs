@@ -1,0 +1,457 @@
+//! A loaded model: what a runtime holds after reading a bundle, and what the
+//! trainer builds before writing one. Scoring, fold-in and popularity all
+//! read the same int8 rows, so native, wasm and Worker answers agree.
+
+use std::collections::HashMap;
+use std::sync::OnceLock;
+
+use ndarray::ArrayView2;
+use serde::{Deserialize, Serialize};
+
+use crate::als::{self, AlsParams};
+use crate::bundle::{self, kind, BundleError, BundleInfo};
+use crate::csr::Csr;
+use crate::error::Error;
+use crate::popularity::Popularity;
+use crate::quant::QMatrix;
+use crate::topk::{top_k, Scored};
+
+/// Hyper-parameters and provenance (the `meta` section).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Meta {
+    pub params: AlsParams,
+    /// What the model was trained on, e.g. `hetrec2011-lastfm-2k`.
+    pub source: String,
+    /// The trainer that wrote it, e.g. `timbral-train 0.1.0`.
+    pub trainer: String,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+struct Items {
+    ids: Vec<String>,
+    names: Vec<String>,
+}
+
+/// Everything a model is made of, for the trainer to assemble.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ModelParts {
+    pub meta: Meta,
+    pub item_ids: Vec<String>,
+    pub item_names: Vec<String>,
+    pub popularity: Popularity,
+    pub item_factors: QMatrix,
+    pub user_ids: Vec<String>,
+    pub user_factors: QMatrix,
+    /// The known users' plays (user × item), to exclude what they have heard.
+    pub user_items: Csr,
+}
+
+#[derive(Debug)]
+pub struct Model {
+    parts: ModelParts,
+    item_index: HashMap<String, u32>,
+    user_index: HashMap<String, u32>,
+    /// `YᵀY + λI` over the int8 item factors, built on the first fold-in.
+    gram: OnceLock<Vec<f32>>,
+}
+
+/// Squared norm below which a user factor carries no preference.
+const NO_SIGNAL: f32 = 1e-12;
+
+fn invalid(kind: u32, detail: impl Into<String>) -> BundleError {
+    BundleError::section(kind, detail)
+}
+
+fn index_of(ids: &[String], kind: u32) -> Result<HashMap<String, u32>, BundleError> {
+    let mut map = HashMap::with_capacity(ids.len());
+    for (i, id) in ids.iter().enumerate() {
+        if map.insert(id.clone(), i as u32).is_some() {
+            return Err(invalid(kind, format!("id `{id}` appears twice")));
+        }
+    }
+    Ok(map)
+}
+
+impl Model {
+    /// Checks every cross-section invariant, then indexes the ids.
+    pub fn from_parts(parts: ModelParts) -> Result<Self, BundleError> {
+        let p = &parts;
+        let n_items = p.item_ids.len();
+        let n_users = p.user_ids.len();
+        let f = p.meta.params.factors as usize;
+        p.meta
+            .params
+            .validate()
+            .map_err(|e| invalid(kind::META, e))?;
+        if p.item_names.len() != n_items {
+            return Err(invalid(
+                kind::ITEMS,
+                format!("{} names for {n_items} ids", p.item_names.len()),
+            ));
+        }
+        p.popularity
+            .validate(n_items)
+            .map_err(|e| invalid(kind::POPULARITY, e))?;
+        p.item_factors
+            .validate()
+            .map_err(|e| invalid(kind::ITEM_FACTORS, e))?;
+        if p.item_factors.rows() != n_items || p.item_factors.cols() != f {
+            return Err(invalid(
+                kind::ITEM_FACTORS,
+                format!(
+                    "shape {}×{}, expected {n_items}×{f}",
+                    p.item_factors.rows(),
+                    p.item_factors.cols()
+                ),
+            ));
+        }
+        p.user_factors
+            .validate()
+            .map_err(|e| invalid(kind::USER_FACTORS, e))?;
+        if p.user_factors.rows() != n_users || p.user_factors.cols() != f {
+            return Err(invalid(
+                kind::USER_FACTORS,
+                format!(
+                    "shape {}×{}, expected {n_users}×{f}",
+                    p.user_factors.rows(),
+                    p.user_factors.cols()
+                ),
+            ));
+        }
+        p.user_items
+            .validate()
+            .map_err(|e| invalid(kind::USER_ITEMS, e))?;
+        if p.user_items.n_rows() != n_users || p.user_items.n_cols() != n_items {
+            return Err(invalid(
+                kind::USER_ITEMS,
+                format!(
+                    "shape {}×{}, expected {n_users}×{n_items}",
+                    p.user_items.n_rows(),
+                    p.user_items.n_cols()
+                ),
+            ));
+        }
+        let item_index = index_of(&p.item_ids, kind::ITEMS)?;
+        let user_index = index_of(&p.user_ids, kind::USERS)?;
+        Ok(Model {
+            parts,
+            item_index,
+            user_index,
+            gram: OnceLock::new(),
+        })
+    }
+
+    /// Reads a bundle; a bad file is refused whole.
+    pub fn from_bytes(bytes: &[u8]) -> Result<Self, BundleError> {
+        let (_, sections) = bundle::decode(bytes)?;
+        let find = |k: u32| {
+            sections
+                .iter()
+                .copied()
+                .find(|s| s.kind == k)
+                .ok_or(BundleError::Missing(bundle::kind_name(k)))
+        };
+        let meta: Meta = bundle::decode_section(find(kind::META)?)?;
+        let items: Items = bundle::decode_section(find(kind::ITEMS)?)?;
+        Model::from_parts(ModelParts {
+            meta,
+            item_ids: items.ids,
+            item_names: items.names,
+            popularity: bundle::decode_section(find(kind::POPULARITY)?)?,
+            item_factors: bundle::decode_section(find(kind::ITEM_FACTORS)?)?,
+            user_ids: bundle::decode_section(find(kind::USERS)?)?,
+            user_factors: bundle::decode_section(find(kind::USER_FACTORS)?)?,
+            user_items: bundle::decode_section(find(kind::USER_ITEMS)?)?,
+        })
+    }
+
+    /// Writes the bundle. Deterministic: the same model gives the same bytes.
+    pub fn to_bytes(&self) -> Vec<u8> {
+        let p = &self.parts;
+        let items = Items {
+            ids: p.item_ids.clone(),
+            names: p.item_names.clone(),
+        };
+        bundle::encode(&[
+            bundle::section(kind::META, &p.meta),
+            bundle::section(kind::ITEMS, &items),
+            bundle::section(kind::POPULARITY, &p.popularity),
+            bundle::section(kind::ITEM_FACTORS, &p.item_factors),
+            bundle::section(kind::USERS, &p.user_ids),
+            bundle::section(kind::USER_FACTORS, &p.user_factors),
+            bundle::section(kind::USER_ITEMS, &p.user_items),
+        ])
+    }
+
+    /// The framing of a bundle, for `inspect`.
+    pub fn inspect(bytes: &[u8]) -> Result<BundleInfo, BundleError> {
+        bundle::decode(bytes).map(|(info, _)| info)
+    }
+
+    pub fn parts(&self) -> &ModelParts {
+        &self.parts
+    }
+    pub fn meta(&self) -> &Meta {
+        &self.parts.meta
+    }
+    pub fn n_items(&self) -> usize {
+        self.parts.item_ids.len()
+    }
+    pub fn n_users(&self) -> usize {
+        self.parts.user_ids.len()
+    }
+    pub fn factors(&self) -> usize {
+        self.parts.meta.params.factors as usize
+    }
+    pub fn item_id(&self, i: u32) -> &str {
+        &self.parts.item_ids[i as usize]
+    }
+    pub fn item_name(&self, i: u32) -> &str {
+        &self.parts.item_names[i as usize]
+    }
+    pub fn user_id(&self, u: u32) -> &str {
+        &self.parts.user_ids[u as usize]
+    }
+    pub fn popularity(&self) -> &Popularity {
+        &self.parts.popularity
+    }
+
+    pub fn item_index(&self, id: &str) -> Result<u32, Error> {
+        self.item_index
+            .get(id)
+            .copied()
+            .ok_or_else(|| Error::UnknownItem(id.to_string()))
+    }
+
+    pub fn user_index(&self, id: &str) -> Result<u32, Error> {
+        self.user_index
+            .get(id)
+            .copied()
+            .ok_or_else(|| Error::UnknownUser(id.to_string()))
+    }
+
+    /// A known user's items and plays.
+    pub fn user_history(&self, u: u32) -> (&[u32], &[f32]) {
+        self.parts.user_items.row(u as usize)
+    }
+
+    /// A known user's trained factor.
+    pub fn user_factor(&self, u: u32) -> Vec<f32> {
+        self.parts.user_factors.dequantize_row(u as usize)
+    }
+
+    fn gram(&self) -> &[f32] {
+        self.gram.get_or_init(|| {
+            let y = self.parts.item_factors.dequantize();
+            let view = ArrayView2::from_shape((self.n_items(), self.factors()), &y)
+                .expect("validated shape");
+            als::gram(view, self.parts.meta.params.regularization)
+        })
+    }
+
+    /// The least-squares factor for a listener the model has never seen,
+    /// from (item, plays) pairs: one ALS half-step against the bundle's item
+    /// factors. Duplicate items are summed.
+    pub fn fold_in(&self, history: &[(u32, f32)]) -> Result<Vec<f32>, Error> {
+        let mut h: Vec<(u32, f32)> = Vec::with_capacity(history.len());
+        for &(i, plays) in history {
+            if i as usize >= self.n_items() {
+                return Err(Error::InvalidInput(format!(
+                    "item index {i} is out of range (0..{})",
+                    self.n_items()
+                )));
+            }
+            if !(plays.is_finite() && plays >= 0.0) {
+                return Err(Error::InvalidInput(format!(
+                    "plays for item `{}` must be a finite number ≥ 0, got {plays}",
+                    self.item_id(i)
+                )));
+            }
+            h.push((i, plays));
+        }
+        h.sort_unstable_by_key(|&(i, _)| i);
+        h.dedup_by(|b, a| {
+            if a.0 == b.0 {
+                a.1 += b.1;
+                true
+            } else {
+                false
+            }
+        });
+        let alpha = self.parts.meta.params.alpha;
+        let cols: Vec<u32> = h.iter().map(|&(i, _)| i).collect();
+        let conf: Vec<f32> = h.iter().map(|&(_, p)| als::confidence(p, alpha)).collect();
+        Ok(als::fold_in(
+            self.gram(),
+            &self.parts.item_factors,
+            &cols,
+            &conf,
+        ))
+    }
+
+    /// CF scores of every item for a user factor.
+    pub fn scores(&self, x: &[f32]) -> Vec<f32> {
+        let y = &self.parts.item_factors;
+        (0..self.n_items()).map(|i| y.dot_row(i, x)).collect()
+    }
+
+    /// Top-k items for a user factor, excluding `exclude`. A factor with no
+    /// signal (a listener whose only artists nobody else played collapses to
+    /// ≈ 0) would rank by index order; they get the popular items instead.
+    pub fn recommend(&self, x: &[f32], exclude: &[u32], k: usize) -> Vec<Scored> {
+        if crate::linalg::dot(x, x) <= NO_SIGNAL {
+            return self.popular(exclude, k);
+        }
+        let y = &self.parts.item_factors;
+        let mut skip = vec![false; self.n_items()];
+        for &i in exclude {
+            if let Some(s) = skip.get_mut(i as usize) {
+                *s = true;
+            }
+        }
+        let cands = (0..self.n_items())
+            .filter(|&i| !skip[i])
+            .map(|i| Scored {
+                index: i as u32,
+                score: y.dot_row(i, x),
+            })
+            .collect();
+        top_k(cands, k)
+    }
+
+    /// Top-k for a known user, excluding what they have played.
+    pub fn recommend_user(&self, u: u32, k: usize) -> Vec<Scored> {
+        let x = self.user_factor(u);
+        self.recommend(&x, self.user_history(u).0, k)
+    }
+
+    /// Top-k for a new listener: fold in, then score, excluding the history.
+    pub fn recommend_history(
+        &self,
+        history: &[(u32, f32)],
+        k: usize,
+    ) -> Result<Vec<Scored>, Error> {
+        let x = self.fold_in(history)?;
+        let seen: Vec<u32> = history.iter().map(|&(i, _)| i).collect();
+        Ok(self.recommend(&x, &seen, k))
+    }
+
+    /// The most popular items, excluding `exclude`: the cold-start baseline.
+    pub fn popular(&self, exclude: &[u32], k: usize) -> Vec<Scored> {
+        let pop = &self.parts.popularity;
+        let mut skip = vec![false; self.n_items()];
+        for &i in exclude {
+            if let Some(s) = skip.get_mut(i as usize) {
+                *s = true;
+            }
+        }
+        let cands = (0..self.n_items())
+            .filter(|&i| !skip[i])
+            .map(|i| Scored {
+                index: i as u32,
+                score: pop.score(i),
+            })
+            .collect();
+        top_k(cands, k)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    pub(crate) fn tiny() -> ModelParts {
+        let params = AlsParams {
+            factors: 2,
+            ..AlsParams::default()
+        };
+        let plays = Csr::from_triplets(2, 3, vec![(0, 0, 3.0), (1, 1, 1.0), (1, 2, 8.0)]);
+        ModelParts {
+            meta: Meta {
+                params,
+                source: "test".into(),
+                trainer: "unit".into(),
+            },
+            item_ids: vec!["a".into(), "b".into(), "c".into()],
+            item_names: vec!["A".into(), "B".into(), "C".into()],
+            popularity: Popularity::from_plays(&plays),
+            item_factors: QMatrix::quantize(&[1.0, 0.0, 0.0, 1.0, 0.7, 0.7], 3, 2),
+            user_ids: vec!["u1".into(), "u2".into()],
+            user_factors: QMatrix::quantize(&[1.0, 0.1, 0.2, 1.0], 2, 2),
+            user_items: plays,
+        }
+    }
+
+    #[test]
+    fn bundle_round_trip_is_exact() {
+        let m = Model::from_parts(tiny()).unwrap();
+        let bytes = m.to_bytes();
+        let back = Model::from_bytes(&bytes).unwrap();
+        assert_eq!(back.parts(), m.parts());
+        assert_eq!(back.to_bytes(), bytes);
+    }
+
+    #[test]
+    fn recommend_excludes_seen_items() {
+        let m = Model::from_parts(tiny()).unwrap();
+        let recs = m.recommend_user(0, 10);
+        assert_eq!(recs.iter().map(|s| s.index).collect::<Vec<_>>(), vec![2, 1]);
+        let recs = m.recommend_user(1, 10);
+        assert_eq!(recs.iter().map(|s| s.index).collect::<Vec<_>>(), vec![0]);
+    }
+
+    #[test]
+    fn inconsistent_sections_are_refused() {
+        let mut p = tiny();
+        p.item_names.pop();
+        assert!(matches!(
+            Model::from_parts(p),
+            Err(BundleError::Section { .. })
+        ));
+        let mut p = tiny();
+        p.user_ids[1] = "u1".into();
+        assert!(matches!(
+            Model::from_parts(p),
+            Err(BundleError::Section { .. })
+        ));
+        let mut p = tiny();
+        p.meta.params.factors = 3;
+        assert!(matches!(
+            Model::from_parts(p),
+            Err(BundleError::Section { .. })
+        ));
+    }
+
+    #[test]
+    fn a_missing_section_is_named() {
+        let m = Model::from_parts(tiny()).unwrap();
+        let bytes = m.to_bytes();
+        let (_, secs) = bundle::decode(&bytes).unwrap();
+        let kept: Vec<(u32, Vec<u8>)> = secs
+            .iter()
+            .filter(|s| s.kind != kind::USERS)
+            .map(|s| (s.kind, s.bytes.to_vec()))
+            .collect();
+        let err = Model::from_bytes(&bundle::encode(&kept)).unwrap_err();
+        assert_eq!(err, BundleError::Missing("users"));
+        assert!(err.to_string().contains("users"));
+    }
+
+    #[test]
+    fn a_factor_without_signal_falls_back_to_popularity() {
+        let m = Model::from_parts(tiny()).unwrap();
+        let recs = m.recommend(&[0.0, 0.0], &[1], 3);
+        let pop = m.popular(&[1], 3);
+        assert_eq!(recs, pop);
+        assert_eq!(recs[0].index, 2); // c: 8 plays beats a: 3 plays, both 1 listener
+    }
+
+    #[test]
+    fn fold_in_rejects_bad_plays_and_indices() {
+        let m = Model::from_parts(tiny()).unwrap();
+        assert!(m.fold_in(&[(9, 1.0)]).is_err());
+        assert!(m.fold_in(&[(0, -1.0)]).is_err());
+        assert!(m.fold_in(&[(0, f32::NAN)]).is_err());
+        assert_eq!(m.fold_in(&[]).unwrap(), vec![0.0, 0.0]);
+    }
+}

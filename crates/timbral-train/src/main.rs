@@ -1,0 +1,736 @@
+//! The `timbral` command line. Results go to stdout, logs and progress to
+//! stderr; any failure exits non-zero with a message naming the problem.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use anyhow::{bail, Context, Result};
+use clap::{Args, Parser, Subcommand};
+use serde::Serialize;
+use timbral_core::{AlsParams, Model, Scored};
+use timbral_train::data::{self, ColumnNames, Dataset, ReadOptions};
+use timbral_train::synth::{self, SynthConfig};
+use timbral_train::{bench, eval, tune, write};
+
+#[derive(Parser)]
+#[command(
+    name = "timbral",
+    version,
+    about = "Train and query Timbral music-recommendation bundles"
+)]
+struct Cli {
+    /// Worker threads for training and evaluation (default: all cores).
+    #[arg(long, global = true)]
+    threads: Option<usize>,
+    /// More logging (-v debug).
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    verbose: u8,
+    /// Only warnings and errors on stderr.
+    #[arg(short, long, global = true)]
+    quiet: bool,
+    #[command(subcommand)]
+    cmd: Cmd,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Train implicit ALS on listening data and write a bundle.
+    Train {
+        #[command(flatten)]
+        data: DataArgs,
+        #[command(flatten)]
+        als: AlsArgs,
+        /// Where to write the bundle (atomically).
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// Recommend for a known user, a new listener's history, or every user.
+    Recommend(RecommendArgs),
+    /// Offline evaluation: popularity vs ALS on a per-user random holdout.
+    Eval {
+        #[command(flatten)]
+        data: DataArgs,
+        #[command(flatten)]
+        als: AlsArgs,
+        /// Share of each user's items held out (users with ≥ 5 items).
+        #[arg(long, default_value_t = 0.2)]
+        holdout: f64,
+        /// Cut-offs, comma-separated.
+        #[arg(long, value_delimiter = ',', default_value = "10,20")]
+        k: Vec<usize>,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Grid search on a validation split carved from the training data.
+    Tune {
+        #[command(flatten)]
+        data: DataArgs,
+        #[command(flatten)]
+        als: AlsArgs,
+        #[arg(long, default_value_t = 0.2)]
+        holdout: f64,
+        /// Validation splits to average over.
+        #[arg(long, default_value_t = 1)]
+        repeats: u32,
+        #[arg(long, value_delimiter = ',', default_value = "32,64,128")]
+        factors_grid: Vec<u32>,
+        #[arg(long, value_delimiter = ',', default_value = "0.1,1,5,20")]
+        regularization_grid: Vec<f32>,
+        #[arg(long, value_delimiter = ',', default_value = "1,3,10,30")]
+        alpha_grid: Vec<f32>,
+        #[arg(long, value_delimiter = ',', default_value = "15")]
+        iterations_grid: Vec<u32>,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show a bundle's format version, checksum, sections and counts.
+    Inspect {
+        bundle: PathBuf,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Time ALS fits and top-k scoring; prints figures.
+    Bench {
+        /// Real data to time (default: the embedded default).
+        #[arg(long)]
+        data: Option<PathBuf>,
+        #[arg(long, default_value_t = 200_000)]
+        synthetic_users: usize,
+        #[arg(long, default_value_t = 50_000)]
+        synthetic_items: usize,
+        #[arg(long, default_value_t = 50)]
+        synthetic_plays_per_user: usize,
+        #[arg(long, default_value_t = 5)]
+        synthetic_iterations: u32,
+    },
+    /// Write a synthetic interactions file (TSV: user, item, name, plays).
+    Synth {
+        #[arg(long)]
+        out: PathBuf,
+        #[arg(long, default_value_t = SynthConfig::default().users)]
+        users: usize,
+        #[arg(long, default_value_t = SynthConfig::default().items)]
+        items: usize,
+        #[arg(long, default_value_t = SynthConfig::default().plays_per_user)]
+        plays_per_user: usize,
+        #[arg(long, default_value_t = 42)]
+        seed: u64,
+    },
+    /// The main job on the embedded default: evaluate, train, write a bundle, recommend.
+    Demo {
+        #[arg(long, default_value = "timbral-demo.bundle")]
+        out: PathBuf,
+    },
+}
+
+#[derive(Args)]
+struct DataArgs {
+    /// A HetRec Last.fm-2k directory or a CSV/TSV interactions file with a
+    /// header (default: the embedded synthetic data set).
+    #[arg(long)]
+    data: Option<PathBuf>,
+    /// User column of a CSV/TSV file (default: user, user_id, …).
+    #[arg(long)]
+    user_col: Option<String>,
+    /// Item column (default: item, item_id, artist, …).
+    #[arg(long)]
+    item_col: Option<String>,
+    /// Play-count column (default: plays, count, weight, …; none = 1 play a row).
+    #[arg(long)]
+    plays_col: Option<String>,
+    /// Item-name column (default: name, item_name, …).
+    #[arg(long)]
+    name_col: Option<String>,
+    /// Field delimiter of a CSV/TSV file (default: by extension, else sniffed).
+    #[arg(long)]
+    delimiter: Option<char>,
+    /// Skip malformed rows (counted and reported) instead of failing.
+    #[arg(long)]
+    skip_bad_rows: bool,
+}
+
+#[derive(Args)]
+struct AlsArgs {
+    #[arg(long, default_value_t = AlsParams::default().factors)]
+    factors: u32,
+    #[arg(long, default_value_t = AlsParams::default().iterations)]
+    iterations: u32,
+    #[arg(long, default_value_t = AlsParams::default().regularization)]
+    regularization: f32,
+    /// Confidence scale: c = 1 + alpha · ln(1 + plays).
+    #[arg(long, default_value_t = AlsParams::default().alpha)]
+    alpha: f32,
+    /// Conjugate-gradient steps per row and half-step.
+    #[arg(long, default_value_t = AlsParams::default().cg_steps)]
+    cg_steps: u32,
+    /// Seed for the factor initialisation and the evaluation split.
+    #[arg(long, default_value_t = AlsParams::default().seed)]
+    seed: u64,
+}
+
+#[derive(Args)]
+struct RecommendArgs {
+    #[arg(long)]
+    bundle: PathBuf,
+    /// A user id as in the training data.
+    #[arg(long, conflicts_with_all = ["history", "all_users"])]
+    user: Option<String>,
+    /// A new listener's history: `item[,plays]` rows, folded in without retraining.
+    #[arg(long, conflicts_with = "all_users")]
+    history: Option<PathBuf>,
+    /// Precompute for every known user (TSV: user, item, rank, score).
+    #[arg(long)]
+    all_users: bool,
+    #[arg(long, default_value_t = 10)]
+    k: usize,
+    #[arg(long)]
+    json: bool,
+    /// With --all-users: write here (atomically) instead of stdout.
+    #[arg(long)]
+    out: Option<PathBuf>,
+    /// Skip malformed or unknown history rows instead of failing.
+    #[arg(long)]
+    skip_bad_rows: bool,
+}
+
+impl AlsArgs {
+    fn params(&self) -> Result<AlsParams> {
+        let p = AlsParams {
+            factors: self.factors,
+            iterations: self.iterations,
+            regularization: self.regularization,
+            alpha: self.alpha,
+            cg_steps: self.cg_steps,
+            seed: self.seed,
+        };
+        p.validate().map_err(anyhow::Error::msg)?;
+        Ok(p)
+    }
+}
+
+impl DataArgs {
+    fn load(&self) -> Result<Dataset> {
+        let Some(path) = &self.data else {
+            tracing::info!("no --data: using the embedded default data set");
+            return Ok(synth::generate(SynthConfig::default()).data);
+        };
+        let delimiter = match self.delimiter {
+            None => None,
+            Some(c) if c.is_ascii() => Some(c as u8),
+            Some(c) => bail!("--delimiter must be an ASCII character, got `{c}`"),
+        };
+        let cols = ColumnNames {
+            user: self.user_col.clone(),
+            item: self.item_col.clone(),
+            plays: self.plays_col.clone(),
+            name: self.name_col.clone(),
+            delimiter,
+        };
+        let ds = data::load(
+            path,
+            &cols,
+            ReadOptions {
+                skip_bad_rows: self.skip_bad_rows,
+            },
+        )?;
+        tracing::info!(
+            "{}: {} users, {} items; {}",
+            path.display(),
+            ds.n_users(),
+            ds.n_items(),
+            ds.report
+        );
+        if ds.report.bad_rows > 0 {
+            tracing::warn!(
+                "{}: skipped {} bad rows (first: {})",
+                path.display(),
+                ds.report.bad_rows,
+                ds.report.first_bad.join("; ")
+            );
+        }
+        Ok(ds)
+    }
+}
+
+fn read_bundle(path: &Path) -> Result<Model> {
+    let bytes = std::fs::read(path)
+        .with_context(|| format!("{}: cannot read the bundle", path.display()))?;
+    Model::from_bytes(&bytes).with_context(|| format!("{}: refused", path.display()))
+}
+
+#[derive(Serialize)]
+struct Rec<'a> {
+    rank: usize,
+    item: &'a str,
+    name: &'a str,
+    score: f32,
+}
+
+fn print_recs(
+    out: &mut dyn Write,
+    model: &Model,
+    recs: &[Scored],
+    json: bool,
+    title: &str,
+) -> Result<()> {
+    let rows: Vec<Rec<'_>> = recs
+        .iter()
+        .enumerate()
+        .map(|(r, s)| Rec {
+            rank: r + 1,
+            item: model.item_id(s.index),
+            name: model.item_name(s.index),
+            score: s.score,
+        })
+        .collect();
+    if json {
+        serde_json::to_writer_pretty(&mut *out, &rows)?;
+        writeln!(out)?;
+        return Ok(());
+    }
+    writeln!(out, "{title}")?;
+    writeln!(out, "{:>4}  {:<14} {:>8}  name", "rank", "item", "score")?;
+    for r in rows {
+        writeln!(
+            out,
+            "{:>4}  {:<14} {:>8.4}  {}",
+            r.rank, r.item, r.score, r.name
+        )?;
+    }
+    Ok(())
+}
+
+fn recommend(a: &RecommendArgs, out: &mut dyn Write) -> Result<()> {
+    if a.k == 0 {
+        bail!("--k must be at least 1");
+    }
+    let model = read_bundle(&a.bundle)?;
+    if let Some(user) = &a.user {
+        let u = model.user_index(user)?;
+        let recs = model.recommend_user(u, a.k);
+        return print_recs(
+            out,
+            &model,
+            &recs,
+            a.json,
+            &format!("Top {} for user {user}", a.k),
+        );
+    }
+    if let Some(path) = &a.history {
+        let (rows, report) = data::read_history(
+            path,
+            ReadOptions {
+                skip_bad_rows: a.skip_bad_rows,
+            },
+        )?;
+        let mut history = Vec::with_capacity(rows.len());
+        let mut unknown = Vec::new();
+        for r in &rows {
+            match model.item_index(&r.item) {
+                Ok(i) => history.push((i, r.plays)),
+                Err(e) if !a.skip_bad_rows => bail!("{}:{}: {e}", path.display(), r.line),
+                Err(_) => unknown.push(format!("line {}: `{}`", r.line, r.item)),
+            }
+        }
+        if report.bad_rows > 0 || !unknown.is_empty() {
+            tracing::warn!(
+                "{}: skipped {} malformed rows and {} unknown items ({})",
+                path.display(),
+                report.bad_rows,
+                unknown.len(),
+                report
+                    .first_bad
+                    .iter()
+                    .chain(unknown.iter())
+                    .take(5)
+                    .cloned()
+                    .collect::<Vec<_>>()
+                    .join("; ")
+            );
+        }
+        if history.is_empty() {
+            bail!("{}: no known items in the history", path.display());
+        }
+        let recs = model.recommend_history(&history, a.k)?;
+        let title = format!(
+            "Top {} for a new listener with {} items (folded in)",
+            a.k,
+            history.len()
+        );
+        return print_recs(out, &model, &recs, a.json, &title);
+    }
+    if a.all_users {
+        let fill = |w: &mut dyn Write| -> std::io::Result<()> {
+            for u in 0..model.n_users() as u32 {
+                for (r, s) in model.recommend_user(u, a.k).iter().enumerate() {
+                    writeln!(
+                        w,
+                        "{}\t{}\t{}\t{}",
+                        model.user_id(u),
+                        model.item_id(s.index),
+                        r + 1,
+                        s.score
+                    )?;
+                }
+            }
+            Ok(())
+        };
+        return match &a.out {
+            Some(p) => {
+                write::atomic_with(p, fill)?;
+                tracing::info!(
+                    "wrote top-{} for {} users to {}",
+                    a.k,
+                    model.n_users(),
+                    p.display()
+                );
+                Ok(())
+            }
+            None => Ok(fill(out)?),
+        };
+    }
+    bail!("say whom to recommend for: --user ID, --history FILE or --all-users")
+}
+
+fn inspect(path: &Path, json: bool, out: &mut dyn Write) -> Result<()> {
+    let bytes = std::fs::read(path)
+        .with_context(|| format!("{}: cannot read the bundle", path.display()))?;
+    let info = Model::inspect(&bytes).with_context(|| format!("{}: refused", path.display()))?;
+    let model =
+        Model::from_bytes(&bytes).with_context(|| format!("{}: refused", path.display()))?;
+    let meta = model.meta();
+    let nnz = model.parts().user_items.nnz();
+    if json {
+        let sections: Vec<_> = info
+            .sections
+            .iter()
+            .map(|(k, n, l)| serde_json::json!({"kind": k, "name": n, "bytes": l}))
+            .collect();
+        let v = serde_json::json!({
+            "path": path, "bytes": info.total_len, "format_version": info.version,
+            "checksum": format!("{:08x}", info.checksum), "sections": sections,
+            "users": model.n_users(), "items": model.n_items(), "plays": nnz,
+            "params": meta.params, "source": meta.source, "trainer": meta.trainer,
+        });
+        serde_json::to_writer_pretty(&mut *out, &v)?;
+        writeln!(out)?;
+        return Ok(());
+    }
+    writeln!(
+        out,
+        "bundle    {} ({} bytes)",
+        path.display(),
+        info.total_len
+    )?;
+    writeln!(
+        out,
+        "format    version {}, CRC-32 {:08x} over {} payload bytes",
+        info.version, info.checksum, info.payload_len
+    )?;
+    writeln!(
+        out,
+        "source    {} (written by {})",
+        meta.source, meta.trainer
+    )?;
+    writeln!(
+        out,
+        "counts    {} users, {} items, {} plays",
+        model.n_users(),
+        model.n_items(),
+        nnz
+    )?;
+    let p = &meta.params;
+    writeln!(
+        out,
+        "model     implicit ALS: {} factors, {} iterations, regularization {}, alpha {}, {} CG steps, seed {}",
+        p.factors, p.iterations, p.regularization, p.alpha, p.cg_steps, p.seed
+    )?;
+    writeln!(out, "sections")?;
+    for (kind, name, len) in &info.sections {
+        writeln!(out, "  {kind:>3}  {name:<14} {len:>10} bytes")?;
+    }
+    Ok(())
+}
+
+fn demo(path: &Path, out: &mut dyn Write) -> Result<()> {
+    let s = synth::generate(SynthConfig::default());
+    let ds = &s.data;
+    writeln!(out, "Timbral demo on the {}", ds.source)?;
+    writeln!(
+        out,
+        "{} listeners, {} artists, {} plays in {} genres\n",
+        ds.n_users(),
+        ds.n_items(),
+        ds.plays.nnz(),
+        synth::GENRES.len()
+    )?;
+
+    let params = AlsParams::default();
+    let report = eval::run(ds, params, 0.2, params.seed, &[10, 20], true);
+    writeln!(out, "{report}")?;
+
+    let model = timbral_train::train_dataset(ds, params, true);
+    let bytes = model.to_bytes();
+    write::atomic(path, &bytes)?;
+    writeln!(
+        out,
+        "wrote {} ({} KiB); `timbral inspect {}` shows its sections\n",
+        path.display(),
+        bytes.len() / 1024,
+        path.display()
+    )?;
+
+    // Read it back as a runtime would.
+    let model = read_bundle(path)?;
+    let genre = |i: u32| synth::GENRES[s.item_genre[i as usize]];
+    let u = 0u32;
+    let (items, plays) = model.user_history(u);
+    let mut top: Vec<(u32, f32)> = items.iter().copied().zip(plays.iter().copied()).collect();
+    top.sort_by(|a, b| b.1.total_cmp(&a.1));
+    writeln!(out, "{} mostly plays:", model.user_id(u))?;
+    for (i, p) in top.iter().take(5) {
+        writeln!(
+            out,
+            "  {:<28} {:<12} {p:>6} plays",
+            model.item_name(*i),
+            genre(*i)
+        )?;
+    }
+    writeln!(out, "and is recommended:")?;
+    for r in model.recommend_user(u, 8) {
+        writeln!(
+            out,
+            "  {:<28} {:<12} {:>7.3}",
+            model.item_name(r.index),
+            genre(r.index),
+            r.score
+        )?;
+    }
+
+    // A brand-new listener: three jazz artists, folded in without retraining.
+    let jazz = synth::GENRES
+        .iter()
+        .position(|g| *g == "jazz")
+        .expect("jazz is a genre");
+    let seeds: Vec<(u32, f32)> = model
+        .popular(&[], model.n_items())
+        .into_iter()
+        .filter(|r| s.item_genre[r.index as usize] == jazz)
+        .take(3)
+        .map(|r| (r.index, 20.0))
+        .collect();
+    let names: Vec<&str> = seeds.iter().map(|(i, _)| model.item_name(*i)).collect();
+    let recs = model.recommend_history(&seeds, 10)?;
+    let in_genre = recs
+        .iter()
+        .filter(|r| s.item_genre[r.index as usize] == jazz)
+        .count();
+    writeln!(
+        out,
+        "\nA new listener who played {} gets ({in_genre}/10 jazz):",
+        names.join(", ")
+    )?;
+    for r in recs {
+        writeln!(
+            out,
+            "  {:<28} {:<12} {:>7.3}",
+            model.item_name(r.index),
+            genre(r.index),
+            r.score
+        )?;
+    }
+    Ok(())
+}
+
+fn run(cli: Cli) -> Result<()> {
+    if let Some(n) = cli.threads {
+        if n == 0 {
+            bail!("--threads must be at least 1");
+        }
+        rayon::ThreadPoolBuilder::new()
+            .num_threads(n)
+            .build_global()
+            .context("cannot start the thread pool")?;
+    }
+    let stdout = std::io::stdout();
+    let mut out = stdout.lock();
+    match cli.cmd {
+        Cmd::Train {
+            data,
+            als,
+            out: path,
+        } => {
+            let params = als.params()?;
+            let ds = data.load()?;
+            let model = timbral_train::train_dataset(&ds, params, !cli.quiet);
+            let bytes = model.to_bytes();
+            write::atomic(&path, &bytes)?;
+            writeln!(
+                out,
+                "wrote {} ({} bytes): {} users, {} items, {} plays, {} factors",
+                path.display(),
+                bytes.len(),
+                ds.n_users(),
+                ds.n_items(),
+                ds.plays.nnz(),
+                params.factors
+            )?;
+        }
+        Cmd::Recommend(a) => recommend(&a, &mut out)?,
+        Cmd::Eval {
+            data,
+            als,
+            holdout,
+            k,
+            json,
+        } => {
+            if !(holdout > 0.0 && holdout < 1.0) {
+                bail!("--holdout must be between 0 and 1 (exclusive), got {holdout}");
+            }
+            if k.is_empty() || k.contains(&0) {
+                bail!("--k needs cut-offs ≥ 1, e.g. --k 10,20");
+            }
+            let params = als.params()?;
+            let ds = data.load()?;
+            let report = eval::run(&ds, params, holdout, params.seed, &k, !cli.quiet);
+            if json {
+                serde_json::to_writer_pretty(&mut out, &report)?;
+                writeln!(out)?;
+            } else {
+                write!(out, "{report}")?;
+            }
+        }
+        Cmd::Tune {
+            data,
+            als,
+            holdout,
+            repeats,
+            factors_grid,
+            regularization_grid,
+            alpha_grid,
+            iterations_grid,
+            json,
+        } => {
+            if !(holdout > 0.0 && holdout < 1.0) {
+                bail!("--holdout must be between 0 and 1 (exclusive), got {holdout}");
+            }
+            let base = als.params()?;
+            let ds = data.load()?;
+            let grid = tune::Grid {
+                factors: factors_grid,
+                regularization: regularization_grid,
+                alpha: alpha_grid,
+                iterations: iterations_grid,
+            };
+            let report = tune::run(&ds, &grid, holdout, base.seed, repeats, base);
+            if json {
+                serde_json::to_writer_pretty(&mut out, &report)?;
+                writeln!(out)?;
+            } else {
+                write!(out, "{report}")?;
+            }
+        }
+        Cmd::Inspect { bundle, json } => inspect(&bundle, json, &mut out)?,
+        Cmd::Bench {
+            data,
+            synthetic_users,
+            synthetic_items,
+            synthetic_plays_per_user,
+            synthetic_iterations,
+        } => {
+            let data = match data {
+                Some(p) => Some(data::load(
+                    &p,
+                    &ColumnNames::default(),
+                    ReadOptions::default(),
+                )?),
+                None => None,
+            };
+            let cfg = bench::BenchConfig {
+                data,
+                synthetic: SynthConfig {
+                    users: synthetic_users,
+                    items: synthetic_items,
+                    plays_per_user: synthetic_plays_per_user,
+                    seed: 42,
+                },
+                synthetic_iterations,
+                params: AlsParams::default(),
+            };
+            bench::run(cfg, &mut out)?;
+        }
+        Cmd::Synth {
+            out: path,
+            users,
+            items,
+            plays_per_user,
+            seed,
+        } => {
+            if users == 0 || items == 0 || plays_per_user == 0 {
+                bail!("--users, --items and --plays-per-user must be at least 1");
+            }
+            let s = synth::generate(SynthConfig {
+                users,
+                items,
+                plays_per_user,
+                seed,
+            });
+            let d = &s.data;
+            write::atomic_with(&path, |w| {
+                writeln!(w, "user\titem\tname\tplays")?;
+                for (u, i, p) in d.plays.triplets() {
+                    writeln!(
+                        w,
+                        "{}\t{}\t{}\t{}",
+                        d.user_ids[u as usize], d.item_ids[i as usize], d.item_names[i as usize], p
+                    )?;
+                }
+                Ok(())
+            })?;
+            writeln!(
+                out,
+                "wrote {}: {} users, {} items, {} rows",
+                path.display(),
+                d.n_users(),
+                d.n_items(),
+                d.plays.nnz()
+            )?;
+        }
+        Cmd::Demo { out: path } => demo(&path, &mut out)?,
+    }
+    out.flush()?;
+    Ok(())
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let level = if cli.quiet {
+        tracing::Level::WARN
+    } else if cli.verbose > 0 {
+        tracing::Level::DEBUG
+    } else {
+        tracing::Level::INFO
+    };
+    let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
+    tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_max_level(level)
+        .with_target(false)
+        .with_ansi(ansi)
+        .init();
+    match run(cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            // A closed pipe (`timbral … | head`) is not an error.
+            if e.chain().any(|c| {
+                c.downcast_ref::<std::io::Error>()
+                    .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
+            }) {
+                return ExitCode::SUCCESS;
+            }
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

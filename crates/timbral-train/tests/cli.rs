@@ -1,0 +1,553 @@
+//! The `timbral` binary end to end: every command, every bad input named in
+//! the foundation issue, on generated files and on ../shared/data when it is
+//! there.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+fn timbral(args: &[&str]) -> Output {
+    let out = Command::new(env!("CARGO_BIN_EXE_timbral"))
+        .args(args)
+        .output()
+        .expect("run timbral");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !stderr.contains("panicked"),
+        "timbral panicked on {args:?}:\n{stderr}"
+    );
+    out
+}
+
+fn ok(args: &[&str]) -> String {
+    let out = timbral(args);
+    assert!(
+        out.status.success(),
+        "{args:?} failed:\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).expect("utf-8 output")
+}
+
+/// Runs a command that must fail; returns its stderr.
+fn fails(args: &[&str]) -> String {
+    let out = timbral(args);
+    assert!(!out.status.success(), "{args:?} should have failed");
+    let err = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(
+        err.contains("error"),
+        "no error message for {args:?}: {err}"
+    );
+    err
+}
+
+fn s(p: &Path) -> &str {
+    p.to_str().expect("utf-8 path")
+}
+
+fn write(dir: &Path, name: &str, text: &str) -> PathBuf {
+    let p = dir.join(name);
+    std::fs::write(&p, text).unwrap();
+    p
+}
+
+/// A small synthetic data set and a bundle trained on it.
+fn trained() -> (tempfile::TempDir, PathBuf, PathBuf) {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("plays.tsv");
+    let bundle = dir.path().join("model.bundle");
+    ok(&[
+        "synth",
+        "--out",
+        s(&data),
+        "--users",
+        "300",
+        "--items",
+        "400",
+        "--plays-per-user",
+        "15",
+    ]);
+    ok(&[
+        "-q",
+        "train",
+        "--data",
+        s(&data),
+        "--out",
+        s(&bundle),
+        "--factors",
+        "16",
+        "--iterations",
+        "8",
+    ]);
+    (dir, data, bundle)
+}
+
+fn shared_hetrec() -> Option<PathBuf> {
+    let p = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/data/hetrec2011-lastfm-2k");
+    if p.join("user_artists.dat").is_file() {
+        Some(p)
+    } else {
+        eprintln!("SKIPPED: ../shared/data/hetrec2011-lastfm-2k is absent (it sits beside the repository in CI)");
+        None
+    }
+}
+
+#[test]
+fn train_inspect_and_recommend_round_trip() {
+    let (_dir, data, bundle) = trained();
+    let info = ok(&["inspect", s(&bundle)]);
+    assert!(info.contains("version 1"), "{info}");
+    assert!(
+        info.contains("user_factors") && info.contains("item_factors"),
+        "{info}"
+    );
+    assert!(info.contains("300 users"), "{info}");
+
+    let json: serde_json::Value = serde_json::from_str(&ok(&[
+        "recommend",
+        "--bundle",
+        s(&bundle),
+        "--user",
+        "listener-00001",
+        "--k",
+        "7",
+        "--json",
+    ]))
+    .unwrap();
+    let recs = json.as_array().unwrap();
+    assert_eq!(recs.len(), 7);
+    let scores: Vec<f64> = recs.iter().map(|r| r["score"].as_f64().unwrap()).collect();
+    assert!(
+        scores.windows(2).all(|w| w[0] >= w[1]),
+        "not in score order: {scores:?}"
+    );
+    let played: Vec<String> = std::fs::read_to_string(&data)
+        .unwrap()
+        .lines()
+        .filter(|l| l.starts_with("listener-00001\t"))
+        .map(|l| l.split('\t').nth(1).unwrap().to_string())
+        .collect();
+    assert!(!played.is_empty());
+    for r in recs {
+        assert!(r["name"].as_str().is_some_and(|n| !n.is_empty()));
+        assert!(
+            !played.contains(&r["item"].as_str().unwrap().to_string()),
+            "recommended a played item"
+        );
+    }
+}
+
+#[test]
+fn all_users_batch_is_complete_ranked_and_excludes_plays() {
+    let (dir, data, bundle) = trained();
+    let out = dir.path().join("recs.tsv");
+    ok(&[
+        "recommend",
+        "--bundle",
+        s(&bundle),
+        "--all-users",
+        "--k",
+        "5",
+        "--out",
+        s(&out),
+    ]);
+    let text = std::fs::read_to_string(&out).unwrap();
+    let rows: Vec<Vec<&str>> = text.lines().map(|l| l.split('\t').collect()).collect();
+    assert_eq!(rows.len(), 300 * 5);
+    let plays = std::fs::read_to_string(&data).unwrap();
+    let played: std::collections::HashSet<(&str, &str)> = plays
+        .lines()
+        .skip(1)
+        .map(|l| {
+            let f: Vec<&str> = l.split('\t').collect();
+            (f[0], f[1])
+        })
+        .collect();
+    for chunk in rows.chunks(5) {
+        for (r, row) in chunk.iter().enumerate() {
+            assert_eq!(row.len(), 4);
+            assert_eq!(row[0], chunk[0][0]);
+            assert_eq!(row[2], (r + 1).to_string());
+            assert!(!played.contains(&(row[0], row[1])));
+        }
+        let scores: Vec<f32> = chunk.iter().map(|r| r[3].parse().unwrap()).collect();
+        assert!(scores.windows(2).all(|w| w[0] >= w[1]));
+    }
+}
+
+#[test]
+fn a_new_listener_is_folded_in_from_a_history_file() {
+    let (dir, _data, bundle) = trained();
+    let h = write(
+        dir.path(),
+        "history.csv",
+        "item,plays\nartist-00001,50\nartist-00002,3\n",
+    );
+    let json: serde_json::Value = serde_json::from_str(&ok(&[
+        "recommend",
+        "--bundle",
+        s(&bundle),
+        "--history",
+        s(&h),
+        "--json",
+    ]))
+    .unwrap();
+    let items: Vec<&str> = json
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["item"].as_str().unwrap())
+        .collect();
+    assert_eq!(items.len(), 10);
+    assert!(!items.contains(&"artist-00001") && !items.contains(&"artist-00002"));
+
+    let bad = write(
+        dir.path(),
+        "unknown.csv",
+        "artist-00001,5\nno-such-artist,2\n",
+    );
+    let err = fails(&["recommend", "--bundle", s(&bundle), "--history", s(&bad)]);
+    assert!(
+        err.contains("unknown.csv:2") && err.contains("no-such-artist"),
+        "{err}"
+    );
+    let out = timbral(&[
+        "recommend",
+        "--bundle",
+        s(&bundle),
+        "--history",
+        s(&bad),
+        "--skip-bad-rows",
+    ]);
+    assert!(out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("1 unknown items"));
+
+    let neg = write(dir.path(), "neg.csv", "artist-00001,-5\n");
+    let err = fails(&["recommend", "--bundle", s(&bundle), "--history", s(&neg)]);
+    assert!(
+        err.contains("neg.csv:1") && err.contains("negative"),
+        "{err}"
+    );
+}
+
+#[test]
+fn unknown_user_and_missing_target_are_errors() {
+    let (_dir, _data, bundle) = trained();
+    let err = fails(&["recommend", "--bundle", s(&bundle), "--user", "nobody"]);
+    assert!(err.contains("unknown user `nobody`"), "{err}");
+    let err = fails(&["recommend", "--bundle", s(&bundle)]);
+    assert!(err.contains("--user"), "{err}");
+    let err = fails(&[
+        "recommend",
+        "--bundle",
+        s(&bundle),
+        "--user",
+        "listener-00001",
+        "--k",
+        "0",
+    ]);
+    assert!(err.contains("--k"), "{err}");
+}
+
+#[test]
+fn bad_bundles_are_refused_with_the_reason() {
+    let (dir, _data, bundle) = trained();
+    let bytes = std::fs::read(&bundle).unwrap();
+    let cases: Vec<(&str, Vec<u8>, &str)> = vec![
+        ("truncated", bytes[..bytes.len() / 2].to_vec(), "truncated"),
+        (
+            "corrupted",
+            {
+                let mut b = bytes.clone();
+                let n = b.len() - 10;
+                b[n] ^= 0xff;
+                b
+            },
+            "checksum mismatch",
+        ),
+        (
+            "foreign",
+            b"user\titem\tplays\n1\t2\t3\n".to_vec(),
+            "not a Timbral bundle",
+        ),
+        (
+            "newer",
+            {
+                let mut b = bytes.clone();
+                b[8..12].copy_from_slice(&2u32.to_le_bytes());
+                b
+            },
+            "newer than this build",
+        ),
+        ("empty", Vec::new(), "truncated"),
+    ];
+    for (name, content, want) in cases {
+        let p = dir.path().join(format!("{name}.bundle"));
+        std::fs::write(&p, content).unwrap();
+        for args in [
+            vec!["inspect", s(&p)],
+            vec!["recommend", "--bundle", s(&p), "--user", "listener-00001"],
+        ] {
+            let err = fails(&args);
+            assert!(
+                err.contains(want) && err.contains(&format!("{name}.bundle")),
+                "{name}: {err}"
+            );
+        }
+    }
+    let err = fails(&["inspect", s(&dir.path().join("missing.bundle"))]);
+    assert!(
+        err.contains("missing.bundle") && err.contains("cannot read"),
+        "{err}"
+    );
+}
+
+#[test]
+fn bad_rows_fail_the_run_and_write_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out.bundle");
+    let cases = [
+        (
+            "columns.tsv",
+            "user\titem\tplays\nu1\ti1\t3\nu1\ti2\n",
+            "columns.tsv:3",
+            "expected 3 fields",
+        ),
+        (
+            "text.tsv",
+            "user\titem\tplays\nu1\ti1\t3\nu2\ti1\tlots\n",
+            "text.tsv:3",
+            "`plays`",
+        ),
+        (
+            "negative.csv",
+            "user,item,plays\nu1,i1,-4\n",
+            "negative.csv:2",
+            "negative",
+        ),
+        (
+            "empty.tsv",
+            "user\titem\tplays\n",
+            "empty.tsv",
+            "no interactions",
+        ),
+        ("nothing.tsv", "", "nothing.tsv", "no interactions"),
+        (
+            "header.tsv",
+            "who\twhat\n1\t2\n",
+            "header.tsv",
+            "no user column",
+        ),
+    ];
+    for (name, text, place, what) in cases {
+        let p = write(dir.path(), name, text);
+        let err = fails(&["train", "--data", s(&p), "--out", s(&out)]);
+        assert!(err.contains(place) && err.contains(what), "{name}: {err}");
+        assert!(
+            !out.exists(),
+            "{name}: a bundle was written despite the error"
+        );
+    }
+    let err = fails(&[
+        "train",
+        "--data",
+        s(&dir.path().join("absent.tsv")),
+        "--out",
+        s(&out),
+    ]);
+    assert!(
+        err.contains("absent.tsv") && err.contains("cannot read"),
+        "{err}"
+    );
+    let err = fails(&["train", "--data", s(dir.path()), "--out", s(&out)]);
+    assert!(err.contains("not a HetRec"), "{err}");
+    // Nothing but our own outputs was left behind (no temporary files).
+    let left: Vec<_> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .filter(|e| e.file_name().to_string_lossy().contains(".tmp"))
+        .collect();
+    assert!(left.is_empty());
+}
+
+#[test]
+fn skip_bad_rows_reports_count_and_lines_and_duplicates_are_summed() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut text = String::from("listener;artist;count\n");
+    for u in 0..20 {
+        for i in 0..6 {
+            text.push_str(&format!("u{u};a{};{}\n", (u + i) % 15, i + 1));
+        }
+    }
+    text.push_str("u1;a1;oops\nu2;a2\nu3;a3;-1\nu0;a0;5\n"); // lines 122..125; the last duplicates u0/a0
+    let p = write(dir.path(), "plays.txt", &text);
+    let out = dir.path().join("m.bundle");
+    let args = [
+        "train",
+        "--data",
+        s(&p),
+        "--out",
+        s(&out),
+        "--delimiter",
+        ";",
+        "--user-col",
+        "listener",
+        "--item-col",
+        "artist",
+        "--plays-col",
+        "count",
+        "--factors",
+        "4",
+        "--skip-bad-rows",
+    ];
+    let run = timbral(&args);
+    assert!(
+        run.status.success(),
+        "{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+    let err = String::from_utf8_lossy(&run.stderr);
+    assert!(err.contains("skipped 3 bad rows"), "{err}");
+    assert!(
+        err.contains("line 122") && err.contains("line 123") && err.contains("line 124"),
+        "{err}"
+    );
+    assert!(err.contains("1 duplicate"), "{err}");
+    let info: serde_json::Value =
+        serde_json::from_str(&ok(&["inspect", s(&out), "--json"])).unwrap();
+    assert_eq!(info["plays"], 120);
+    assert_eq!(info["users"], 20);
+    // Without the flag the same file fails on its first bad row.
+    let err = fails(&args[..args.len() - 1]);
+    assert!(
+        err.contains("plays.txt:122") && err.contains("`count`"),
+        "{err}"
+    );
+}
+
+#[test]
+fn same_seed_gives_a_byte_identical_bundle_with_any_thread_count() {
+    let dir = tempfile::tempdir().unwrap();
+    let (a, b) = (dir.path().join("a.bundle"), dir.path().join("b.bundle"));
+    ok(&[
+        "-q",
+        "--threads",
+        "1",
+        "train",
+        "--out",
+        s(&a),
+        "--iterations",
+        "4",
+    ]);
+    ok(&[
+        "-q",
+        "--threads",
+        "2",
+        "train",
+        "--out",
+        s(&b),
+        "--iterations",
+        "4",
+    ]);
+    assert_eq!(std::fs::read(&a).unwrap(), std::fs::read(&b).unwrap());
+    let c = dir.path().join("c.bundle");
+    ok(&[
+        "-q",
+        "train",
+        "--out",
+        s(&c),
+        "--iterations",
+        "4",
+        "--seed",
+        "7",
+    ]);
+    assert_ne!(
+        std::fs::read(&a).unwrap(),
+        std::fs::read(&c).unwrap(),
+        "the seed has no effect"
+    );
+}
+
+#[test]
+fn hetrec_is_read_trained_and_evaluated() {
+    let Some(hetrec) = shared_hetrec() else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let bundle = dir.path().join("hetrec.bundle");
+    ok(&[
+        "-q",
+        "train",
+        "--data",
+        s(&hetrec),
+        "--out",
+        s(&bundle),
+        "--iterations",
+        "5",
+    ]);
+    let info: serde_json::Value =
+        serde_json::from_str(&ok(&["inspect", s(&bundle), "--json"])).unwrap();
+    assert_eq!(info["users"], 1892);
+    assert_eq!(info["items"], 17632);
+    assert_eq!(info["plays"], 92834);
+    let recs: serde_json::Value = serde_json::from_str(&ok(&[
+        "recommend",
+        "--bundle",
+        s(&bundle),
+        "--user",
+        "2",
+        "--json",
+        "--k",
+        "5",
+    ]))
+    .unwrap();
+    // Names come from artists.dat, not the placeholder.
+    assert!(recs
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|r| !r["name"].as_str().unwrap().starts_with("artist ")));
+
+    let table = ok(&["-q", "eval", "--data", s(&hetrec), "--k", "10"]);
+    assert!(
+        table.contains("popularity") && table.contains("als") && table.contains("nDCG"),
+        "{table}"
+    );
+    let json: serde_json::Value =
+        serde_json::from_str(&ok(&["-q", "eval", "--data", s(&hetrec), "--json"])).unwrap();
+    let ndcg = |m: usize| json["results"][m]["metrics"][0]["ndcg"].as_f64().unwrap();
+    assert_eq!(json["results"][1]["model"], "als");
+    assert!(ndcg(1) >= 0.17, "ALS nDCG@10 {} < 0.17", ndcg(1));
+    assert!(
+        ndcg(1) > 1.5 * ndcg(0),
+        "ALS {} does not clearly beat popularity {}",
+        ndcg(1),
+        ndcg(0)
+    );
+}
+
+#[test]
+fn demo_runs_on_the_embedded_default() {
+    let dir = tempfile::tempdir().unwrap();
+    let bundle = dir.path().join("demo.bundle");
+    let out = ok(&["-q", "demo", "--out", s(&bundle)]);
+    assert!(
+        out.contains("embedded default") && out.contains("nDCG"),
+        "{out}"
+    );
+    assert!(bundle.is_file());
+    // The folded-in jazz listener is recommended mostly jazz.
+    let line = out
+        .lines()
+        .find(|l| l.contains("/10 jazz"))
+        .expect("fold-in line");
+    let n: usize = line
+        .split('(')
+        .nth(1)
+        .unwrap()
+        .split('/')
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(n >= 7, "{line}");
+}

@@ -1,0 +1,91 @@
+//! Fold-in of a training user reproduces that user's trained factor: the
+//! runtime's one-off solve and the trainer's last half-step agree, through
+//! the int8 bundle.
+
+use timbral_core::{linalg::cosine, AlsParams, Model};
+use timbral_train::synth::{self, SynthConfig};
+
+fn check(model: &Model, users: impl Iterator<Item = u32>) -> (f32, f32) {
+    let (mut worst_cos, mut worst_rel) = (1f32, 0f32);
+    for u in users {
+        let (items, plays) = model.user_history(u);
+        if items.is_empty() {
+            continue;
+        }
+        let history: Vec<(u32, f32)> = items.iter().copied().zip(plays.iter().copied()).collect();
+        let folded = model.fold_in(&history).unwrap();
+        let trained = model.user_factor(u);
+        let diff: f32 = folded
+            .iter()
+            .zip(&trained)
+            .map(|(a, b)| (a - b).powi(2))
+            .sum::<f32>()
+            .sqrt();
+        let norm: f32 = trained.iter().map(|v| v * v).sum::<f32>().sqrt();
+        if norm < 1e-4 {
+            // An isolated listener (only artists nobody else played): ALS
+            // shrinks both sides to ≈ 0, and so must fold-in.
+            let folded_norm = folded.iter().map(|v| v * v).sum::<f32>().sqrt();
+            assert!(
+                folded_norm < 1e-3,
+                "user {u}: trained ≈ 0 but folded-in norm {folded_norm}"
+            );
+            continue;
+        }
+        worst_cos = worst_cos.min(cosine(&folded, &trained));
+        worst_rel = worst_rel.max(diff / norm);
+        // Same recommendations, too.
+        let a: Vec<u32> = model
+            .recommend(&folded, items, 10)
+            .iter()
+            .map(|s| s.index)
+            .collect();
+        let b: Vec<u32> = model
+            .recommend_user(u, 10)
+            .iter()
+            .map(|s| s.index)
+            .collect();
+        let overlap = a.iter().filter(|i| b.contains(i)).count();
+        assert!(
+            overlap >= 8,
+            "user {u}: only {overlap}/10 recommendations agree"
+        );
+    }
+    (worst_cos, worst_rel)
+}
+
+#[test]
+fn fold_in_reproduces_trained_user_factors_on_synthetic_data() {
+    let data = synth::generate(SynthConfig {
+        users: 600,
+        items: 800,
+        plays_per_user: 25,
+        seed: 11,
+    })
+    .data;
+    let model = timbral_train::train_dataset(
+        &data,
+        AlsParams {
+            factors: 32,
+            ..AlsParams::default()
+        },
+        false,
+    );
+    let model = Model::from_bytes(&model.to_bytes()).unwrap();
+    let (cos, rel) = check(&model, 0..200);
+    assert!(cos >= 0.99, "worst cosine {cos}");
+    assert!(rel <= 0.1, "worst relative error {rel}");
+}
+
+#[test]
+fn fold_in_reproduces_trained_user_factors_on_hetrec() {
+    let Some(data) = timbral_tests::hetrec("fold_in_reproduces_trained_user_factors_on_hetrec")
+    else {
+        return;
+    };
+    let model = timbral_train::train_dataset(&data, AlsParams::default(), false);
+    let model = Model::from_bytes(&model.to_bytes()).unwrap();
+    let (cos, rel) = check(&model, (0..data.n_users() as u32).step_by(9));
+    assert!(cos >= 0.99, "worst cosine {cos}");
+    assert!(rel <= 0.1, "worst relative error {rel}");
+}
