@@ -39,8 +39,8 @@ impl Default for AlsParams {
         AlsParams {
             factors: 64,
             iterations: 15,
-            regularization: 1.0,
-            alpha: 10.0,
+            regularization: 80.0,
+            alpha: 3.0,
             cg_steps: 3,
             seed: 42,
         }
@@ -178,7 +178,7 @@ pub fn solve_row<F: Factors>(
             y.add_scaled_row(i as usize, (c - 1.0) * yp, ap);
         }
         let pap = dot(p, ap);
-        if !(pap > 0.0) {
+        if pap.is_nan() || pap <= 0.0 {
             return; // numerically singular direction: keep what we have
         }
         let a = rs_old / pap;

@@ -50,6 +50,56 @@ pub fn dot_i8(q: &[i8], x: &[f32]) -> f32 {
     reduce(acc) + tail
 }
 
+/// Integer dot product of an int8 row with an int16 vector. Exact, so it
+/// gives the same answer on every target; `i8·i16` pairs summed into `i32`
+/// lanes is the shape of SSE2 `pmaddwd` and wasm `i32x4.dot_i16x8_s`.
+/// Each lane sums `len/16` products of at most 127·32767, which fits `i32`
+/// for rows up to 8,000 long.
+#[inline]
+pub fn dot_i8_i16(q: &[i8], x: &[i16]) -> i32 {
+    debug_assert_eq!(q.len(), x.len());
+    const W: usize = 16;
+    let n = q.len().min(x.len());
+    let (q, x) = (&q[..n], &x[..n]);
+    let mut acc = [0i32; W];
+    let cq = q.chunks_exact(W);
+    let cx = x.chunks_exact(W);
+    let (rq, rx) = (cq.remainder(), cx.remainder());
+    for (a, b) in cq.zip(cx) {
+        for j in 0..W {
+            acc[j] += i32::from(a[j]) * i32::from(b[j]);
+        }
+    }
+    let mut total: i32 = acc.iter().sum();
+    for (a, b) in rq.iter().zip(rx) {
+        total += i32::from(*a) * i32::from(*b);
+    }
+    total
+}
+
+/// Quantizes a query vector to int16 for [`dot_i8_i16`]: `x ≈ scale · q`.
+pub fn quantize_i16(x: &[f32]) -> (Vec<i16>, f32) {
+    let max = x
+        .iter()
+        .filter(|v| v.is_finite())
+        .fold(0f32, |m, v| m.max(v.abs()));
+    if max == 0.0 {
+        return (vec![0; x.len()], 0.0);
+    }
+    let scale = max / 32767.0;
+    let q = x
+        .iter()
+        .map(|v| {
+            if v.is_finite() {
+                (v / scale).round().clamp(-32767.0, 32767.0) as i16
+            } else {
+                0
+            }
+        })
+        .collect();
+    (q, scale)
+}
+
 #[inline]
 fn reduce(acc: [f32; LANES]) -> f32 {
     ((acc[0] + acc[4]) + (acc[1] + acc[5])) + ((acc[2] + acc[6]) + (acc[3] + acc[7]))
@@ -94,9 +144,20 @@ mod tests {
             let b: Vec<f32> = (0..n).map(|i| (i as f32 * 0.11).cos()).collect();
             let naive: f32 = a.iter().zip(&b).map(|(x, y)| x * y).sum();
             assert!((dot(&a, &b) - naive).abs() < 1e-4, "n={n}");
-            let q: Vec<i8> = (0..n).map(|i| (i as i32 * 7 % 255 - 127) as i8).collect();
+            let q: Vec<i8> = (0..n).map(|i| (i * 7 % 255 - 127) as i8).collect();
             let naive: f32 = q.iter().zip(&b).map(|(x, y)| f32::from(*x) * y).sum();
             assert!((dot_i8(&q, &b) - naive).abs() < 1e-3, "n={n}");
+            let (xq, xs) = quantize_i16(&b);
+            let exact: i32 = q
+                .iter()
+                .zip(&xq)
+                .map(|(a, b)| i32::from(*a) * i32::from(*b))
+                .sum();
+            assert_eq!(dot_i8_i16(&q, &xq), exact);
+            assert!(
+                (dot_i8_i16(&q, &xq) as f32 * xs - naive).abs() < 1e-2,
+                "n={n}"
+            );
         }
     }
 }

@@ -289,10 +289,25 @@ impl Model {
         ))
     }
 
-    /// CF scores of every item for a user factor.
+    /// CF scores of every item for a user factor, as [`Self::recommend`]
+    /// computes them.
     pub fn scores(&self, x: &[f32]) -> Vec<f32> {
         let y = &self.parts.item_factors;
-        (0..self.n_items()).map(|i| y.dot_row(i, x)).collect()
+        let (xq, xs) = crate::linalg::quantize_i16(x);
+        (0..self.n_items())
+            .map(|i| y.dot_row_i16(i, &xq, xs))
+            .collect()
+    }
+
+    /// `true` for every item index in `exclude` (out-of-range ones ignored).
+    fn mask(&self, exclude: &[u32]) -> Vec<bool> {
+        let mut skip = vec![false; self.n_items()];
+        for &i in exclude {
+            if let Some(s) = skip.get_mut(i as usize) {
+                *s = true;
+            }
+        }
+        skip
     }
 
     /// Top-k items for a user factor, excluding `exclude`. A factor with no
@@ -303,17 +318,13 @@ impl Model {
             return self.popular(exclude, k);
         }
         let y = &self.parts.item_factors;
-        let mut skip = vec![false; self.n_items()];
-        for &i in exclude {
-            if let Some(s) = skip.get_mut(i as usize) {
-                *s = true;
-            }
-        }
+        let skip = self.mask(exclude);
+        let (xq, xs) = crate::linalg::quantize_i16(x);
         let cands = (0..self.n_items())
             .filter(|&i| !skip[i])
             .map(|i| Scored {
                 index: i as u32,
-                score: y.dot_row(i, x),
+                score: y.dot_row_i16(i, &xq, xs),
             })
             .collect();
         top_k(cands, k)
@@ -339,12 +350,7 @@ impl Model {
     /// The most popular items, excluding `exclude`: the cold-start baseline.
     pub fn popular(&self, exclude: &[u32], k: usize) -> Vec<Scored> {
         let pop = &self.parts.popularity;
-        let mut skip = vec![false; self.n_items()];
-        for &i in exclude {
-            if let Some(s) = skip.get_mut(i as usize) {
-                *s = true;
-            }
-        }
+        let skip = self.mask(exclude);
         let cands = (0..self.n_items())
             .filter(|&i| !skip[i])
             .map(|i| Scored {

@@ -74,6 +74,14 @@ impl QMatrix {
         s * dot_i8(q, x)
     }
 
+    /// `row_r · x` for an int16-quantized `x ≈ x_scale · xq`: exact integer
+    /// arithmetic, so every target gives the same score.
+    #[inline]
+    pub fn dot_row_i16(&self, r: usize, xq: &[i16], x_scale: f32) -> f32 {
+        let (q, s) = self.row(r);
+        (s * x_scale) * crate::linalg::dot_i8_i16(q, xq) as f32
+    }
+
     /// `out += a · row_r`
     #[inline]
     pub fn add_scaled_row(&self, r: usize, a: f32, out: &mut [f32]) {

@@ -99,7 +99,8 @@ enum Cmd {
         synthetic_users: usize,
         #[arg(long, default_value_t = 50_000)]
         synthetic_items: usize,
-        #[arg(long, default_value_t = 50)]
+        /// Mean play rows per synthetic user (64 gives about 10M distinct plays).
+        #[arg(long, default_value_t = 64)]
         synthetic_plays_per_user: usize,
         #[arg(long, default_value_t = 5)]
         synthetic_iterations: u32,
