@@ -35,6 +35,10 @@ pub mod kind {
     pub const USERS: u32 = 5;
     pub const USER_FACTORS: u32 = 6;
     pub const USER_ITEMS: u32 = 7;
+    /// Optional: content vectors, labels and the encoder's file hashes.
+    pub const CONTENT: u32 = 8;
+    /// Optional: learned fusion weights.
+    pub const FUSION: u32 = 9;
 }
 
 /// A human name for a section kind.
@@ -47,6 +51,8 @@ pub fn kind_name(k: u32) -> &'static str {
         kind::USERS => "users",
         kind::USER_FACTORS => "user_factors",
         kind::USER_ITEMS => "user_items",
+        kind::CONTENT => "content",
+        kind::FUSION => "fusion",
         _ => "unknown",
     }
 }

@@ -9,7 +9,10 @@
 
 pub mod als;
 pub mod bundle;
+pub mod content;
 pub mod csr;
+#[cfg(feature = "encoder")]
+pub mod encoder;
 mod error;
 pub mod linalg;
 pub mod model;
@@ -19,9 +22,10 @@ pub mod topk;
 
 pub use als::AlsParams;
 pub use bundle::{BundleError, BundleInfo, FORMAT_VERSION, MAGIC};
+pub use content::{Content, ContentQuery, FusionWeights};
 pub use csr::Csr;
 pub use error::Error;
-pub use model::{Model, ModelParts};
+pub use model::{FusionParts, Model, ModelParts, Recommendation};
 pub use popularity::Popularity;
 pub use quant::QMatrix;
 pub use topk::{top_k, Scored};

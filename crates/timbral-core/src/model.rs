@@ -10,6 +10,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::als::{self, AlsParams};
 use crate::bundle::{self, kind, BundleError, BundleInfo};
+use crate::content::{standardize, Content, ContentQuery, FusionWeights};
 use crate::csr::Csr;
 use crate::error::Error;
 use crate::popularity::Popularity;
@@ -44,6 +45,31 @@ pub struct ModelParts {
     pub user_factors: QMatrix,
     /// The known users' plays (user × item), to exclude what they have heard.
     pub user_items: Csr,
+    /// Content vectors (optional: CF-only bundles have none).
+    pub content: Option<Content>,
+    /// Learned fusion weights (optional: defaults apply without).
+    pub fusion: Option<FusionWeights>,
+}
+
+/// One fused recommendation and the parts of its score.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Recommendation {
+    pub index: u32,
+    pub score: f32,
+    /// Standardised CF score (before weighting).
+    pub cf: f32,
+    /// Standardised content cosine (before weighting).
+    pub content: f32,
+    /// Standardised `1 − popularity penalty` (before weighting).
+    pub popularity: f32,
+}
+
+/// Per-item standardised score parts for one listener, before weighting.
+pub struct FusionParts {
+    pub cf: Vec<f32>,
+    pub content: Vec<f32>,
+    /// `false` for excluded items.
+    pub keep: Vec<bool>,
 }
 
 #[derive(Debug)]
@@ -53,6 +79,10 @@ pub struct Model {
     user_index: HashMap<String, u32>,
     /// `YᵀY + λI` over the int8 item factors, built on the first fold-in.
     gram: OnceLock<Vec<f32>>,
+    /// Content-vector norms, for cosines.
+    content_norms: Vec<f32>,
+    /// Standardised `1 − popularity penalty` of every item.
+    pop_term: Vec<f32>,
 }
 
 /// Squared norm below which a user factor carries no preference.
@@ -60,6 +90,18 @@ const NO_SIGNAL: f32 = 1e-12;
 
 fn invalid(kind: u32, detail: impl Into<String>) -> BundleError {
     BundleError::section(kind, detail)
+}
+
+fn optional<T: serde::de::DeserializeOwned>(
+    sections: &[bundle::RawSection<'_>],
+    k: u32,
+) -> Result<Option<T>, BundleError> {
+    sections
+        .iter()
+        .copied()
+        .find(|s| s.kind == k)
+        .map(bundle::decode_section)
+        .transpose()
 }
 
 fn index_of(ids: &[String], kind: u32) -> Result<HashMap<String, u32>, BundleError> {
@@ -131,13 +173,27 @@ impl Model {
                 ),
             ));
         }
+        if let Some(c) = &p.content {
+            c.validate(n_items).map_err(|e| invalid(kind::CONTENT, e))?;
+        }
+        if let Some(w) = &p.fusion {
+            w.validate().map_err(|e| invalid(kind::FUSION, e))?;
+        }
         let item_index = index_of(&p.item_ids, kind::ITEMS)?;
         let user_index = index_of(&p.user_ids, kind::USERS)?;
+        let content_norms = p.content.as_ref().map(Content::norms).unwrap_or_default();
+        let max = p.popularity.listeners.iter().copied().max().unwrap_or(0);
+        let mut pop_term: Vec<f32> = (0..n_items)
+            .map(|i| 1.0 - p.popularity.penalty_with_max(i, max))
+            .collect();
+        standardize(&mut pop_term, &vec![true; n_items]);
         Ok(Model {
             parts,
             item_index,
             user_index,
             gram: OnceLock::new(),
+            content_norms,
+            pop_term,
         })
     }
 
@@ -162,6 +218,8 @@ impl Model {
             user_ids: bundle::decode_section(find(kind::USERS)?)?,
             user_factors: bundle::decode_section(find(kind::USER_FACTORS)?)?,
             user_items: bundle::decode_section(find(kind::USER_ITEMS)?)?,
+            content: optional(&sections, kind::CONTENT)?,
+            fusion: optional(&sections, kind::FUSION)?,
         })
     }
 
@@ -172,7 +230,7 @@ impl Model {
             ids: p.item_ids.clone(),
             names: p.item_names.clone(),
         };
-        bundle::encode(&[
+        let mut sections = vec![
             bundle::section(kind::META, &p.meta),
             bundle::section(kind::ITEMS, &items),
             bundle::section(kind::POPULARITY, &p.popularity),
@@ -180,7 +238,14 @@ impl Model {
             bundle::section(kind::USERS, &p.user_ids),
             bundle::section(kind::USER_FACTORS, &p.user_factors),
             bundle::section(kind::USER_ITEMS, &p.user_items),
-        ])
+        ];
+        if let Some(c) = &p.content {
+            sections.push(bundle::section(kind::CONTENT, c));
+        }
+        if let Some(w) = &p.fusion {
+            sections.push(bundle::section(kind::FUSION, w));
+        }
+        bundle::encode(&sections)
     }
 
     /// The framing of a bundle, for `inspect`.
@@ -190,6 +255,11 @@ impl Model {
 
     pub fn parts(&self) -> &ModelParts {
         &self.parts
+    }
+
+    /// The model's parts, to extend (e.g. with content) and rebuild.
+    pub fn into_parts(self) -> ModelParts {
+        self.parts
     }
     pub fn meta(&self) -> &Meta {
         &self.parts.meta
@@ -362,6 +432,171 @@ impl Model {
     }
 }
 
+/// Hybrid recommendations, similar items and search (need the `content` section
+/// for their content part; without it they degrade to CF and popularity).
+impl Model {
+    pub fn content(&self) -> Option<&Content> {
+        self.parts.content.as_ref()
+    }
+
+    /// The stored fusion weights, or the defaults.
+    pub fn fusion_weights(&self) -> FusionWeights {
+        self.parts.fusion.unwrap_or_default()
+    }
+
+    /// Standardised `1 − popularity penalty` of every item.
+    pub fn popularity_term(&self) -> &[f32] {
+        &self.pop_term
+    }
+
+    /// A listener's taste in content space: the weighted mean of their
+    /// items' content vectors (weights `1 + ln(1 + plays)`).
+    pub fn taste(&self, history: &[(u32, f32)]) -> Option<ContentQuery> {
+        let c = self.content()?;
+        let w: Vec<(u32, f32)> = history
+            .iter()
+            .map(|&(i, p)| (i, 1.0 + p.max(0.0).ln_1p()))
+            .collect();
+        Some(c.centroid(&w))
+    }
+
+    /// The standardised CF and content scores of every item for one
+    /// listener (CF factor `x`, history for the content taste), with
+    /// `exclude` masked out. Standardising over the candidates puts the
+    /// parts on one scale, so fusion weights mean what they say.
+    pub fn fusion_parts(&self, x: &[f32], history: &[(u32, f32)], exclude: &[u32]) -> FusionParts {
+        let n = self.n_items();
+        let mut keep = self.mask(exclude);
+        keep.iter_mut().for_each(|k| *k = !*k);
+        let mut cf = if crate::linalg::dot(x, x) > NO_SIGNAL {
+            self.scores(x)
+        } else {
+            vec![0.0; n]
+        };
+        standardize(&mut cf, &keep);
+        let mut content = match (self.content(), self.taste(history)) {
+            (Some(c), Some(q)) => c.cosines(&q, &self.content_norms, false),
+            _ => vec![0.0; n],
+        };
+        standardize(&mut content, &keep);
+        FusionParts { cf, content, keep }
+    }
+
+    /// Fused top-k: `α·cf + β·content + γ·(1 − popularity penalty)`, each
+    /// part standardised.
+    pub fn recommend_fused(
+        &self,
+        x: &[f32],
+        history: &[(u32, f32)],
+        exclude: &[u32],
+        k: usize,
+        w: FusionWeights,
+    ) -> Vec<Recommendation> {
+        let p = self.fusion_parts(x, history, exclude);
+        let cands = (0..self.n_items())
+            .filter(|&i| p.keep[i])
+            .map(|i| Scored {
+                index: i as u32,
+                score: w.alpha * p.cf[i] + w.beta * p.content[i] + w.gamma * self.pop_term[i],
+            })
+            .collect();
+        top_k(cands, k)
+            .into_iter()
+            .map(|s| {
+                let i = s.index as usize;
+                Recommendation {
+                    index: s.index,
+                    score: s.score,
+                    cf: p.cf[i],
+                    content: p.content[i],
+                    popularity: self.pop_term[i],
+                }
+            })
+            .collect()
+    }
+
+    /// Fused top-k for a known user.
+    pub fn recommend_fused_user(&self, u: u32, k: usize, w: FusionWeights) -> Vec<Recommendation> {
+        let (items, plays) = self.user_history(u);
+        let history: Vec<(u32, f32)> = items.iter().copied().zip(plays.iter().copied()).collect();
+        self.recommend_fused(&self.user_factor(u), &history, items, k, w)
+    }
+
+    /// Fused top-k for a new listener, folded in.
+    pub fn recommend_fused_history(
+        &self,
+        history: &[(u32, f32)],
+        k: usize,
+        w: FusionWeights,
+    ) -> Result<Vec<Recommendation>, Error> {
+        let x = self.fold_in(history)?;
+        let seen: Vec<u32> = history.iter().map(|&(i, _)| i).collect();
+        Ok(self.recommend_fused(&x, history, &seen, k, w))
+    }
+
+    fn need_content(&self) -> Result<&Content, Error> {
+        self.content().ok_or_else(|| {
+            Error::InvalidInput(
+                "this bundle has no content vectors; train it with the text encoder".into(),
+            )
+        })
+    }
+
+    /// The k items most similar in content to item `i` (cosine).
+    pub fn similar(&self, i: u32, k: usize) -> Result<Vec<Scored>, Error> {
+        let c = self.need_content()?;
+        if i as usize >= self.n_items() {
+            return Err(Error::InvalidInput(format!(
+                "item index {i} is out of range"
+            )));
+        }
+        let sims = c.cosines(&c.item_query(i as usize), &self.content_norms, false);
+        let cands = sims
+            .iter()
+            .enumerate()
+            .filter(|&(j, _)| j != i as usize)
+            .map(|(j, &s)| Scored {
+                index: j as u32,
+                score: s,
+            })
+            .collect();
+        Ok(top_k(cands, k))
+    }
+
+    /// Items nearest a text-query embedding (cosine over the text part),
+    /// optionally only those labelled with `genre`.
+    pub fn search_vector(
+        &self,
+        query: &[f32],
+        genre: Option<&str>,
+        k: usize,
+    ) -> Result<Vec<Scored>, Error> {
+        let c = self.need_content()?;
+        if query.len() != c.text_dim() {
+            return Err(Error::InvalidInput(format!(
+                "query vector has {} dimensions, the bundle's content vectors {}",
+                query.len(),
+                c.text_dim()
+            )));
+        }
+        let q = ContentQuery {
+            text: query.to_vec(),
+            audio: vec![0.0; c.audio.cols()],
+        };
+        let sims = c.cosines(&q, &self.content_norms, true);
+        let cands = sims
+            .iter()
+            .enumerate()
+            .filter(|&(j, _)| genre.is_none_or(|g| c.has_label(j, g)))
+            .map(|(j, &s)| Scored {
+                index: j as u32,
+                score: s,
+            })
+            .collect();
+        Ok(top_k(cands, k))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -385,6 +620,8 @@ mod tests {
             user_ids: vec!["u1".into(), "u2".into()],
             user_factors: QMatrix::quantize(&[1.0, 0.1, 0.2, 1.0], 2, 2),
             user_items: plays,
+            content: None,
+            fusion: None,
         }
     }
 

@@ -3,9 +3,12 @@
 //! bundle writer. The `timbral` binary (src/main.rs) is a thin CLI over it.
 
 pub mod bench;
+#[cfg(feature = "content")]
+pub mod content;
 pub mod data;
 pub mod eval;
 pub mod fit;
+pub mod hybrid;
 pub mod split;
 pub mod synth;
 pub mod tune;
@@ -44,6 +47,8 @@ pub fn build_model(
         user_ids: user_ids.to_vec(),
         user_factors: QMatrix::quantize(&factors.users, user_ids.len(), f),
         user_items: plays.clone(),
+        content: None,
+        fusion: None,
     })
     .expect("a freshly trained model is consistent")
 }

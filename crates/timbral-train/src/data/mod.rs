@@ -4,7 +4,7 @@
 //! written), with `skip_bad_rows` they are counted and reported instead.
 
 mod delimited;
-mod hetrec;
+pub mod hetrec;
 
 use std::collections::HashMap;
 use std::fmt;
