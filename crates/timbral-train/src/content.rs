@@ -128,7 +128,10 @@ pub fn hetrec_tags(dir: &Path, ds: &Dataset) -> Result<Vec<Vec<String>>, DataErr
 
 /// Spotify artists by normalised name: genres and raw audio features. Where
 /// a name repeats, the entry with the most tracks wins.
-pub fn spotify_artists(path: &Path) -> Result<HashMap<String, (Vec<String>, Vec<f32>)>, DataError> {
+/// Genres and raw audio features of a Spotify artist.
+pub type SpotifyArtist = (Vec<String>, Vec<f32>);
+
+pub fn spotify_artists(path: &Path) -> Result<HashMap<String, SpotifyArtist>, DataError> {
     let bytes = crate::data::read_file(path)?;
     let mut rdr = csv::ReaderBuilder::new()
         .flexible(true)

@@ -291,10 +291,10 @@ pub fn run(
             sparse[*u as usize] = true;
         }
     }
-    for u in 0..ds.n_users() {
+    for (u, &is_sparse) in sparse.iter().enumerate() {
         let (cols, vals) = split.train.row(u);
         let mut rows: Vec<(u32, f32)> = cols.iter().copied().zip(vals.iter().copied()).collect();
-        if sparse[u] {
+        if is_sparse {
             rows.shuffle(&mut rng);
             rows.truncate(3);
         }

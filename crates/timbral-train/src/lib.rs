@@ -4,6 +4,8 @@
 
 pub mod bench;
 #[cfg(feature = "content")]
+pub mod cli_content;
+#[cfg(feature = "content")]
 pub mod content;
 pub mod data;
 pub mod eval;

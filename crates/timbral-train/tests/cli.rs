@@ -69,6 +69,7 @@ fn trained() -> (tempfile::TempDir, PathBuf, PathBuf) {
     ok(&[
         "-q",
         "train",
+        "--no-content",
         "--data",
         s(&data),
         "--out",
@@ -340,7 +341,7 @@ fn bad_rows_fail_the_run_and_write_nothing() {
     ];
     for (name, text, place, what) in cases {
         let p = write(dir.path(), name, text);
-        let err = fails(&["train", "--data", s(&p), "--out", s(&out)]);
+        let err = fails(&["train", "--no-content", "--data", s(&p), "--out", s(&out)]);
         assert!(err.contains(place) && err.contains(what), "{name}: {err}");
         assert!(
             !out.exists(),
@@ -349,6 +350,7 @@ fn bad_rows_fail_the_run_and_write_nothing() {
     }
     let err = fails(&[
         "train",
+        "--no-content",
         "--data",
         s(&dir.path().join("absent.tsv")),
         "--out",
@@ -358,7 +360,14 @@ fn bad_rows_fail_the_run_and_write_nothing() {
         err.contains("absent.tsv") && err.contains("cannot read"),
         "{err}"
     );
-    let err = fails(&["train", "--data", s(dir.path()), "--out", s(&out)]);
+    let err = fails(&[
+        "train",
+        "--no-content",
+        "--data",
+        s(dir.path()),
+        "--out",
+        s(&out),
+    ]);
     assert!(err.contains("not a HetRec"), "{err}");
     // Nothing but our own outputs was left behind (no temporary files).
     let left: Vec<_> = std::fs::read_dir(dir.path())
@@ -383,6 +392,7 @@ fn skip_bad_rows_reports_count_and_lines_and_duplicates_are_summed() {
     let out = dir.path().join("m.bundle");
     let args = [
         "train",
+        "--no-content",
         "--data",
         s(&p),
         "--out",
@@ -433,6 +443,7 @@ fn same_seed_gives_a_byte_identical_bundle_with_any_thread_count() {
         "--threads",
         "1",
         "train",
+        "--no-content",
         "--out",
         s(&a),
         "--iterations",
@@ -443,6 +454,7 @@ fn same_seed_gives_a_byte_identical_bundle_with_any_thread_count() {
         "--threads",
         "2",
         "train",
+        "--no-content",
         "--out",
         s(&b),
         "--iterations",
@@ -453,6 +465,7 @@ fn same_seed_gives_a_byte_identical_bundle_with_any_thread_count() {
     ok(&[
         "-q",
         "train",
+        "--no-content",
         "--out",
         s(&c),
         "--iterations",
@@ -477,6 +490,7 @@ fn hetrec_is_read_trained_and_evaluated() {
     ok(&[
         "-q",
         "train",
+        "--no-content",
         "--data",
         s(&hetrec),
         "--out",
@@ -507,13 +521,28 @@ fn hetrec_is_read_trained_and_evaluated() {
         .iter()
         .all(|r| !r["name"].as_str().unwrap().starts_with("artist ")));
 
-    let table = ok(&["-q", "eval", "--data", s(&hetrec), "--k", "10"]);
+    let table = ok(&[
+        "-q",
+        "eval",
+        "--no-content",
+        "--data",
+        s(&hetrec),
+        "--k",
+        "10",
+    ]);
     assert!(
         table.contains("popularity") && table.contains("als") && table.contains("nDCG"),
         "{table}"
     );
-    let json: serde_json::Value =
-        serde_json::from_str(&ok(&["-q", "eval", "--data", s(&hetrec), "--json"])).unwrap();
+    let json: serde_json::Value = serde_json::from_str(&ok(&[
+        "-q",
+        "eval",
+        "--no-content",
+        "--data",
+        s(&hetrec),
+        "--json",
+    ]))
+    .unwrap();
     let ndcg = |m: usize| json["results"][m]["metrics"][0]["ndcg"].as_f64().unwrap();
     assert_eq!(json["results"][1]["model"], "als");
     assert!(ndcg(1) >= 0.17, "ALS nDCG@10 {} < 0.17", ndcg(1));

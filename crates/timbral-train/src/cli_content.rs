@@ -1,0 +1,129 @@
+//! The content side of the CLI (feature `content`): encoder loading, item
+//! metadata for each kind of data, and the `embed`, `similar` and `search`
+//! commands.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{bail, Context, Result};
+use timbral_core::encoder::Encoder;
+use timbral_core::{Content, Model};
+
+use crate::content::{self, ItemMeta};
+use crate::data::Dataset;
+use crate::synth::{self, SynthConfig};
+
+/// `models/minilm/` under the repository root: where `.ci/setup` puts the
+/// model files.
+pub fn default_model_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../models/minilm")
+}
+
+/// Loads the encoder from `dir` (model.onnx + tokenizer.json).
+pub fn load_encoder(dir: &Path) -> Result<Encoder> {
+    let read = |f: &str| {
+        let p = dir.join(f);
+        std::fs::read(&p).with_context(|| {
+            format!("{}: cannot read the text encoder's file (run `bash .ci/setup`, or pass --model-dir)", p.display())
+        })
+    };
+    let t = std::time::Instant::now();
+    let e = Encoder::from_bytes(&read("model.onnx")?, &read("tokenizer.json")?)
+        .with_context(|| format!("{}: cannot load the text encoder", dir.display()))?;
+    tracing::info!(
+        secs = format!("{:.2}", t.elapsed().as_secs_f64()),
+        "loaded the MiniLM encoder"
+    );
+    Ok(e)
+}
+
+/// Item metadata for whatever `data` is: HetRec tags (+ Spotify genres and
+/// audio features when `spotify` exists), the synthetic genres, or names.
+pub fn metadata(
+    data: Option<&Path>,
+    ds: &Dataset,
+    spotify: Option<&Path>,
+) -> Result<Vec<ItemMeta>> {
+    match data {
+        None => {
+            let s = synth::generate(SynthConfig::default());
+            Ok(s.item_genre
+                .iter()
+                .map(|&g| ItemMeta {
+                    genres: vec![synth::GENRES[g].to_string()],
+                    ..Default::default()
+                })
+                .collect())
+        }
+        Some(p) if p.is_dir() => {
+            let spotify = spotify.map(Path::to_path_buf).or_else(|| {
+                let guess = p.join("../spotify-artists/data_w_genres.csv");
+                guess.is_file().then_some(guess)
+            });
+            Ok(content::hetrec_meta(p, ds, spotify.as_deref())?)
+        }
+        Some(_) => Ok(vec![ItemMeta::default(); ds.n_items()]),
+    }
+}
+
+/// Embeds the catalogue.
+pub fn build(
+    encoder: &Encoder,
+    ds: &Dataset,
+    meta: &[ItemMeta],
+    progress: bool,
+) -> Result<Content> {
+    Ok(content::build_content(
+        encoder,
+        &ds.item_names,
+        meta,
+        progress,
+    )?)
+}
+
+/// Refuses an encoder whose files differ from the ones the bundle was built with.
+pub fn check_encoder(model: &Model, encoder: &Encoder) -> Result<()> {
+    let Some(c) = model.content() else {
+        bail!("this bundle has no content vectors (it was trained with --no-content)");
+    };
+    if c.model_sha256 != encoder.model_sha256() || c.tokenizer_sha256 != encoder.tokenizer_sha256()
+    {
+        bail!(
+            "the text encoder does not match the bundle: bundle built with model {} / tokenizer {}, found {} / {}",
+            &c.model_sha256[..12.min(c.model_sha256.len())],
+            &c.tokenizer_sha256[..12.min(c.tokenizer_sha256.len())],
+            &encoder.model_sha256()[..12],
+            &encoder.tokenizer_sha256()[..12]
+        );
+    }
+    Ok(())
+}
+
+/// Search precision: the `n` labels carried by most items, each used as a
+/// query; the share of the top 10 that carry it.
+pub fn search_precision(
+    model: &Model,
+    encoder: &Encoder,
+    n: usize,
+) -> Result<(f64, Vec<(String, f64)>)> {
+    let c = model.content().context("no content vectors")?;
+    let mut counts: std::collections::HashMap<&str, usize> = std::collections::HashMap::new();
+    for labels in &c.labels {
+        for l in labels {
+            *counts.entry(l.as_str()).or_default() += 1;
+        }
+    }
+    let mut top: Vec<(&str, usize)> = counts.into_iter().collect();
+    top.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(b.0)));
+    let mut per = Vec::new();
+    for (tag, _) in top.into_iter().take(n) {
+        let q = encoder.embed(tag)?;
+        let hits = model.search_vector(&q, None, 10)?;
+        let carry = hits
+            .iter()
+            .filter(|s| c.labels[s.index as usize].iter().any(|l| l == tag))
+            .count();
+        per.push((tag.to_string(), carry as f64 / hits.len().max(1) as f64));
+    }
+    let mean = per.iter().map(|p| p.1).sum::<f64>() / per.len().max(1) as f64;
+    Ok((mean, per))
+}
