@@ -13,3 +13,6 @@ cargo build --locked -p timbral-core --target wasm32-unknown-unknown
 
 echo "== cargo test (workspace)"
 cargo test --locked --workspace
+
+echo "== MiniLM encoder in wasm32 (simd128) under Node, wasm-bindgen-test"
+cargo test --locked -p timbral-core --features encoder --target wasm32-unknown-unknown --test encoder_wasm

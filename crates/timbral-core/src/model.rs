@@ -479,6 +479,16 @@ impl Model {
             _ => vec![0.0; n],
         };
         standardize(&mut content, &keep);
+        if self.content().is_some() {
+            // An item nobody played has no CF signal (a zero factor): its CF
+            // part would sit at the mean and bury it. It ranks by content.
+            let y = &self.parts.item_factors;
+            for (i, c) in cf.iter_mut().enumerate() {
+                if y.row(i).1 == 0.0 {
+                    *c = content[i];
+                }
+            }
+        }
         FusionParts { cf, content, keep }
     }
 

@@ -118,3 +118,106 @@ pub fn run(cfg: BenchConfig, out: &mut dyn Write) -> anyhow::Result<()> {
     )?;
     Ok(())
 }
+
+/// Query-embedding latency natively: median of 50 runs for 8 and 32 word
+/// pieces, and batch throughput for item texts.
+#[cfg(feature = "content")]
+pub fn embedding(
+    encoder: &timbral_core::encoder::Encoder,
+    out: &mut dyn Write,
+) -> anyhow::Result<()> {
+    for pieces in [8usize, 32] {
+        let text = vec!["rock"; pieces - 2].join(" ");
+        encoder.embed(&text)?; // builds the plan for this shape
+        let mut times: Vec<f64> = (0..50)
+            .map(|_| {
+                let t = Instant::now();
+                encoder
+                    .embed(&text)
+                    .map(|_| t.elapsed().as_secs_f64() * 1e3)
+            })
+            .collect::<Result<_, _>>()?;
+        times.sort_by(f64::total_cmp);
+        writeln!(
+            out,
+            "embed    native: {pieces} word pieces: median {:.1} ms, p99 {:.1} ms over 50 runs",
+            percentile(&times, 0.5),
+            percentile(&times, 0.99)
+        )?;
+    }
+    Ok(())
+}
+
+/// instant-distance HNSW against the exact int8 scan that Timbral ships,
+/// over a bundle's content vectors: build time, query time, recall@10.
+#[cfg(feature = "content")]
+pub fn hnsw_vs_exact(model: &timbral_core::Model, out: &mut dyn Write) -> anyhow::Result<()> {
+    use instant_distance::{Builder, Point, Search};
+
+    #[derive(Clone)]
+    struct Unit(Vec<f32>);
+    impl Point for Unit {
+        fn distance(&self, other: &Self) -> f32 {
+            1.0 - timbral_core::linalg::dot(&self.0, &other.0)
+        }
+    }
+
+    let c = model
+        .content()
+        .ok_or_else(|| anyhow::anyhow!("the bundle has no content vectors"))?;
+    let n = c.len();
+    let points: Vec<Unit> = (0..n)
+        .map(|i| {
+            let v = c.text.dequantize_row(i);
+            let norm = timbral_core::linalg::dot(&v, &v).sqrt().max(1e-12);
+            Unit(v.into_iter().map(|x| x / norm).collect())
+        })
+        .collect();
+    let queries: Vec<usize> = (0..n).step_by((n / 500).max(1)).collect();
+    // Exact: the shipped path.
+    let mut exact = Vec::with_capacity(queries.len());
+    let mut exact_ms = Vec::with_capacity(queries.len());
+    for &q in &queries {
+        let t = Instant::now();
+        let hits = model.search_vector(&points[q].0, None, 10)?;
+        exact_ms.push(t.elapsed().as_secs_f64() * 1e3);
+        exact.push(
+            hits.into_iter()
+                .map(|s| s.index as usize)
+                .collect::<Vec<_>>(),
+        );
+    }
+    exact_ms.sort_by(f64::total_cmp);
+    writeln!(out, "exact    int8 scan over {n} × {}: median {:.2} ms per query, recall@10 1.000 (by construction)", c.text_dim(), percentile(&exact_ms, 0.5))?;
+    for (efc, efs) in [(100usize, 100usize), (200, 200), (400, 400)] {
+        let t = Instant::now();
+        let values: Vec<usize> = (0..n).collect();
+        let map = Builder::default()
+            .ef_construction(efc)
+            .ef_search(efs)
+            .seed(42)
+            .build(points.clone(), values);
+        let build = t.elapsed().as_secs_f64();
+        let mut search = Search::default();
+        let mut found = 0usize;
+        let mut ms = Vec::with_capacity(queries.len());
+        for (qi, &q) in queries.iter().enumerate() {
+            let t = Instant::now();
+            let got: Vec<usize> = map
+                .search(&points[q], &mut search)
+                .take(10)
+                .map(|h| *h.value)
+                .collect();
+            ms.push(t.elapsed().as_secs_f64() * 1e3);
+            found += got.iter().filter(|i| exact[qi].contains(i)).count();
+        }
+        ms.sort_by(f64::total_cmp);
+        writeln!(
+            out,
+            "hnsw     instant-distance ef_construction {efc}, ef_search {efs}: build {build:.1} s, median {:.2} ms per query, recall@10 {:.3}",
+            percentile(&ms, 0.5),
+            found as f64 / (queries.len() * 10) as f64
+        )?;
+    }
+    Ok(())
+}

@@ -146,6 +146,15 @@ enum Cmd {
         synthetic_plays_per_user: usize,
         #[arg(long, default_value_t = 5)]
         synthetic_iterations: u32,
+        /// Also compare HNSW with the exact scan over this bundle's content vectors.
+        #[arg(long)]
+        bundle: Option<PathBuf>,
+        /// Directory with model.onnx and tokenizer.json, for embedding latency (default: models/minilm).
+        #[arg(long)]
+        model_dir: Option<PathBuf>,
+        /// Skip the ALS and synthetic-data timings.
+        #[arg(long)]
+        content_only: bool,
     },
     /// Write a synthetic interactions file (TSV: user, item, name, plays).
     Synth {
@@ -914,27 +923,42 @@ fn run(cli: Cli) -> Result<()> {
             synthetic_items,
             synthetic_plays_per_user,
             synthetic_iterations,
+            bundle,
+            model_dir,
+            content_only,
         } => {
-            let data = match data {
-                Some(p) => Some(data::load(
-                    &p,
-                    &ColumnNames::default(),
-                    ReadOptions::default(),
-                )?),
-                None => None,
-            };
-            let cfg = bench::BenchConfig {
-                data,
-                synthetic: SynthConfig {
-                    users: synthetic_users,
-                    items: synthetic_items,
-                    plays_per_user: synthetic_plays_per_user,
-                    seed: 42,
-                },
-                synthetic_iterations,
-                params: AlsParams::default(),
-            };
-            bench::run(cfg, &mut out)?;
+            if !content_only {
+                let data = match data {
+                    Some(p) => Some(data::load(
+                        &p,
+                        &ColumnNames::default(),
+                        ReadOptions::default(),
+                    )?),
+                    None => None,
+                };
+                let cfg = bench::BenchConfig {
+                    data,
+                    synthetic: SynthConfig {
+                        users: synthetic_users,
+                        items: synthetic_items,
+                        plays_per_user: synthetic_plays_per_user,
+                        seed: 42,
+                    },
+                    synthetic_iterations,
+                    params: AlsParams::default(),
+                };
+                bench::run(cfg, &mut out)?;
+            }
+            #[cfg(feature = "content")]
+            {
+                let dir = model_dir.unwrap_or_else(timbral_train::cli_content::default_model_dir);
+                bench::embedding(&timbral_train::cli_content::load_encoder(&dir)?, &mut out)?;
+                if let Some(b) = bundle {
+                    bench::hnsw_vs_exact(&read_bundle(&b)?, &mut out)?;
+                }
+            }
+            #[cfg(not(feature = "content"))]
+            let _ = (bundle, model_dir);
         }
         Cmd::Synth {
             out: path,
