@@ -99,16 +99,22 @@ impl Content {
         Ok(())
     }
 
-    /// `‖[t ‖ w·a]‖` of every item, for cosines.
-    pub fn norms(&self) -> Vec<f32> {
+    /// Every item's norms, computed once at load: `‖[t ‖ w·a]‖` for
+    /// content similarity and `‖t‖` for text-only search.
+    pub fn norms(&self) -> ContentNorms {
         let w2 = self.audio_weight * self.audio_weight;
-        (0..self.len())
-            .map(|i| {
-                let t = self.text.dequantize_row(i);
-                let a = self.audio.dequantize_row(i);
-                (dot(&t, &t) + w2 * dot(&a, &a)).sqrt()
-            })
-            .collect()
+        let (mut full, mut text) = (
+            Vec::with_capacity(self.len()),
+            Vec::with_capacity(self.len()),
+        );
+        for i in 0..self.len() {
+            let t = self.text.dequantize_row(i);
+            let a = self.audio.dequantize_row(i);
+            let tt = dot(&t, &t);
+            text.push(tt.sqrt());
+            full.push((tt + w2 * dot(&a, &a)).sqrt());
+        }
+        ContentNorms { full, text }
     }
 
     /// A query in content space: text and audio parts, f32.
@@ -136,7 +142,7 @@ impl Content {
 
     /// Cosine of `q` with every item (0 for zero vectors). `norms` comes
     /// from [`Self::norms`]; `text_only` ignores the audio part (search).
-    pub fn cosines(&self, q: &ContentQuery, norms: &[f32], text_only: bool) -> Vec<f32> {
+    pub fn cosines(&self, q: &ContentQuery, norms: &ContentNorms, text_only: bool) -> Vec<f32> {
         let w2 = if text_only {
             0.0
         } else {
@@ -148,24 +154,14 @@ impl Content {
         }
         let (tq, ts) = quantize_i16(&q.text);
         let (aq, as_) = quantize_i16(&q.audio);
+        let item_norms = if text_only { &norms.text } else { &norms.full };
         (0..self.len())
             .map(|i| {
                 let mut d = self.text.dot_row_i16(i, &tq, ts);
-                let n = if text_only {
-                    let t = self.text.row(i);
-                    // ‖t_i‖ from the int8 row without the audio part.
-                    t.1 * (t
-                        .0
-                        .iter()
-                        .map(|&v| i32::from(v) * i32::from(v))
-                        .sum::<i32>() as f32)
-                        .sqrt()
-                } else {
-                    if w2 > 0.0 {
-                        d += w2 * self.audio.dot_row_i16(i, &aq, as_);
-                    }
-                    norms[i]
-                };
+                if w2 > 0.0 {
+                    d += w2 * self.audio.dot_row_i16(i, &aq, as_);
+                }
+                let n = item_norms[i];
                 if n > 0.0 {
                     d / (n * qn)
                 } else {
@@ -196,6 +192,13 @@ impl Content {
             .iter()
             .any(|l| l.to_lowercase() == g || l.to_lowercase().contains(&g))
     }
+}
+
+/// Item norms for [`Content::cosines`].
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct ContentNorms {
+    pub full: Vec<f32>,
+    pub text: Vec<f32>,
 }
 
 /// A point in content space.

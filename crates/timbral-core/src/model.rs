@@ -80,7 +80,7 @@ pub struct Model {
     /// `YᵀY + λI` over the int8 item factors, built on the first fold-in.
     gram: OnceLock<Vec<f32>>,
     /// Content-vector norms, for cosines.
-    content_norms: Vec<f32>,
+    content_norms: crate::content::ContentNorms,
     /// Standardised `1 − popularity penalty` of every item.
     pop_term: Vec<f32>,
 }
