@@ -160,34 +160,43 @@ impl fmt::Display for EvalReport {
             "ALS: {} factors, {} iterations, regularization {}, alpha {}, seed {}",
             p.factors, p.iterations, p.regularization, p.alpha, p.seed
         )?;
-        let ks: Vec<usize> = self
+        let rows: Vec<(&str, &[AtK])> = self
             .results
-            .first()
-            .map(|r| r.metrics.iter().map(|m| m.k).collect())
-            .unwrap_or_default();
-        for (j, k) in ks.iter().enumerate() {
-            writeln!(f)?;
+            .iter()
+            .map(|r| (r.model.as_str(), &r.metrics[..]))
+            .collect();
+        write_tables(f, &rows)
+    }
+}
+
+/// One table per cut-off, a row per model: what `eval` prints.
+pub fn write_tables(f: &mut fmt::Formatter<'_>, rows: &[(&str, &[AtK])]) -> fmt::Result {
+    let ks: Vec<usize> = rows
+        .first()
+        .map(|r| r.1.iter().map(|m| m.k).collect())
+        .unwrap_or_default();
+    for (j, k) in ks.iter().enumerate() {
+        writeln!(f)?;
+        writeln!(
+            f,
+            "{:<12} {:>8} {:>8} {:>8} {:>8} {:>8}",
+            format!("@{k}"),
+            "HR",
+            "Prec",
+            "Recall",
+            "nDCG",
+            "Cover"
+        )?;
+        for (name, metrics) in rows {
+            let m = &metrics[j];
             writeln!(
                 f,
-                "{:<12} {:>8} {:>8} {:>8} {:>8} {:>8}",
-                format!("@{k}"),
-                "HR",
-                "Prec",
-                "Recall",
-                "nDCG",
-                "Cover"
+                "{:<12} {:>8.4} {:>8.4} {:>8.4} {:>8.4} {:>8.4}",
+                name, m.hr, m.precision, m.recall, m.ndcg, m.coverage
             )?;
-            for r in &self.results {
-                let m = &r.metrics[j];
-                writeln!(
-                    f,
-                    "{:<12} {:>8.4} {:>8.4} {:>8.4} {:>8.4} {:>8.4}",
-                    r.model, m.hr, m.precision, m.recall, m.ndcg, m.coverage
-                )?;
-            }
         }
-        Ok(())
     }
+    Ok(())
 }
 
 #[cfg(test)]

@@ -329,27 +329,12 @@ impl fmt::Display for HybridReport {
         for s in &self.slices {
             writeln!(f)?;
             writeln!(f, "{} ({} users)", s.name, s.users)?;
-            let ks: Vec<usize> = s.results[0].1.iter().map(|m| m.k).collect();
-            for (j, k) in ks.iter().enumerate() {
-                writeln!(
-                    f,
-                    "{:<12} {:>8} {:>8} {:>8} {:>8} {:>8}",
-                    format!("@{k}"),
-                    "HR",
-                    "Prec",
-                    "Recall",
-                    "nDCG",
-                    "Cover"
-                )?;
-                for (name, m) in &s.results {
-                    let m = &m[j];
-                    writeln!(
-                        f,
-                        "{:<12} {:>8.4} {:>8.4} {:>8.4} {:>8.4} {:>8.4}",
-                        name, m.hr, m.precision, m.recall, m.ndcg, m.coverage
-                    )?;
-                }
-            }
+            let rows: Vec<(&str, &[AtK])> = s
+                .results
+                .iter()
+                .map(|(n, m)| (n.as_str(), &m[..]))
+                .collect();
+            crate::eval::write_tables(f, &rows)?;
         }
         Ok(())
     }

@@ -321,6 +321,13 @@ impl DataArgs {
     }
 }
 
+fn check_holdout(holdout: f64) -> Result<()> {
+    if !(holdout > 0.0 && holdout < 1.0) {
+        bail!("--holdout must be between 0 and 1 (exclusive), got {holdout}");
+    }
+    Ok(())
+}
+
 fn read_bundle(path: &Path) -> Result<Model> {
     let bytes = std::fs::read(path)
         .with_context(|| format!("{}: cannot read the bundle", path.display()))?;
@@ -811,9 +818,7 @@ fn run(cli: Cli) -> Result<()> {
             k,
             json,
         } => {
-            if !(holdout > 0.0 && holdout < 1.0) {
-                bail!("--holdout must be between 0 and 1 (exclusive), got {holdout}");
-            }
+            check_holdout(holdout)?;
             if k.is_empty() || k.contains(&0) {
                 bail!("--k needs cut-offs ≥ 1, e.g. --k 10,20");
             }
@@ -897,9 +902,7 @@ fn run(cli: Cli) -> Result<()> {
             iterations_grid,
             json,
         } => {
-            if !(holdout > 0.0 && holdout < 1.0) {
-                bail!("--holdout must be between 0 and 1 (exclusive), got {holdout}");
-            }
+            check_holdout(holdout)?;
             let base = als.params()?;
             let ds = data.load()?;
             let grid = tune::Grid {

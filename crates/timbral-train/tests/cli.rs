@@ -2,47 +2,10 @@
 //! the foundation issue, on generated files and on ../shared/data when it is
 //! there.
 
+mod common;
+
+use common::{fails, ok, s, timbral};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
-
-fn timbral(args: &[&str]) -> Output {
-    let out = Command::new(env!("CARGO_BIN_EXE_timbral"))
-        .args(args)
-        .output()
-        .expect("run timbral");
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(
-        !stderr.contains("panicked"),
-        "timbral panicked on {args:?}:\n{stderr}"
-    );
-    out
-}
-
-fn ok(args: &[&str]) -> String {
-    let out = timbral(args);
-    assert!(
-        out.status.success(),
-        "{args:?} failed:\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).expect("utf-8 output")
-}
-
-/// Runs a command that must fail; returns its stderr.
-fn fails(args: &[&str]) -> String {
-    let out = timbral(args);
-    assert!(!out.status.success(), "{args:?} should have failed");
-    let err = String::from_utf8_lossy(&out.stderr).into_owned();
-    assert!(
-        err.contains("error"),
-        "no error message for {args:?}: {err}"
-    );
-    err
-}
-
-fn s(p: &Path) -> &str {
-    p.to_str().expect("utf-8 path")
-}
 
 fn write(dir: &Path, name: &str, text: &str) -> PathBuf {
     let p = dir.join(name);

@@ -3,41 +3,10 @@
 //! similar items, semantic search, embeddings, and the errors around them.
 #![cfg(feature = "content")]
 
+mod common;
+
+use common::{fails, ok, s};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
-
-fn timbral(args: &[&str]) -> Output {
-    let out = Command::new(env!("CARGO_BIN_EXE_timbral"))
-        .args(args)
-        .output()
-        .expect("run timbral");
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(
-        !stderr.contains("panicked"),
-        "timbral panicked on {args:?}:\n{stderr}"
-    );
-    out
-}
-
-fn ok(args: &[&str]) -> String {
-    let out = timbral(args);
-    assert!(
-        out.status.success(),
-        "{args:?} failed:\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap()
-}
-
-fn fails(args: &[&str]) -> String {
-    let out = timbral(args);
-    assert!(!out.status.success(), "{args:?} should have failed");
-    String::from_utf8_lossy(&out.stderr).into_owned()
-}
-
-fn s(p: &Path) -> &str {
-    p.to_str().unwrap()
-}
 
 fn json(text: &str) -> Vec<serde_json::Value> {
     serde_json::from_str::<serde_json::Value>(text)
