@@ -2,6 +2,8 @@
 //! (tests/fixtures/minilm.json, made by make_minilm_fixture.py).
 #![cfg(feature = "encoder")]
 
+mod common;
+
 use std::path::PathBuf;
 use std::sync::OnceLock;
 
@@ -44,33 +46,7 @@ fn the_fixture_was_made_from_these_files() {
 
 #[test]
 fn token_ids_match_exactly_and_embeddings_within_cosine_0_999() {
-    let f = fixture();
-    let mut worst = 1f32;
-    for case in f["cases"].as_array().unwrap() {
-        let text = case["text"].as_str().unwrap();
-        let want_ids: Vec<u32> = case["ids"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|v| v.as_u64().unwrap() as u32)
-            .collect();
-        assert_eq!(
-            encoder().tokenize(text).unwrap(),
-            want_ids,
-            "ids of {text:?}"
-        );
-        let want: Vec<f32> = case["embedding"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|v| v.as_f64().unwrap() as f32)
-            .collect();
-        let got = encoder().embed(text).unwrap();
-        assert_eq!(got.len(), DIM);
-        let c = cosine(&got, &want);
-        worst = worst.min(c);
-        assert!(c >= 0.999, "cosine {c} for {text:?}");
-    }
+    let worst = common::check_fixture(encoder());
     eprintln!("worst cosine against onnxruntime: {worst:.6}");
 }
 

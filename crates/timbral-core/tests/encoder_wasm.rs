@@ -5,8 +5,9 @@
 //! file system here.
 #![cfg(all(target_arch = "wasm32", feature = "encoder"))]
 
+mod common;
+
 use timbral_core::encoder::Encoder;
-use timbral_core::linalg::cosine;
 use wasm_bindgen_test::*;
 
 static MODEL: &[u8] = include_bytes!("../../../models/minilm/model.onnx");
@@ -21,28 +22,7 @@ fn matches_onnxruntime_in_wasm_and_reports_latency() {
     let t = now_ms();
     let enc = Encoder::from_bytes(MODEL, TOKENIZER).expect("the encoder loads in wasm");
     let load = now_ms() - t;
-    let fixture: serde_json::Value =
-        serde_json::from_str(include_str!("fixtures/minilm.json")).unwrap();
-    let mut worst = 1f32;
-    for case in fixture["cases"].as_array().unwrap() {
-        let text = case["text"].as_str().unwrap();
-        let want_ids: Vec<u32> = case["ids"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|v| v.as_u64().unwrap() as u32)
-            .collect();
-        assert_eq!(enc.tokenize(text).unwrap(), want_ids, "ids of {text:?}");
-        let want: Vec<f32> = case["embedding"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|v| v.as_f64().unwrap() as f32)
-            .collect();
-        let c = cosine(&enc.embed(text).unwrap(), &want);
-        worst = worst.min(c);
-        assert!(c >= 0.999, "cosine {c} for {text:?}");
-    }
+    let worst = common::check_fixture(&enc);
     console_log!(
         "wasm32: encoder loaded in {load:.0} ms; worst cosine against onnxruntime {worst:.6}"
     );
