@@ -247,8 +247,9 @@ pub fn run(
 
     // (a) Cold items: 10% of the played items leave training entirely.
     let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed ^ 0xc01d);
+    let listeners = timbral_core::Popularity::from_plays(&ds.plays).listeners;
     let mut items: Vec<u32> = (0..n as u32)
-        .filter(|&i| ds.plays.transpose().row_len(i as usize) > 0)
+        .filter(|&i| listeners[i as usize] > 0)
         .collect();
     items.shuffle(&mut rng);
     let mut cold = vec![false; n];
