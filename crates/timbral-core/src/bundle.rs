@@ -21,12 +21,13 @@
 use serde::{de::DeserializeOwned, Serialize};
 
 pub const MAGIC: [u8; 8] = *b"TIMBRAL\0";
-pub const FORMAT_VERSION: u32 = 1;
+pub const FORMAT_VERSION: u32 = 2;
 /// The oldest format this build still reads.
 pub const OLDEST_SUPPORTED: u32 = 1;
 pub const HEADER_LEN: usize = 32;
 
-/// Section kinds of format version 1.
+/// Section kinds. Version 2 changed the layout of `FUSION` (v1's is
+/// still read).
 pub mod kind {
     pub const META: u32 = 1;
     pub const ITEMS: u32 = 2;
@@ -37,7 +38,7 @@ pub mod kind {
     pub const USER_ITEMS: u32 = 7;
     /// Optional: content vectors, labels and the encoder's file hashes.
     pub const CONTENT: u32 = 8;
-    /// Optional: learned fusion weights.
+    /// Optional: learned fusion weights (`content::Fusion`).
     pub const FUSION: u32 = 9;
 }
 
@@ -305,10 +306,8 @@ mod tests {
         newer[8..12].copy_from_slice(&(FORMAT_VERSION + 1).to_le_bytes());
         assert!(matches!(
             decode(&newer),
-            Err(BundleError::NewerVersion {
-                found: 2,
-                supported: 1
-            })
+            Err(BundleError::NewerVersion { found, supported })
+                if found == FORMAT_VERSION + 1 && supported == FORMAT_VERSION
         ));
         let mut older = b.clone();
         older[8..12].copy_from_slice(&0u32.to_le_bytes());

@@ -33,7 +33,8 @@ pub struct Content {
     pub tokenizer_sha256: String,
 }
 
-/// The `fusion` section: learned weights of the hybrid score.
+/// Weights of the hybrid score
+/// `α·cf + β·content + γ·(1 − popularity penalty)`, each part standardised.
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
 pub struct FusionWeights {
     /// Collaborative filtering.
@@ -42,6 +43,10 @@ pub struct FusionWeights {
     pub beta: f32,
     /// `1 − popularity penalty` (negative: a popularity boost).
     pub gamma: f32,
+    /// An item nobody played has no plays to learn a factor from; the
+    /// trainer maps its content to one. Its CF part is scaled by `cold`
+    /// (0: CF ignores new items).
+    pub cold: f32,
 }
 
 impl Default for FusionWeights {
@@ -50,19 +55,112 @@ impl Default for FusionWeights {
             alpha: 0.6,
             beta: 0.3,
             gamma: 0.1,
+            cold: 1.0,
         }
     }
 }
 
 impl FusionWeights {
+    /// CF alone: new items get nothing.
+    pub const CF: FusionWeights = FusionWeights {
+        alpha: 1.0,
+        beta: 0.0,
+        gamma: 0.0,
+        cold: 0.0,
+    };
+    /// Content alone.
+    pub const CONTENT: FusionWeights = FusionWeights {
+        alpha: 0.0,
+        beta: 1.0,
+        gamma: 0.0,
+        cold: 0.0,
+    };
+
     pub fn validate(&self) -> Result<(), String> {
-        if [self.alpha, self.beta, self.gamma]
+        if [self.alpha, self.beta, self.gamma, self.cold]
             .iter()
             .any(|w| !w.is_finite())
         {
             return Err(format!("weights must be finite numbers, got {self:?}"));
         }
         Ok(())
+    }
+
+    /// The CF part of an item: its CF score, scaled by `self.cold` for an
+    /// item nobody played (`cold`).
+    #[inline]
+    pub fn cf_part(&self, cf: f32, cold: bool) -> f32 {
+        if cold {
+            self.cold * cf
+        } else {
+            cf
+        }
+    }
+
+    /// The fused score from standardised parts.
+    #[inline]
+    pub fn score(&self, cf: f32, content: f32, pop: f32, cold: bool) -> f32 {
+        self.alpha * self.cf_part(cf, cold) + self.beta * content + self.gamma * pop
+    }
+}
+
+/// The `fusion` section: weights learned on a validation split. Listeners
+/// with a short history (≤ `short_max_items`, folded in from a handful of
+/// plays) have a CF factor worth less, so they get their own weights.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Fusion {
+    pub weights: FusionWeights,
+    pub short: FusionWeights,
+    pub short_max_items: u32,
+}
+
+impl Default for Fusion {
+    fn default() -> Self {
+        Fusion {
+            weights: FusionWeights::default(),
+            short: FusionWeights::default(),
+            short_max_items: 0,
+        }
+    }
+}
+
+impl Fusion {
+    /// The weights for a listener with `history_len` items.
+    pub fn for_history(&self, history_len: usize) -> FusionWeights {
+        if history_len <= self.short_max_items as usize {
+            self.short
+        } else {
+            self.weights
+        }
+    }
+
+    pub fn validate(&self) -> Result<(), String> {
+        self.weights.validate()?;
+        self.short.validate()
+    }
+}
+
+/// Format version 1's fusion section: three weights.
+#[derive(Deserialize)]
+pub(crate) struct FusionV1 {
+    alpha: f32,
+    beta: f32,
+    gamma: f32,
+}
+
+impl From<FusionV1> for Fusion {
+    fn from(v: FusionV1) -> Self {
+        let w = FusionWeights {
+            alpha: v.alpha,
+            beta: v.beta,
+            gamma: v.gamma,
+            cold: 1.0,
+        };
+        Fusion {
+            weights: w,
+            short: w,
+            short_max_items: 0,
+        }
     }
 }
 

@@ -22,7 +22,7 @@ pub mod topk;
 
 pub use als::AlsParams;
 pub use bundle::{BundleError, BundleInfo, FORMAT_VERSION, MAGIC};
-pub use content::{Content, ContentQuery, FusionWeights};
+pub use content::{Content, ContentQuery, Fusion, FusionWeights};
 pub use csr::Csr;
 pub use error::Error;
 pub use model::{FusionParts, Model, ModelParts, Recommendation};

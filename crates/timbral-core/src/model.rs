@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::als::{self, AlsParams};
 use crate::bundle::{self, kind, BundleError, BundleInfo};
-use crate::content::{standardize, Content, ContentQuery, FusionWeights};
+use crate::content::{standardize, Content, ContentQuery, Fusion, FusionV1, FusionWeights};
 use crate::csr::Csr;
 use crate::error::Error;
 use crate::popularity::Popularity;
@@ -48,7 +48,7 @@ pub struct ModelParts {
     /// Content vectors (optional: CF-only bundles have none).
     pub content: Option<Content>,
     /// Learned fusion weights (optional: defaults apply without).
-    pub fusion: Option<FusionWeights>,
+    pub fusion: Option<Fusion>,
 }
 
 /// One fused recommendation and the parts of its score.
@@ -70,6 +70,16 @@ pub struct FusionParts {
     pub content: Vec<f32>,
     /// `false` for excluded items.
     pub keep: Vec<bool>,
+    /// `true` for items without CF signal (nobody played them).
+    pub cold: Vec<bool>,
+}
+
+impl FusionParts {
+    /// The fused score of item `i`.
+    #[inline]
+    pub fn score(&self, w: &FusionWeights, pop: &[f32], i: usize) -> f32 {
+        w.score(self.cf[i], self.content[i], pop[i], self.cold[i])
+    }
 }
 
 #[derive(Debug)]
@@ -199,7 +209,7 @@ impl Model {
 
     /// Reads a bundle; a bad file is refused whole.
     pub fn from_bytes(bytes: &[u8]) -> Result<Self, BundleError> {
-        let (_, sections) = bundle::decode(bytes)?;
+        let (info, sections) = bundle::decode(bytes)?;
         let find = |k: u32| {
             sections
                 .iter()
@@ -219,7 +229,11 @@ impl Model {
             user_factors: bundle::decode_section(find(kind::USER_FACTORS)?)?,
             user_items: bundle::decode_section(find(kind::USER_ITEMS)?)?,
             content: optional(&sections, kind::CONTENT)?,
-            fusion: optional(&sections, kind::FUSION)?,
+            fusion: if info.version == 1 {
+                optional::<FusionV1>(&sections, kind::FUSION)?.map(Fusion::from)
+            } else {
+                optional(&sections, kind::FUSION)?
+            },
         })
     }
 
@@ -310,9 +324,18 @@ impl Model {
         self.parts.user_factors.dequantize_row(u as usize)
     }
 
+    /// Over the items someone played: an item nobody played has no place
+    /// in a least-squares fit to plays (the trainer's ALS gives it a zero
+    /// factor; a factor mapped from content must not shift fold-in).
     fn gram(&self) -> &[f32] {
         self.gram.get_or_init(|| {
-            let y = self.parts.item_factors.dequantize();
+            let mut y = self.parts.item_factors.dequantize();
+            let f = self.factors().max(1);
+            for (row, &l) in y.chunks_mut(f).zip(&self.parts.popularity.listeners) {
+                if l == 0 {
+                    row.fill(0.0);
+                }
+            }
             let view = ArrayView2::from_shape((self.n_items(), self.factors()), &y)
                 .expect("validated shape");
             als::gram(view, self.parts.meta.params.regularization)
@@ -440,8 +463,13 @@ impl Model {
     }
 
     /// The stored fusion weights, or the defaults.
-    pub fn fusion_weights(&self) -> FusionWeights {
+    pub fn fusion(&self) -> Fusion {
         self.parts.fusion.unwrap_or_default()
+    }
+
+    /// The stored weights for a listener with `history_len` items.
+    pub fn fusion_weights(&self, history_len: usize) -> FusionWeights {
+        self.fusion().for_history(history_len)
     }
 
     /// Standardised `1 − popularity penalty` of every item.
@@ -479,17 +507,21 @@ impl Model {
             _ => vec![0.0; n],
         };
         standardize(&mut content, &keep);
-        if self.content().is_some() {
-            // An item nobody played has no CF signal (a zero factor): its CF
-            // part would sit at the mean and bury it. It ranks by content.
-            let y = &self.parts.item_factors;
-            for (i, c) in cf.iter_mut().enumerate() {
-                if y.row(i).1 == 0.0 {
-                    *c = content[i];
-                }
-            }
+        // An item nobody played has a factor mapped from its content, or
+        // none; `FusionWeights::cold` says how far to trust it.
+        let cold = self
+            .parts
+            .popularity
+            .listeners
+            .iter()
+            .map(|&l| l == 0)
+            .collect();
+        FusionParts {
+            cf,
+            content,
+            keep,
+            cold,
         }
-        FusionParts { cf, content, keep }
     }
 
     /// Fused top-k: `α·cf + β·content + γ·(1 − popularity penalty)`, each
@@ -507,7 +539,7 @@ impl Model {
             .filter(|&i| p.keep[i])
             .map(|i| Scored {
                 index: i as u32,
-                score: w.alpha * p.cf[i] + w.beta * p.content[i] + w.gamma * self.pop_term[i],
+                score: p.score(&w, &self.pop_term, i),
             })
             .collect();
         top_k(cands, k)
@@ -517,7 +549,7 @@ impl Model {
                 Recommendation {
                     index: s.index,
                     score: s.score,
-                    cf: p.cf[i],
+                    cf: w.cf_part(p.cf[i], p.cold[i]),
                     content: p.content[i],
                     popularity: self.pop_term[i],
                 }
@@ -642,6 +674,42 @@ mod tests {
         let back = Model::from_bytes(&bytes).unwrap();
         assert_eq!(back.parts(), m.parts());
         assert_eq!(back.to_bytes(), bytes);
+    }
+
+    #[test]
+    fn a_version_1_fusion_section_is_still_read() {
+        let m = Model::from_parts(tiny()).unwrap();
+        let bytes = m.to_bytes();
+        let (_, sections) = bundle::decode(&bytes).unwrap();
+        let mut owned: Vec<(u32, Vec<u8>)> = sections
+            .iter()
+            .map(|s| (s.kind, s.bytes.to_vec()))
+            .collect();
+        owned.push(bundle::section(kind::FUSION, &(0.5f32, 0.25f32, -0.1f32)));
+        let mut v1 = bundle::encode(&owned);
+        v1[8..12].copy_from_slice(&1u32.to_le_bytes());
+        let f = Model::from_bytes(&v1).unwrap().fusion();
+        assert_eq!(
+            (f.weights.alpha, f.weights.beta, f.weights.gamma),
+            (0.5, 0.25, -0.1)
+        );
+        assert_eq!(f.short, f.weights);
+        // The same bytes as version 2 are too short for its layout.
+        v1[8..12].copy_from_slice(&2u32.to_le_bytes());
+        assert!(Model::from_bytes(&v1).is_err());
+    }
+
+    #[test]
+    fn short_histories_get_their_own_weights() {
+        let w = FusionWeights::default();
+        let short = FusionWeights { gamma: -0.5, ..w };
+        let f = Fusion {
+            weights: w,
+            short,
+            short_max_items: 3,
+        };
+        assert_eq!(f.for_history(3), short);
+        assert_eq!(f.for_history(4), w);
     }
 
     #[test]

@@ -8,7 +8,9 @@ use rand::seq::SliceRandom;
 use rand::SeedableRng;
 use rayon::prelude::*;
 use serde::Serialize;
-use timbral_core::{AlsParams, Content, Csr, FusionParts, FusionWeights, Model};
+use timbral_core::{
+    AlsParams, Content, Csr, Fusion, FusionParts, FusionWeights, Model, ModelParts,
+};
 
 use crate::data::Dataset;
 use crate::eval::{evaluate, AtK};
@@ -17,11 +19,129 @@ use crate::split::{holdout, Split};
 /// Validation users used to learn the weights (a deterministic sample).
 const MAX_TUNE_USERS: usize = 800;
 
-fn with_content(model: Model, content: &Content, fusion: Option<FusionWeights>) -> Model {
+/// Attaches content vectors (and weights) to a CF model, and gives the
+/// items nobody played a factor mapped from their content.
+pub fn with_content(model: Model, content: &Content, fusion: Option<Fusion>) -> Model {
     let mut parts = model.into_parts();
+    map_new_items(&mut parts, content);
     parts.content = Some(content.clone());
     parts.fusion = fusion;
     Model::from_parts(parts).expect("content matches the catalogue")
+}
+
+/// Ridge strength of the content → factor map.
+const MAP_RIDGE: f64 = 10.0;
+
+/// The content features of item `i`: text ‖ weighted audio ‖ 1.
+fn features(content: &Content, i: usize) -> Vec<f64> {
+    let q = content.item_query(i);
+    q.text
+        .iter()
+        .copied()
+        .chain(q.audio.iter().map(|a| a * content.audio_weight))
+        .map(f64::from)
+        .chain([1.0])
+        .collect()
+}
+
+/// Gives every item nobody played the factor that a ridge regression from
+/// content to factors, fitted on the played items, predicts for it
+/// (attribute-to-factor mapping, Gantner et al. 2010). ALS leaves such an
+/// item at zero: nothing to score it by.
+pub fn map_new_items(parts: &mut ModelParts, content: &Content) {
+    let listeners = &parts.popularity.listeners;
+    let new: Vec<usize> = (0..listeners.len())
+        .filter(|&i| listeners[i] == 0)
+        .collect();
+    if new.is_empty() || new.len() == listeners.len() {
+        return;
+    }
+    let f = parts.item_factors.cols();
+    let d = content.text_dim() + content.audio.cols() + 1;
+    // XᵀX + λI and XᵀY over the played items, in parallel chunks.
+    let (mut xtx, mut xty) = (0..listeners.len())
+        .into_par_iter()
+        .filter(|&i| listeners[i] > 0)
+        .fold(
+            || (vec![0.0f64; d * d], vec![0.0f64; d * f]),
+            |(mut a, mut b), i| {
+                let x = features(content, i);
+                let y = parts.item_factors.dequantize_row(i);
+                for (r, &xr) in x.iter().enumerate() {
+                    for (c, &xc) in x.iter().enumerate().skip(r) {
+                        a[r * d + c] += xr * xc;
+                    }
+                    for (c, &yc) in y.iter().enumerate() {
+                        b[r * f + c] += xr * f64::from(yc);
+                    }
+                }
+                (a, b)
+            },
+        )
+        .reduce(
+            || (vec![0.0; d * d], vec![0.0; d * f]),
+            |(mut a, mut b), (a2, b2)| {
+                a.iter_mut().zip(a2).for_each(|(x, y)| *x += y);
+                b.iter_mut().zip(b2).for_each(|(x, y)| *x += y);
+                (a, b)
+            },
+        );
+    for r in 0..d {
+        for c in 0..r {
+            xtx[r * d + c] = xtx[c * d + r];
+        }
+        xtx[r * d + r] += MAP_RIDGE;
+    }
+    cholesky_solve(&mut xtx, d, &mut xty, f);
+    let mut y = parts.item_factors.dequantize();
+    for &i in &new {
+        let x = features(content, i);
+        for c in 0..f {
+            let v: f64 = x
+                .iter()
+                .enumerate()
+                .map(|(r, xr)| xr * xty[r * f + c])
+                .sum();
+            y[i * f + c] = v as f32;
+        }
+    }
+    parts.item_factors = timbral_core::QMatrix::quantize(&y, listeners.len(), f);
+}
+
+/// Solves `A X = B` in place (`B` becomes `X`) for a symmetric positive
+/// definite `d × d` matrix `A` and a `d × m` right-hand side.
+fn cholesky_solve(a: &mut [f64], d: usize, b: &mut [f64], m: usize) {
+    for j in 0..d {
+        let mut s = a[j * d + j];
+        for k in 0..j {
+            s -= a[j * d + k] * a[j * d + k];
+        }
+        let l = s.max(1e-12).sqrt();
+        a[j * d + j] = l;
+        for i in j + 1..d {
+            let mut s = a[i * d + j];
+            for k in 0..j {
+                s -= a[i * d + k] * a[j * d + k];
+            }
+            a[i * d + j] = s / l;
+        }
+    }
+    for c in 0..m {
+        for i in 0..d {
+            let mut s = b[i * m + c];
+            for k in 0..i {
+                s -= a[i * d + k] * b[k * m + c];
+            }
+            b[i * m + c] = s / a[i * d + i];
+        }
+        for i in (0..d).rev() {
+            let mut s = b[i * m + c];
+            for k in i + 1..d {
+                s -= a[k * d + i] * b[k * m + c];
+            }
+            b[i * m + c] = s / a[i * d + i];
+        }
+    }
 }
 
 /// Trains CF on `train` and attaches the content vectors.
@@ -67,17 +187,114 @@ fn ndcg10(scores: impl Iterator<Item = (u32, f32)>, held: &[u32]) -> f64 {
     }
 }
 
+/// What `learn` found: the weights and their validation nDCG@10 next to
+/// CF alone, for each of the three situations it tunes.
 #[derive(Clone, Debug, Serialize)]
 pub struct Learned {
-    pub weights: FusionWeights,
-    /// Validation nDCG@10 of the learned weights and of CF alone.
-    pub ndcg10: f64,
-    pub cf_ndcg10: f64,
+    pub fusion: Fusion,
+    /// (fusion, CF alone) on a plain validation split …
+    pub ndcg10: (f64, f64),
+    /// … with 10% of the items never played in training …
+    pub cold_ndcg10: (f64, f64),
+    /// … and for listeners cut down to `SHORT_HISTORY` items.
+    pub short_ndcg10: (f64, f64),
 }
 
-/// Learns fusion weights on a validation split carved from `plays` (never
-/// from anything held out of it). Scale does not change a ranking, so
-/// α + β = 1 and γ varies separately.
+/// Listeners with at most this many items get the short-history weights.
+pub const SHORT_HISTORY: u32 = 3;
+
+/// Validation users' score parts, to score many weightings cheaply.
+struct Validation {
+    parts: Vec<FusionParts>,
+    held: Vec<Vec<u32>>,
+    pop: Vec<f32>,
+}
+
+impl Validation {
+    /// `users` ranked by `model`, factors from training or folded in.
+    fn new(model: &Model, split: &Split, users: &[(u32, Vec<u32>)], folded: bool) -> Self {
+        let parts = users
+            .par_iter()
+            .map(|(u, _)| {
+                let h = history(&split.train, *u);
+                let x = factor(model, &h, *u, folded);
+                model.fusion_parts(&x, &h, split.train.row(*u as usize).0)
+            })
+            .collect();
+        Validation {
+            parts,
+            held: users.iter().map(|(_, h)| h.clone()).collect(),
+            pop: model.popularity_term().to_vec(),
+        }
+    }
+
+    fn ndcg10(&self, w: FusionWeights) -> f64 {
+        let per: Vec<f64> = self
+            .parts
+            .par_iter()
+            .zip(&self.held)
+            .map(|(p, held)| {
+                let it = (0..p.keep.len())
+                    .filter(|&i| p.keep[i])
+                    .map(|i| (i as u32, p.score(&w, &self.pop, i)));
+                ndcg10(it, held)
+            })
+            .collect();
+        per.iter().sum::<f64>() / per.len().max(1) as f64
+    }
+
+    /// The best of `candidates` (the first wins ties) and its nDCG@10.
+    fn best(&self, candidates: impl Iterator<Item = FusionWeights>) -> (FusionWeights, f64) {
+        let mut best = (FusionWeights::CF, f64::MIN);
+        for w in candidates {
+            let s = self.ndcg10(w);
+            if s > best.1 + 1e-9 {
+                best = (w, s);
+            }
+        }
+        best
+    }
+}
+
+/// α + β = 1 in steps of 0.1 (scale does not change a ranking), γ in
+/// `gamma_min`/10..=0.4 in steps of 0.1; `cold` kept.
+fn abg_grid(cold: f32, gamma_min: i32) -> impl Iterator<Item = FusionWeights> {
+    (0..=10).flat_map(move |a| {
+        (gamma_min..=4).map(move |g| FusionWeights {
+            alpha: a as f32 / 10.0,
+            beta: 1.0 - a as f32 / 10.0,
+            gamma: g as f32 / 10.0,
+            cold,
+        })
+    })
+}
+
+/// A deterministic sample of at most `MAX_TUNE_USERS` test users.
+fn sample(test: &[(u32, Vec<u32>)]) -> Vec<(u32, Vec<u32>)> {
+    let step = (test.len() / MAX_TUNE_USERS).max(1);
+    test.iter().step_by(step).cloned().collect()
+}
+
+fn factor(model: &Model, h: &[(u32, f32)], u: u32, folded: bool) -> Vec<f32> {
+    let x = if folded {
+        model.fold_in(h).unwrap_or_default()
+    } else {
+        model.user_factor(u)
+    };
+    if x.is_empty() {
+        vec![0.0; model.factors()]
+    } else {
+        x
+    }
+}
+
+/// Learns the fusion weights on validation splits carved from `plays`
+/// (never from anything held out of it):
+/// 1. α, β, γ and `cold` (κ, the trust in content for items nobody played)
+///    on a per-user holdout;
+/// 2. reported only: the same weights with 10% of the items removed from
+///    training (their plays become test items);
+/// 3. α, β, γ again for listeners folded in from `SHORT_HISTORY` items.
 pub fn learn_weights(
     ds: &Dataset,
     plays: &Csr,
@@ -87,74 +304,128 @@ pub fn learn_weights(
 ) -> Learned {
     let inner = holdout(plays, 0.2, seed ^ 0xf05e_0f05);
     let model = hybrid_model(ds, &inner.train, content, params);
-    let step = (inner.test.len() / MAX_TUNE_USERS).max(1);
-    let users: Vec<&(u32, Vec<u32>)> = inner.test.iter().step_by(step).collect();
-    let parts: Vec<FusionParts> = users
-        .par_iter()
-        .map(|(u, _)| {
-            let h = history(&inner.train, *u);
-            model.fusion_parts(&model.user_factor(*u), &h, inner.train.row(*u as usize).0)
-        })
-        .collect();
-    let pop = model.popularity_term();
-    let score = |w: FusionWeights| -> f64 {
-        let per: Vec<f64> = parts
-            .par_iter()
-            .zip(&users)
-            .map(|(p, (_, held))| {
-                let it = (0..p.keep.len()).filter(|&i| p.keep[i]).map(|i| {
-                    (
-                        i as u32,
-                        w.alpha * p.cf[i] + w.beta * p.content[i] + w.gamma * pop[i],
-                    )
-                });
-                ndcg10(it, held)
-            })
-            .collect();
-        per.iter().sum::<f64>() / per.len().max(1) as f64
-    };
-    let mut best = (
-        FusionWeights {
-            alpha: 1.0,
-            beta: 0.0,
-            gamma: 0.0,
-        },
-        f64::MIN,
+    let v = Validation::new(&model, &inner, &sample(&inner.test), false);
+    // Items played only by held-out listeners are new to this model, as
+    // tomorrow's releases are to the bundle: κ is learned with α, β, γ.
+    let (w, s) = v.best(
+        [0.0, 0.5, 1.0, 1.5, 2.0, 3.0]
+            .into_iter()
+            .flat_map(|c| abg_grid(c, -4)),
     );
-    for a in 0..=20 {
-        for g in -8..=8 {
-            let w = FusionWeights {
-                alpha: a as f32 / 20.0,
-                beta: 1.0 - a as f32 / 20.0,
-                gamma: g as f32 / 20.0,
-            };
-            let s = score(w);
-            if s > best.1 + 1e-9 {
-                best = (w, s);
-            }
-        }
-    }
-    let cf = score(FusionWeights {
-        alpha: 1.0,
-        beta: 0.0,
-        gamma: 0.0,
-    });
+    let ndcg10 = (s, v.ndcg10(FusionWeights::CF));
+
+    let cold = cold_items_split(&inner, seed ^ 0xc01d_f00d, true);
+    let model = hybrid_model(ds, &cold.train, content, params);
+    let v = Validation::new(&model, &cold, &sample(&cold.test), false);
+    let cold_ndcg10 = (v.ndcg10(w), v.ndcg10(FusionWeights::CF));
+
+    // As in the evaluation, a third of the listeners are cut short, so the
+    // model still learns from everyone else.
+    let short = short_history_split(&inner, seed ^ 0x5407, 3);
+    let model = hybrid_model(ds, &short.train, content, params);
+    let v = Validation::new(&model, &short, &sample(&short.test), true);
+    // A few plays say little: popularity may need to weigh more.
+    let (ws, s) = v.best(abg_grid(w.cold, -12));
+    let short_ndcg10 = (s, v.ndcg10(FusionWeights::CF));
+
+    let fusion = Fusion {
+        weights: w,
+        short: ws,
+        short_max_items: SHORT_HISTORY,
+    };
     tracing::info!(
-        alpha = best.0.alpha,
-        beta = best.0.beta,
-        gamma = best.0.gamma,
-        ndcg10 = best.1,
-        cf_ndcg10 = cf,
+        ?fusion,
+        ?ndcg10,
+        ?cold_ndcg10,
+        ?short_ndcg10,
         "learned fusion weights"
     );
     Learned {
-        weights: best.0,
-        ndcg10: best.1,
-        cf_ndcg10: cf,
+        fusion,
+        ndcg10,
+        cold_ndcg10,
+        short_ndcg10,
     }
 }
 
-/// A ranker per model for one split, all on the same trained model.
+/// 10% of the played items leave training entirely. Test items: the
+/// users' plays of those items, plus (with `keep_test`) what `split`
+/// already held out.
+fn cold_items_split(split: &Split, seed: u64, keep_test: bool) -> Split {
+    let n = split.train.n_cols();
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
+    let listeners = timbral_core::Popularity::from_plays(&split.train).listeners;
+    let mut items: Vec<u32> = (0..n as u32)
+        .filter(|&i| listeners[i as usize] > 0)
+        .collect();
+    items.shuffle(&mut rng);
+    let mut cold = vec![false; n];
+    items
+        .iter()
+        .take(items.len() / 10)
+        .for_each(|&i| cold[i as usize] = true);
+    let mut old_test: Vec<Vec<u32>> = vec![Vec::new(); split.train.n_rows()];
+    if keep_test {
+        for (u, held) in &split.test {
+            old_test[*u as usize] = held.clone();
+        }
+    }
+    let mut train = Vec::new();
+    let mut test = Vec::new();
+    for (u, old) in old_test.into_iter().enumerate() {
+        let (cols, vals) = split.train.row(u);
+        let mut held: Vec<u32> = cols.iter().copied().filter(|&i| cold[i as usize]).collect();
+        train.extend(
+            cols.iter()
+                .zip(vals)
+                .filter(|(i, _)| !cold[**i as usize])
+                .map(|(&i, &v)| (u as u32, i, v)),
+        );
+        let kept = cols.len() - held.len();
+        held.extend(old);
+        held.sort_unstable();
+        if !held.is_empty() && kept > 0 {
+            test.push((u as u32, held));
+        }
+    }
+    Split {
+        train: Csr::from_triplets(split.train.n_rows(), n, train),
+        test,
+    }
+}
+
+/// Every `every`-th test user keeps only `SHORT_HISTORY` random training
+/// items (the model retrains without the rest; they are folded in).
+fn short_history_split(split: &Split, seed: u64, every: usize) -> Split {
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
+    let mut short = vec![false; split.train.n_rows()];
+    for (k, (u, _)) in split.test.iter().enumerate() {
+        if k % every == 0 {
+            short[*u as usize] = true;
+        }
+    }
+    let mut train = Vec::new();
+    for (u, &is_short) in short.iter().enumerate() {
+        let (cols, vals) = split.train.row(u);
+        let mut rows: Vec<(u32, f32)> = cols.iter().copied().zip(vals.iter().copied()).collect();
+        if is_short {
+            rows.shuffle(&mut rng);
+            rows.truncate(SHORT_HISTORY as usize);
+        }
+        train.extend(rows.into_iter().map(|(i, v)| (u as u32, i, v)));
+    }
+    Split {
+        train: Csr::from_triplets(split.train.n_rows(), split.train.n_cols(), train),
+        test: split
+            .test
+            .iter()
+            .filter(|(u, _)| short[*u as usize])
+            .cloned()
+            .collect(),
+    }
+}
+
+/// CF alone, content alone and fusion with `w`, on one trained model.
 fn rank_three(
     model: &Model,
     split: &Split,
@@ -166,16 +437,7 @@ fn rank_three(
     let run = |w: FusionWeights| {
         evaluate(split, n_items, ks, |u, k| {
             let h = history(&split.train, u);
-            let x = if folded {
-                model.fold_in(&h).unwrap_or_default()
-            } else {
-                model.user_factor(u)
-            };
-            let x = if x.is_empty() {
-                vec![0.0; model.factors()]
-            } else {
-                x
-            };
+            let x = factor(model, &h, u, folded);
             model
                 .recommend_fused(&x, &h, split.train.row(u as usize).0, k, w)
                 .iter()
@@ -183,19 +445,7 @@ fn rank_three(
                 .collect()
         })
     };
-    [
-        run(FusionWeights {
-            alpha: 1.0,
-            beta: 0.0,
-            gamma: 0.0,
-        }),
-        run(FusionWeights {
-            alpha: 0.0,
-            beta: 1.0,
-            gamma: 0.0,
-        }),
-        run(w),
-    ]
+    [run(FusionWeights::CF), run(FusionWeights::CONTENT), run(w)]
 }
 
 #[derive(Clone, Debug, Serialize)]
@@ -237,96 +487,43 @@ pub fn run(
     let n = ds.n_items();
     let split = holdout(&ds.plays, fraction, seed);
     let learned = learn_weights(ds, &split.train, content, params, seed);
-    let w = learned.weights;
+    let fusion = learned.fusion;
     let model = hybrid_model(ds, &split.train, content, params);
     let mut slices = vec![slice(
         "all users",
-        rank_three(&model, &split, n, w, ks, false),
+        rank_three(&model, &split, n, fusion.weights, ks, false),
         split.test.len(),
     )];
 
-    // (a) Cold items: 10% of the played items leave training entirely.
-    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed ^ 0xc01d);
-    let listeners = timbral_core::Popularity::from_plays(&ds.plays).listeners;
-    let mut items: Vec<u32> = (0..n as u32)
-        .filter(|&i| listeners[i as usize] > 0)
-        .collect();
-    items.shuffle(&mut rng);
-    let mut cold = vec![false; n];
-    items
-        .iter()
-        .take(items.len() / 10)
-        .for_each(|&i| cold[i as usize] = true);
-    let mut train = Vec::new();
-    let mut test = Vec::new();
-    for u in 0..ds.n_users() {
-        let (cols, vals) = ds.plays.row(u);
-        let held: Vec<u32> = cols.iter().copied().filter(|&i| cold[i as usize]).collect();
-        train.extend(
-            cols.iter()
-                .zip(vals)
-                .filter(|(i, _)| !cold[**i as usize])
-                .map(|(&i, &v)| (u as u32, i, v)),
-        );
-        if !held.is_empty() && held.len() < cols.len() {
-            test.push((u as u32, held));
-        }
-    }
-    let cold_split = Split {
-        train: Csr::from_triplets(ds.n_users(), n, train),
-        test,
+    // (a) Cold items: 10% of the played items leave training entirely;
+    // their plays are the test items.
+    let all = Split {
+        train: ds.plays.clone(),
+        test: Vec::new(),
     };
-    let cold_model = hybrid_model(ds, &cold_split.train, content, params);
+    let cold = cold_items_split(&all, seed ^ 0xc01d, false);
+    let cold_model = hybrid_model(ds, &cold.train, content, params);
     slices.push(slice(
         "cold items",
-        rank_three(&cold_model, &cold_split, n, w, ks, false),
-        cold_split.test.len(),
+        rank_three(&cold_model, &cold, n, fusion.weights, ks, false),
+        cold.test.len(),
     ));
 
-    // (b) Cold users: evaluated users keep only 3 training items; the
-    // model is retrained without the rest and they are folded in.
-    let mut train = Vec::new();
-    let mut sparse = vec![false; ds.n_users()];
-    for (k, (u, _)) in split.test.iter().enumerate() {
-        if k % 3 == 0 {
-            sparse[*u as usize] = true;
-        }
-    }
-    for (u, &is_sparse) in sparse.iter().enumerate() {
-        let (cols, vals) = split.train.row(u);
-        let mut rows: Vec<(u32, f32)> = cols.iter().copied().zip(vals.iter().copied()).collect();
-        if is_sparse {
-            rows.shuffle(&mut rng);
-            rows.truncate(3);
-        }
-        train.extend(rows.into_iter().map(|(i, v)| (u as u32, i, v)));
-    }
-    let sparse_split = Split {
-        train: Csr::from_triplets(ds.n_users(), n, train),
-        test: split
-            .test
-            .iter()
-            .filter(|(u, _)| sparse[*u as usize])
-            .cloned()
-            .collect(),
-    };
-    let sparse_model = hybrid_model(ds, &sparse_split.train, content, params);
+    // (b) Every third test user keeps only 3 training items and is folded
+    // in; the model is retrained without the rest.
+    let short = short_history_split(&split, seed ^ 0x5407, 3);
+    let short_model = hybrid_model(ds, &short.train, content, params);
     slices.push(slice(
         "users with ≤ 3 items",
-        rank_three(&sparse_model, &sparse_split, n, w, ks, true),
-        sparse_split.test.len(),
+        rank_three(&short_model, &short, n, fusion.short, ks, true),
+        short.test.len(),
     ));
     HybridReport { learned, slices }
 }
 
 impl fmt::Display for HybridReport {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let w = &self.learned.weights;
-        writeln!(
-            f,
-            "fusion weights learned on a validation split of the training data: α {:.2}, β {:.2}, γ {:.2} (validation nDCG@10 {:.4}, CF alone {:.4})",
-            w.alpha, w.beta, w.gamma, self.learned.ndcg10, self.learned.cf_ndcg10
-        )?;
+        write!(f, "{}", self.learned)?;
         for s in &self.slices {
             writeln!(f)?;
             writeln!(f, "{} ({} users)", s.name, s.users)?;
@@ -338,5 +535,92 @@ impl fmt::Display for HybridReport {
             crate::eval::write_tables(f, &rows)?;
         }
         Ok(())
+    }
+}
+
+impl fmt::Display for Learned {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let (w, s) = (self.fusion.weights, self.fusion.short);
+        writeln!(
+            f,
+            "fusion weights learned on validation splits of the training data:"
+        )?;
+        writeln!(
+            f,
+            "  α {:.2} (CF), β {:.2} (content), γ {:.2} (1 − popularity penalty): nDCG@10 {:.4} vs CF alone {:.4}",
+            w.alpha, w.beta, w.gamma, self.ndcg10.0, self.ndcg10.1
+        )?;
+        writeln!(
+            f,
+            "  new items: κ {:.2} × the CF score of their content-mapped factor; with 10% of the items new: nDCG@10 {:.4} vs CF alone {:.4}",
+            w.cold, self.cold_ndcg10.0, self.cold_ndcg10.1
+        )?;
+        writeln!(
+            f,
+            "  listeners with ≤ {} items: α {:.2}, β {:.2}, γ {:.2}: nDCG@10 {:.4} vs CF alone {:.4}",
+            self.fusion.short_max_items, s.alpha, s.beta, s.gamma, self.short_ndcg10.0, self.short_ndcg10.1
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use timbral_core::model::Meta;
+    use timbral_core::{Popularity, QMatrix};
+
+    /// Two content clusters with opposite factors; an unplayed item of the
+    /// first cluster must get the first cluster's factor.
+    #[test]
+    fn new_items_get_the_factor_their_content_predicts() {
+        let n = 41;
+        let mut text = Vec::new();
+        let mut factors = Vec::new();
+        let mut plays = Vec::new();
+        for i in 0..n {
+            let a = i % 2 == 0;
+            let jitter = (i as f32 * 0.37).sin() * 0.1;
+            text.extend([if a { 1.0 } else { 0.0 }, if a { 0.0 } else { 1.0 }, jitter]);
+            factors.extend(if a { [1.0, 0.2] } else { [-0.2, 1.0] });
+            if i + 1 < n {
+                plays.push((0, i as u32, 1.0));
+            }
+        }
+        factors[2 * (n - 1)..].fill(0.0);
+        let plays = Csr::from_triplets(1, n, plays);
+        let mut parts = ModelParts {
+            meta: Meta {
+                params: AlsParams {
+                    factors: 2,
+                    ..AlsParams::default()
+                },
+                source: "test".into(),
+                trainer: "unit".into(),
+            },
+            item_ids: (0..n).map(|i| i.to_string()).collect(),
+            item_names: (0..n).map(|i| i.to_string()).collect(),
+            popularity: Popularity::from_plays(&plays),
+            item_factors: QMatrix::quantize(&factors, n, 2),
+            user_ids: vec!["u".into()],
+            user_factors: QMatrix::quantize(&[1.0, 0.0], 1, 2),
+            user_items: plays,
+            content: None,
+            fusion: None,
+        };
+        let content = Content {
+            text: QMatrix::quantize(&text, n, 3),
+            audio: QMatrix::quantize(&vec![0.0; n], n, 1),
+            audio_weight: 0.5,
+            labels: vec![Vec::new(); n],
+            model_sha256: String::new(),
+            tokenizer_sha256: String::new(),
+        };
+        let before = parts.item_factors.dequantize_row(1);
+        map_new_items(&mut parts, &content);
+        let y = parts.item_factors.dequantize_row(n - 1);
+        let cos = (y[0] * 1.0 + y[1] * 0.2) / (y[0].hypot(y[1]) * 1.0f32.hypot(0.2));
+        assert!(cos > 0.99, "mapped factor {y:?}");
+        // Played items keep their trained factors.
+        assert_eq!(parts.item_factors.dequantize_row(1), before);
     }
 }

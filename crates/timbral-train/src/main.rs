@@ -8,7 +8,7 @@ use std::process::ExitCode;
 use anyhow::{bail, Context, Result};
 use clap::{Args, Parser, Subcommand};
 use serde::Serialize;
-use timbral_core::{AlsParams, FusionWeights, Model, Recommendation, Scored};
+use timbral_core::{AlsParams, Fusion, FusionWeights, Model, Recommendation, Scored};
 use timbral_train::data::{self, ColumnNames, Dataset, ReadOptions};
 use timbral_train::synth::{self, SynthConfig};
 use timbral_train::{bench, eval, tune, write};
@@ -213,6 +213,9 @@ struct ContentArgs {
     /// Spotify artists CSV with genres and audio features (default: beside a HetRec directory).
     #[arg(long)]
     spotify: Option<PathBuf>,
+    /// Reuse the content vectors of this bundle (trained on the same catalogue) instead of embedding again.
+    #[arg(long, value_name = "BUNDLE", conflicts_with = "no_content")]
+    content_from: Option<PathBuf>,
 }
 
 #[derive(Args)]
@@ -257,8 +260,8 @@ struct RecommendArgs {
     /// Skip malformed or unknown history rows instead of failing.
     #[arg(long)]
     skip_bad_rows: bool,
-    /// Fusion weights α,β,γ (CF, content, 1 − popularity penalty); default: the bundle's learned ones.
-    #[arg(long, value_delimiter = ',', num_args = 1, value_name = "A,B,C")]
+    /// Fusion weights α,β,γ[,κ] (CF, content, 1 − popularity penalty[, content in the CF slot of new items]); default: the bundle's learned ones.
+    #[arg(long, value_delimiter = ',', num_args = 1, value_name = "A,B,C[,K]")]
     weights: Option<Vec<f32>>,
 }
 
@@ -402,17 +405,34 @@ fn print_rows(out: &mut dyn Write, rows: &[Rec<'_>], json: bool, title: &str) ->
 
 /// The fusion to use: explicit weights, else the bundle's learned weights
 /// when it has content, else plain CF.
-fn fusion(a: &RecommendArgs, model: &Model) -> Result<Option<FusionWeights>> {
+fn fusion(a: &RecommendArgs, model: &Model) -> Result<Option<Fusion>> {
     if let Some(w) = &a.weights {
-        let w = FusionWeights {
-            alpha: w[0],
-            beta: w[1],
-            gamma: w[2],
+        let w = match w[..] {
+            [alpha, beta, gamma] => FusionWeights {
+                alpha,
+                beta,
+                gamma,
+                ..FusionWeights::default()
+            },
+            [alpha, beta, gamma, cold] => FusionWeights {
+                alpha,
+                beta,
+                gamma,
+                cold,
+            },
+            _ => bail!(
+                "--weights takes 3 or 4 numbers (α,β,γ[,κ]), got {}",
+                w.len()
+            ),
         };
         w.validate().map_err(anyhow::Error::msg)?;
-        return Ok(Some(w));
+        return Ok(Some(Fusion {
+            weights: w,
+            short: w,
+            short_max_items: 0,
+        }));
     }
-    Ok(model.content().is_some().then(|| model.fusion_weights()))
+    Ok(model.content().is_some().then(|| model.fusion()))
 }
 
 fn plain(recs: Vec<Scored>) -> Vec<Recommendation> {
@@ -434,7 +454,10 @@ fn recommend(a: &RecommendArgs, out: &mut dyn Write) -> Result<()> {
     let model = read_bundle(&a.bundle)?;
     let w = fusion(a, &model)?;
     let for_user = |u: u32| match w {
-        Some(w) => model.recommend_fused_user(u, a.k, w),
+        Some(f) => {
+            let w = f.for_history(model.user_history(u).0.len());
+            model.recommend_fused_user(u, a.k, w)
+        }
         None => plain(model.recommend_user(u, a.k)),
     };
     if let Some(user) = &a.user {
@@ -482,7 +505,9 @@ fn recommend(a: &RecommendArgs, out: &mut dyn Write) -> Result<()> {
             bail!("{}: no known items in the history", path.display());
         }
         let recs = match w {
-            Some(w) => model.recommend_fused_history(&history, a.k, w)?,
+            Some(f) => {
+                model.recommend_fused_history(&history, a.k, f.for_history(history.len()))?
+            }
             None => plain(model.recommend_history(&history, a.k)?),
         };
         let title = format!(
@@ -736,6 +761,35 @@ fn content_for(
     if c.no_content {
         return Ok(None);
     }
+    if let Some(path) = &c.content_from {
+        let model = read_bundle(path)?;
+        let content = model
+            .content()
+            .with_context(|| format!("{}: this bundle has no content vectors", path.display()))?;
+        if model.parts().item_ids != ds.item_ids {
+            bail!(
+                "{}: its catalogue ({} items) is not this data's ({} items); content vectors are per item",
+                path.display(),
+                model.n_items(),
+                ds.n_items()
+            );
+        }
+        // The encoder is only needed for search; use it when it matches.
+        #[cfg(feature = "content")]
+        let encoder = {
+            use timbral_train::cli_content;
+            let dir = c
+                .model_dir
+                .clone()
+                .unwrap_or_else(cli_content::default_model_dir);
+            cli_content::load_encoder(&dir)
+                .ok()
+                .filter(|e| cli_content::check_encoder(&model, e).is_ok())
+        };
+        #[cfg(not(feature = "content"))]
+        let encoder = None;
+        return Ok(Some((content.clone(), encoder)));
+    }
     #[cfg(feature = "content")]
     {
         use timbral_train::cli_content;
@@ -780,16 +834,8 @@ fn run(cli: Cli) -> Result<()> {
             if let Some((c, _)) = content_for(&ds, &data, &content, !cli.quiet)? {
                 let learned =
                     timbral_train::hybrid::learn_weights(&ds, &ds.plays, &c, params, params.seed);
-                let w = learned.weights;
-                writeln!(
-                    out,
-                    "fusion weights learned on a validation split: α {:.2} (CF), β {:.2} (content), γ {:.2} (1 − popularity penalty); validation nDCG@10 {:.4} vs CF alone {:.4}",
-                    w.alpha, w.beta, w.gamma, learned.ndcg10, learned.cf_ndcg10
-                )?;
-                let mut parts = model.into_parts();
-                parts.content = Some(c);
-                parts.fusion = Some(w);
-                model = Model::from_parts(parts)?;
+                write!(out, "{learned}")?;
+                model = timbral_train::hybrid::with_content(model, &c, Some(learned.fusion));
             }
             let bytes = model.to_bytes();
             write::atomic(&path, &bytes)?;

@@ -59,7 +59,10 @@ fn shared_hetrec() -> Option<PathBuf> {
 fn train_inspect_and_recommend_round_trip() {
     let (_dir, data, bundle) = trained();
     let info = ok(&["inspect", s(&bundle)]);
-    assert!(info.contains("version 1"), "{info}");
+    assert!(
+        info.contains(&format!("version {}", timbral_core::FORMAT_VERSION)),
+        "{info}"
+    );
     assert!(
         info.contains("user_factors") && info.contains("item_factors"),
         "{info}"
@@ -237,7 +240,7 @@ fn bad_bundles_are_refused_with_the_reason() {
             "newer",
             {
                 let mut b = bytes.clone();
-                b[8..12].copy_from_slice(&2u32.to_le_bytes());
+                b[8..12].copy_from_slice(&(timbral_core::FORMAT_VERSION + 1).to_le_bytes());
                 b
             },
             "newer than this build",
