@@ -331,10 +331,10 @@ pub fn standardize(x: &mut [f32], keep: &[bool]) {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
-    fn content() -> Content {
+    pub(crate) fn content() -> Content {
         let text = [1.0, 0.0, 0.0, 1.0, 0.6, 0.8];
         Content {
             text: QMatrix::quantize(&text, 3, 2),

@@ -52,7 +52,7 @@ pub struct ModelParts {
 }
 
 /// One fused recommendation and the parts of its score.
-#[derive(Clone, Copy, Debug, PartialEq)]
+#[derive(Clone, Copy, Debug, PartialEq, Serialize)]
 pub struct Recommendation {
     pub index: u32,
     pub score: f32,
@@ -472,6 +472,11 @@ impl Model {
         self.fusion().for_history(history_len)
     }
 
+    /// Content-vector norms (empty without content).
+    pub fn content_norms(&self) -> &crate::content::ContentNorms {
+        &self.content_norms
+    }
+
     /// Standardised `1 − popularity penalty` of every item.
     pub fn popularity_term(&self) -> &[f32] {
         &self.pop_term
@@ -640,8 +645,16 @@ impl Model {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
+
+    /// [`tiny`] with three content vectors and labels.
+    pub(crate) fn with_content() -> ModelParts {
+        ModelParts {
+            content: Some(crate::content::tests::content()),
+            ..tiny()
+        }
+    }
 
     pub(crate) fn tiny() -> ModelParts {
         let params = AlsParams {

@@ -1,0 +1,616 @@
+//! What a listener-facing runtime (the wasm package, the Worker) does with a
+//! model: explained recommendations, onboarding picks, playlist autofill,
+//! a profile that feedback updates, a taste summary and text search that
+//! needs no encoder. Pure like the rest of the core, so every runtime gives
+//! the same answers.
+
+use std::collections::HashMap;
+
+use serde::{Deserialize, Serialize};
+
+use crate::content::ContentQuery;
+use crate::linalg::dot;
+use crate::model::{Model, Recommendation};
+use crate::topk::{top_k, Scored};
+use crate::Error;
+
+/// The largest `k` any listener-facing call accepts.
+pub const MAX_K: usize = 200;
+
+/// Checks a requested list length.
+pub fn check_k(k: usize) -> Result<usize, Error> {
+    if (1..=MAX_K).contains(&k) {
+        Ok(k)
+    } else {
+        Err(Error::InvalidInput(format!(
+            "k must be between 1 and {MAX_K}, got {k}"
+        )))
+    }
+}
+
+/// A recommendation with why it was made.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Explained {
+    pub rec: Recommendation,
+    /// The 1–3 history items that support it most (item indices).
+    pub because: Vec<u32>,
+    /// Its labels that the listener's history shares.
+    pub shared_tags: Vec<String>,
+}
+
+/// Labels are compared case-folded.
+fn fold(label: &str) -> String {
+    label.trim().to_lowercase()
+}
+
+impl Model {
+    /// Cosine of the int8 CF factors of two items (0 without signal).
+    fn cf_cosine(&self, a: u32, b: u32) -> f32 {
+        let y = &self.parts().item_factors;
+        let (ra, sa) = y.row(a as usize);
+        let (rb, sb) = y.row(b as usize);
+        if sa == 0.0 || sb == 0.0 {
+            return 0.0;
+        }
+        let (mut ab, mut aa, mut bb) = (0i32, 0i32, 0i32);
+        for (&x, &z) in ra.iter().zip(rb) {
+            ab += i32::from(x) * i32::from(z);
+            aa += i32::from(x) * i32::from(x);
+            bb += i32::from(z) * i32::from(z);
+        }
+        ab as f32 / ((aa as f32).sqrt() * (bb as f32).sqrt()).max(1.0)
+    }
+
+    /// Content cosine of two items (0 without content).
+    fn content_cosine(&self, a: u32, b: u32) -> f32 {
+        let Some(c) = self.content() else { return 0.0 };
+        let (qa, qb) = (c.item_query(a as usize), c.item_query(b as usize));
+        let w2 = c.audio_weight * c.audio_weight;
+        let d = dot(&qa.text, &qb.text) + w2 * dot(&qa.audio, &qb.audio);
+        let na = dot(&qa.text, &qa.text) + w2 * dot(&qa.audio, &qa.audio);
+        let nb = dot(&qb.text, &qb.text) + w2 * dot(&qb.audio, &qb.audio);
+        if na > 0.0 && nb > 0.0 {
+            d / (na.sqrt() * nb.sqrt())
+        } else {
+            0.0
+        }
+    }
+
+    /// The labels of a history, weighted by `1 + ln(1 + plays)`, heaviest
+    /// first: (label as first seen, weight).
+    pub fn history_labels(&self, history: &[(u32, f32)]) -> Vec<(String, f32)> {
+        let Some(c) = self.content() else {
+            return Vec::new();
+        };
+        let mut weight: HashMap<String, (String, f32)> = HashMap::new();
+        for &(i, plays) in history {
+            let w = 1.0 + plays.max(0.0).ln_1p();
+            for l in &c.labels[i as usize] {
+                weight.entry(fold(l)).or_insert_with(|| (l.clone(), 0.0)).1 += w;
+            }
+        }
+        let mut v: Vec<(String, f32)> = weight.into_values().collect();
+        v.sort_by(|a, b| b.1.total_cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+        v
+    }
+
+    /// Why item `i` suits a listener with `history`: the history items most
+    /// like it (CF cosine plus content cosine, positive only) and the labels
+    /// it shares with the history's 30 heaviest.
+    pub fn explain(&self, i: u32, history: &[(u32, f32)], labels: &[(String, f32)]) -> Explained {
+        let mut support: Vec<Scored> = history
+            .iter()
+            .filter(|&&(h, _)| h != i)
+            .map(|&(h, _)| Scored {
+                index: h,
+                score: self.cf_cosine(i, h) + self.content_cosine(i, h),
+            })
+            .filter(|s| s.score > 0.0)
+            .collect();
+        support = top_k(support, 3);
+        let top: Vec<String> = labels.iter().take(30).map(|(l, _)| fold(l)).collect();
+        let shared_tags = self
+            .content()
+            .map(|c| {
+                c.labels[i as usize]
+                    .iter()
+                    .filter(|l| top.contains(&fold(l)))
+                    .take(3)
+                    .cloned()
+                    .collect()
+            })
+            .unwrap_or_default();
+        Explained {
+            rec: Recommendation {
+                index: i,
+                score: 0.0,
+                cf: 0.0,
+                content: 0.0,
+                popularity: 0.0,
+            },
+            because: support.iter().map(|s| s.index).collect(),
+            shared_tags,
+        }
+    }
+
+    /// Fused, explained recommendations for a history (folded in; an empty
+    /// history gets popular items). `exclude` adds to the history's items.
+    pub fn recommend_explained(
+        &self,
+        history: &[(u32, f32)],
+        exclude: &[u32],
+        k: usize,
+        weights: Option<crate::FusionWeights>,
+    ) -> Result<Vec<Explained>, Error> {
+        check_k(k)?;
+        let mut seen: Vec<u32> = history.iter().map(|&(i, _)| i).collect();
+        seen.extend_from_slice(exclude);
+        for &i in &seen {
+            self.check_item(i)?;
+        }
+        let w = weights.unwrap_or_else(|| self.fusion_weights(history.len()));
+        w.validate().map_err(Error::InvalidInput)?;
+        let recs: Vec<Recommendation> = if history.is_empty() {
+            self.popular(&seen, k)
+                .into_iter()
+                .map(|s| Recommendation {
+                    index: s.index,
+                    score: s.score,
+                    cf: 0.0,
+                    content: 0.0,
+                    popularity: self.popularity_term()[s.index as usize],
+                })
+                .collect()
+        } else if self.content().is_some() {
+            let x = self.fold_in(history)?;
+            self.recommend_fused(&x, history, &seen, k, w)
+        } else {
+            let x = self.fold_in(history)?;
+            self.recommend(&x, &seen, k)
+                .into_iter()
+                .map(|s| Recommendation {
+                    index: s.index,
+                    score: s.score,
+                    cf: s.score,
+                    content: 0.0,
+                    popularity: 0.0,
+                })
+                .collect()
+        };
+        let labels = self.history_labels(history);
+        Ok(recs
+            .into_iter()
+            .map(|r| Explained {
+                rec: r,
+                ..self.explain(r.index, history, &labels)
+            })
+            .collect())
+    }
+
+    fn check_item(&self, i: u32) -> Result<(), Error> {
+        if (i as usize) < self.n_items() {
+            Ok(())
+        } else {
+            Err(Error::InvalidInput(format!(
+                "item index {i} is out of range (0..{})",
+                self.n_items()
+            )))
+        }
+    }
+
+    /// Onboarding picks for someone who named some `genres` and maybe a few
+    /// `seeds`: popular items of each genre (by log listeners, pulled
+    /// towards the seeds' content when given), taken round-robin across the
+    /// genres so every one is represented. Without genres: popular items,
+    /// or the seeds' neighbours.
+    pub fn cold_start(
+        &self,
+        genres: &[String],
+        seeds: &[u32],
+        k: usize,
+    ) -> Result<Vec<Scored>, Error> {
+        check_k(k)?;
+        for &s in seeds {
+            self.check_item(s)?;
+        }
+        let pop = self.popularity();
+        let max = pop.listeners.iter().copied().max().unwrap_or(0);
+        let seed_sim = match (self.content(), seeds.is_empty()) {
+            (Some(c), false) => {
+                let q = c.centroid(&seeds.iter().map(|&s| (s, 1.0)).collect::<Vec<_>>());
+                Some(self.content_cosines(&q))
+            }
+            _ => None,
+        };
+        let score = |i: usize| {
+            let p = 1.0 - pop.penalty_with_max(i, max);
+            let p = 1.0 - p; // log-popularity in [0, 1]
+            p + seed_sim.as_ref().map_or(0.0, |s| 2.0 * s[i])
+        };
+        let genres: Vec<&String> = genres.iter().filter(|g| !g.trim().is_empty()).collect();
+        if genres.is_empty() {
+            let cands = (0..self.n_items())
+                .filter(|i| !seeds.contains(&(*i as u32)))
+                .map(|i| Scored {
+                    index: i as u32,
+                    score: score(i),
+                })
+                .collect();
+            return Ok(top_k(cands, k));
+        }
+        let c = self.content().ok_or_else(|| {
+            Error::InvalidInput("this bundle has no labels to pick genres from".into())
+        })?;
+        let lists: Vec<Vec<Scored>> = genres
+            .iter()
+            .map(|g| {
+                let cands = (0..self.n_items())
+                    .filter(|&i| c.has_label(i, g) && !seeds.contains(&(i as u32)))
+                    .map(|i| Scored {
+                        index: i as u32,
+                        score: score(i),
+                    })
+                    .collect();
+                top_k(cands, k)
+            })
+            .collect();
+        if lists.iter().all(Vec::is_empty) {
+            let names: Vec<&str> = genres.iter().map(|g| g.as_str()).collect();
+            return Err(Error::InvalidInput(format!(
+                "no item carries any of the genres {names:?}"
+            )));
+        }
+        let mut out: Vec<Scored> = Vec::with_capacity(k);
+        for r in 0..k {
+            for l in &lists {
+                if let Some(s) = l.get(r) {
+                    if out.len() < k && !out.iter().any(|o| o.index == s.index) {
+                        out.push(*s);
+                    }
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// Content cosine of `q` with every item.
+    pub fn content_cosines(&self, q: &ContentQuery) -> Vec<f32> {
+        match self.content() {
+            Some(c) => c.cosines(q, self.content_norms(), false),
+            None => vec![0.0; self.n_items()],
+        }
+    }
+
+    /// A playlist continuing `seeds`: the 200 items nearest the seeds'
+    /// content centroid (seeds and `exclude` left out), then maximal
+    /// marginal relevance `λ·relevance − (1 − λ)·max similarity to what is
+    /// already picked`, so the list does not repeat one corner.
+    pub fn autofill(
+        &self,
+        seeds: &[u32],
+        exclude: &[u32],
+        k: usize,
+        lambda: f32,
+    ) -> Result<Vec<Scored>, Error> {
+        check_k(k)?;
+        if seeds.is_empty() {
+            return Err(Error::InvalidInput(
+                "autofill needs at least one seed item".into(),
+            ));
+        }
+        for &s in seeds.iter().chain(exclude) {
+            self.check_item(s)?;
+        }
+        let c = self.content().ok_or_else(|| {
+            Error::InvalidInput("this bundle has no content vectors to autofill from".into())
+        })?;
+        let q = c.centroid(&seeds.iter().map(|&s| (s, 1.0)).collect::<Vec<_>>());
+        let rel = self.content_cosines(&q);
+        let cands: Vec<Scored> = top_k(
+            (0..self.n_items() as u32)
+                .filter(|i| !seeds.contains(i) && !exclude.contains(i))
+                .map(|i| Scored {
+                    index: i,
+                    score: rel[i as usize],
+                })
+                .collect(),
+            200,
+        );
+        let vecs: Vec<(ContentQuery, f32)> = cands
+            .iter()
+            .map(|s| {
+                let v = c.item_query(s.index as usize);
+                let w2 = c.audio_weight * c.audio_weight;
+                let n = (dot(&v.text, &v.text) + w2 * dot(&v.audio, &v.audio)).sqrt();
+                (v, n.max(1e-12))
+            })
+            .collect();
+        let sim = |a: usize, b: usize| {
+            let (va, na) = &vecs[a];
+            let (vb, nb) = &vecs[b];
+            let w2 = c.audio_weight * c.audio_weight;
+            (dot(&va.text, &vb.text) + w2 * dot(&va.audio, &vb.audio)) / (na * nb)
+        };
+        let mut picked: Vec<usize> = Vec::with_capacity(k);
+        let mut max_sim = vec![f32::NEG_INFINITY; cands.len()];
+        while picked.len() < k.min(cands.len()) {
+            let mut best: Option<(usize, f32)> = None;
+            for (j, s) in cands.iter().enumerate() {
+                if picked.contains(&j) {
+                    continue;
+                }
+                let div = if picked.is_empty() { 0.0 } else { max_sim[j] };
+                let m = lambda * s.score - (1.0 - lambda) * div;
+                if best.is_none_or(|(_, b)| m > b) {
+                    best = Some((j, m));
+                }
+            }
+            let Some((j, m)) = best else { break };
+            picked.push(j);
+            for (o, ms) in max_sim.iter_mut().enumerate() {
+                *ms = ms.max(sim(o, j));
+            }
+            let _ = m;
+        }
+        Ok(picked
+            .into_iter()
+            .map(|j| Scored {
+                index: cands[j].index,
+                score: cands[j].score,
+            })
+            .collect())
+    }
+
+    /// The listener's top labels (tags and genres) with their share of the
+    /// history's label weight.
+    pub fn taste_summary(&self, history: &[(u32, f32)], n: usize) -> Vec<(String, f32)> {
+        let labels = self.history_labels(history);
+        let total: f32 = labels.iter().map(|(_, w)| w).sum();
+        if total <= 0.0 {
+            return Vec::new();
+        }
+        labels
+            .into_iter()
+            .take(n)
+            .map(|(l, w)| (l, w / total))
+            .collect()
+    }
+
+    /// Search without the encoder: items whose name or labels contain the
+    /// query's words, ranked by how many words match, then popularity.
+    pub fn search_text(
+        &self,
+        query: &str,
+        genre: Option<&str>,
+        k: usize,
+    ) -> Result<Vec<Scored>, Error> {
+        check_k(k)?;
+        let words: Vec<String> = query
+            .split(|c: char| !c.is_alphanumeric())
+            .filter(|w| !w.is_empty())
+            .map(str::to_lowercase)
+            .collect();
+        if words.is_empty() {
+            return Err(Error::InvalidInput("the search query is empty".into()));
+        }
+        let pop = self.popularity();
+        let max = pop.listeners.iter().copied().max().unwrap_or(0);
+        let c = self.content();
+        let cands = (0..self.n_items())
+            .filter(|&i| genre.is_none_or(|g| c.is_some_and(|c| c.has_label(i, g))))
+            .filter_map(|i| {
+                let name = self.item_name(i as u32).to_lowercase();
+                let labels: Vec<String> = c.map_or(Vec::new(), |c| {
+                    c.labels[i].iter().map(|l| fold(l)).collect()
+                });
+                let hits = words
+                    .iter()
+                    .filter(|w| {
+                        name.contains(w.as_str()) || labels.iter().any(|l| l.contains(w.as_str()))
+                    })
+                    .count();
+                (hits > 0).then(|| Scored {
+                    index: i as u32,
+                    score: hits as f32 + pop.penalty_with_max(i, max),
+                })
+            })
+            .collect();
+        Ok(top_k(cands, k))
+    }
+}
+
+/// What a listener said about an item.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Feedback {
+    Like,
+    Dislike,
+    Skip,
+}
+
+impl std::str::FromStr for Feedback {
+    type Err = Error;
+    fn from_str(s: &str) -> Result<Self, Error> {
+        match s {
+            "like" => Ok(Feedback::Like),
+            "dislike" => Ok(Feedback::Dislike),
+            "skip" => Ok(Feedback::Skip),
+            _ => Err(Error::InvalidInput(format!(
+                "feedback must be \"like\", \"dislike\" or \"skip\", got {s:?}"
+            ))),
+        }
+    }
+}
+
+/// Plays a like counts for: about what a track someone returns to gets.
+const LIKE_PLAYS: f32 = 20.0;
+
+/// A listener's profile, kept on their device. Items are stored by id, not
+/// index, so a profile survives a retrained bundle (unknown ids are
+/// skipped, not fatal).
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Profile {
+    /// (item id, plays)
+    pub items: Vec<(String, f32)>,
+    pub disliked: Vec<String>,
+    pub skipped: Vec<String>,
+}
+
+/// Leading bytes of a saved profile.
+pub const PROFILE_MAGIC: [u8; 8] = *b"TBRLPRF\0";
+pub const PROFILE_VERSION: u8 = 1;
+
+impl Profile {
+    /// Adds plays of an item (a history import, an onboarding pick).
+    pub fn add(&mut self, model: &Model, item: u32, plays: f32) -> Result<(), Error> {
+        if !(plays.is_finite() && plays >= 0.0) {
+            return Err(Error::InvalidInput(format!(
+                "plays must be a finite number ≥ 0, got {plays}"
+            )));
+        }
+        model.check_item(item)?;
+        let id = model.item_id(item).to_string();
+        self.disliked.retain(|d| *d != id);
+        match self.items.iter_mut().find(|(i, _)| *i == id) {
+            Some((_, p)) => *p += plays,
+            None => self.items.push((id, plays)),
+        }
+        Ok(())
+    }
+
+    /// Like: the item joins the history with `LIKE_PLAYS` plays. Dislike:
+    /// it leaves the history and is never recommended again. Skip: it is
+    /// not recommended again, and a skipped history item weighs half.
+    pub fn feedback(&mut self, model: &Model, item: u32, f: Feedback) -> Result<(), Error> {
+        model.check_item(item)?;
+        let id = model.item_id(item).to_string();
+        match f {
+            Feedback::Like => self.add(model, item, LIKE_PLAYS)?,
+            Feedback::Dislike => {
+                self.items.retain(|(i, _)| *i != id);
+                if !self.disliked.contains(&id) {
+                    self.disliked.push(id);
+                }
+            }
+            Feedback::Skip => {
+                if let Some((_, p)) = self.items.iter_mut().find(|(i, _)| *i == id) {
+                    *p *= 0.5;
+                }
+                if !self.skipped.contains(&id) {
+                    self.skipped.push(id);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// The history as (index, plays), ids this bundle lacks skipped.
+    pub fn history(&self, model: &Model) -> Vec<(u32, f32)> {
+        self.items
+            .iter()
+            .filter_map(|(id, p)| model.item_index(id).ok().map(|i| (i, *p)))
+            .collect()
+    }
+
+    /// Items never to recommend: disliked and skipped ones.
+    pub fn excluded(&self, model: &Model) -> Vec<u32> {
+        self.disliked
+            .iter()
+            .chain(&self.skipped)
+            .filter_map(|id| model.item_index(id).ok())
+            .collect()
+    }
+
+    pub fn to_bytes(&self) -> Vec<u8> {
+        let mut out = PROFILE_MAGIC.to_vec();
+        out.push(PROFILE_VERSION);
+        out.extend(postcard::to_allocvec(self).expect("serialising to memory cannot fail"));
+        out
+    }
+
+    pub fn from_bytes(bytes: &[u8]) -> Result<Self, Error> {
+        let bad = |why: String| Error::InvalidInput(format!("not a saved Timbral profile: {why}"));
+        if bytes.len() < 9 || bytes[..8] != PROFILE_MAGIC {
+            return Err(bad("wrong magic bytes".into()));
+        }
+        if bytes[8] != PROFILE_VERSION {
+            return Err(bad(format!(
+                "profile version {} (this build reads {PROFILE_VERSION})",
+                bytes[8]
+            )));
+        }
+        let (p, rest) =
+            postcard::take_from_bytes::<Profile>(&bytes[9..]).map_err(|e| bad(e.to_string()))?;
+        if !rest.is_empty() {
+            return Err(bad(format!("{} bytes left over", rest.len())));
+        }
+        if p.items.iter().any(|(_, v)| !(v.is_finite() && *v >= 0.0)) {
+            return Err(bad("a play count is not a finite number ≥ 0".into()));
+        }
+        Ok(p)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::tests::with_content;
+
+    #[test]
+    fn feedback_changes_the_profile_and_round_trips() {
+        let m = Model::from_parts(with_content()).unwrap();
+        let mut p = Profile::default();
+        p.add(&m, 0, 3.0).unwrap();
+        p.feedback(&m, 1, Feedback::Like).unwrap();
+        p.feedback(&m, 0, Feedback::Dislike).unwrap();
+        p.feedback(&m, 2, Feedback::Skip).unwrap();
+        assert_eq!(p.history(&m), vec![(1, LIKE_PLAYS)]);
+        assert_eq!(p.excluded(&m), vec![0, 2]);
+        let back = Profile::from_bytes(&p.to_bytes()).unwrap();
+        assert_eq!(back, p);
+        assert!(Profile::from_bytes(b"garbage!!").is_err());
+        let mut newer = p.to_bytes();
+        newer[8] = 9;
+        assert!(Profile::from_bytes(&newer)
+            .unwrap_err()
+            .to_string()
+            .contains("version 9"));
+        assert!(p.feedback(&m, 99, Feedback::Like).is_err());
+        assert!("love".parse::<Feedback>().is_err());
+    }
+
+    #[test]
+    fn k_outside_the_range_is_refused() {
+        let m = Model::from_parts(with_content()).unwrap();
+        assert!(m.recommend_explained(&[(0, 1.0)], &[], 0, None).is_err());
+        assert!(m.recommend_explained(&[(0, 1.0)], &[], 201, None).is_err());
+        assert!(m.search_text("  ", None, 5).is_err());
+        assert!(m.autofill(&[], &[], 5, 0.3).is_err());
+    }
+
+    #[test]
+    fn explanations_name_history_items_and_shared_tags() {
+        let m = Model::from_parts(with_content()).unwrap();
+        let recs = m.recommend_explained(&[(0, 5.0)], &[], 2, None).unwrap();
+        assert!(!recs.is_empty());
+        assert!(recs.iter().all(|r| r.rec.index != 0));
+        for r in &recs {
+            assert!(r.because.iter().all(|&b| b == 0), "{r:?}");
+        }
+        let summary = m.taste_summary(&[(0, 5.0), (1, 1.0)], 10);
+        let total: f32 = summary.iter().map(|(_, s)| s).sum();
+        assert!((total - 1.0).abs() < 1e-5, "{summary:?}");
+    }
+
+    #[test]
+    fn autofill_and_cold_start_leave_out_seeds() {
+        let m = Model::from_parts(with_content()).unwrap();
+        let a = m.autofill(&[0], &[1], 5, 0.3).unwrap();
+        assert_eq!(a.iter().map(|s| s.index).collect::<Vec<_>>(), vec![2]);
+        let c = m.cold_start(&["rock".into()], &[], 5).unwrap();
+        assert_eq!(c.iter().map(|s| s.index).collect::<Vec<_>>(), vec![1]);
+        assert!(m.cold_start(&["polka".into()], &[], 5).is_err());
+        let t = m.search_text("indie", None, 5).unwrap();
+        assert_eq!(t.iter().map(|s| s.index).collect::<Vec<_>>(), vec![1]);
+    }
+}
