@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Runs every test: formatting, the core's wasm32 build, and the workspace's
+# Runs every test: formatting, the core's wasm32 build, the workspace's
 # unit, integration and system tests (those needing ../shared/data skip,
 # saying so, when it is absent). The README's test command.
 set -euo pipefail
@@ -16,3 +16,17 @@ cargo test --locked --workspace
 
 echo "== MiniLM encoder in wasm32 (simd128) under Node, wasm-bindgen-test"
 cargo test --locked -p timbral-core --features encoder --target wasm32-unknown-unknown --test encoder_wasm
+
+echo "== timbral-wasm bindings under Node and in headless Chromium, wasm-bindgen-test"
+cargo test --locked -p timbral-wasm --target wasm32-unknown-unknown
+CHROMEDRIVER=$(command -v chromedriver) WASM_BINDGEN_USE_BROWSER=1 \
+  WASM_BINDGEN_TEST_WEBDRIVER_JSON="$PWD/crates/timbral-wasm/webdriver.json" \
+  cargo test --locked -p timbral-wasm --target wasm32-unknown-unknown
+
+echo "== www: build the package and the app, then Playwright end to end, conformance, benchmark"
+(
+  cd www
+  npm run build
+  npm test
+  npm run bench
+)

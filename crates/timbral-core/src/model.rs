@@ -589,6 +589,23 @@ impl Model {
         })
     }
 
+    /// Refuses a text encoder whose files are not the ones the bundle's
+    /// content vectors were made with.
+    pub fn check_encoder(&self, model_sha256: &str, tokenizer_sha256: &str) -> Result<(), Error> {
+        let c = self.need_content()?;
+        if c.model_sha256 != model_sha256 || c.tokenizer_sha256 != tokenizer_sha256 {
+            let short = |s: &str| s.chars().take(12).collect::<String>();
+            return Err(Error::InvalidInput(format!(
+                "the text encoder does not match the bundle: bundle built with model {} / tokenizer {}, found {} / {}",
+                short(&c.model_sha256),
+                short(&c.tokenizer_sha256),
+                short(model_sha256),
+                short(tokenizer_sha256)
+            )));
+        }
+        Ok(())
+    }
+
     /// The k items most similar in content to item `i` (cosine).
     pub fn similar(&self, i: u32, k: usize) -> Result<Vec<Scored>, Error> {
         let c = self.need_content()?;

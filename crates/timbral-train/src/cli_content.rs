@@ -4,7 +4,7 @@
 
 use std::path::{Path, PathBuf};
 
-use anyhow::{bail, Context, Result};
+use anyhow::{Context, Result};
 use timbral_core::encoder::Encoder;
 use timbral_core::{Content, Model};
 
@@ -82,19 +82,7 @@ pub fn build(
 
 /// Refuses an encoder whose files differ from the ones the bundle was built with.
 pub fn check_encoder(model: &Model, encoder: &Encoder) -> Result<()> {
-    let Some(c) = model.content() else {
-        bail!("this bundle has no content vectors (it was trained with --no-content)");
-    };
-    if c.model_sha256 != encoder.model_sha256() || c.tokenizer_sha256 != encoder.tokenizer_sha256()
-    {
-        bail!(
-            "the text encoder does not match the bundle: bundle built with model {} / tokenizer {}, found {} / {}",
-            &c.model_sha256[..12.min(c.model_sha256.len())],
-            &c.tokenizer_sha256[..12.min(c.tokenizer_sha256.len())],
-            &encoder.model_sha256()[..12],
-            &encoder.tokenizer_sha256()[..12]
-        );
-    }
+    model.check_encoder(encoder.model_sha256(), encoder.tokenizer_sha256())?;
     Ok(())
 }
 

@@ -1,0 +1,49 @@
+//! The text encoder (MiniLM on tract-onnx, the tokenizer) as its own wasm
+//! module: about 3 MB gzipped, so a page fetches it only when a listener
+//! first searches, while the recommender module starts at once.
+
+use timbral_core::encoder::Encoder;
+use wasm_bindgen::prelude::*;
+
+fn error(msg: impl std::fmt::Display) -> JsValue {
+    js_sys::Error::new(&msg.to_string()).into()
+}
+
+/// all-MiniLM-L6-v2: text in, a unit-length 384-d vector out.
+#[wasm_bindgen]
+pub struct TextEncoder {
+    enc: Encoder,
+}
+
+#[wasm_bindgen]
+impl TextEncoder {
+    /// Builds the encoder from `model.onnx` and `tokenizer.json` bytes:
+    /// parses, folds constants and plans once.
+    #[wasm_bindgen(js_name = fromBytes)]
+    pub fn from_bytes(model: &[u8], tokenizer: &[u8]) -> Result<TextEncoder, JsValue> {
+        Ok(TextEncoder {
+            enc: Encoder::from_bytes(model, tokenizer).map_err(error)?,
+        })
+    }
+
+    /// The query embedding (mean pooled, L2-normalised). Empty text is an
+    /// error; long text is truncated to the model's limit.
+    pub fn embed(&self, text: &str) -> Result<Vec<f32>, JsValue> {
+        self.enc.embed(text).map_err(error)
+    }
+
+    /// Word-piece ids, [CLS] and [SEP] included.
+    pub fn tokenize(&self, text: &str) -> Result<Vec<u32>, JsValue> {
+        self.enc.tokenize(text).map_err(error)
+    }
+
+    #[wasm_bindgen(getter, js_name = modelSha256)]
+    pub fn model_sha256(&self) -> String {
+        self.enc.model_sha256().to_string()
+    }
+
+    #[wasm_bindgen(getter, js_name = tokenizerSha256)]
+    pub fn tokenizer_sha256(&self) -> String {
+        self.enc.tokenizer_sha256().to_string()
+    }
+}

@@ -1,0 +1,494 @@
+//! wasm-bindgen bindings over `timbral-core`: the recommender a web page or
+//! a Worker loads. No text encoder here (that is `timbral-encoder-wasm`, a
+//! second module fetched on the first search), so this one starts fast.
+//!
+//! Items cross the boundary by id (strings), never by index. Every error is
+//! a JS `Error` whose message names the problem; bad input never panics.
+
+use serde::{Deserialize, Serialize};
+use timbral_core::listener::{self, Feedback, Profile};
+use timbral_core::{FusionWeights, Model, Scored};
+use wasm_bindgen::prelude::*;
+use wasm_bindgen::JsCast;
+use wasm_bindgen_futures::JsFuture;
+
+#[wasm_bindgen(typescript_custom_section)]
+const TS_TYPES: &str = r#"
+export interface HistoryEntry { item: string; plays?: number }
+export interface Weights { alpha: number; beta: number; gamma: number; cold?: number }
+export interface RecommendOptions {
+  /** The listener's items; default: the in-memory profile. */
+  history?: HistoryEntry[];
+  k?: number;
+  exclude?: string[];
+  weights?: Weights;
+}
+export interface ItemRef { item: string; name: string }
+export interface Explanation {
+  /** Standardised parts of the score, before weighting. */
+  cf: number; content: number; popularity: number;
+  /** The 1–3 history items that support it most. */
+  because: ItemRef[];
+  sharedTags: string[];
+}
+export interface ScoredItem { item: string; name: string; score: number; tags: string[] }
+export interface RecommendedItem extends ScoredItem { explanation: Explanation }
+export interface ColdStartOptions { genres?: string[]; seedItems?: string[]; k?: number }
+export interface SearchOptions { k?: number; genre?: string }
+export interface TasteShare { label: string; share: number }
+export interface BundleSummary {
+  formatVersion: number; items: number; users: number; factors: number;
+  hasContent: boolean; modelSha256?: string; tokenizerSha256?: string; source: string;
+}
+"#;
+
+fn error(msg: impl std::fmt::Display) -> JsValue {
+    js_sys::Error::new(&msg.to_string()).into()
+}
+
+fn to_js<T: Serialize>(v: &T) -> Result<JsValue, JsValue> {
+    v.serialize(&serde_wasm_bindgen::Serializer::json_compatible())
+        .map_err(error)
+}
+
+/// Reads an options object; `undefined`/`null` give the defaults. Goes
+/// through `serde_json::Value` because serde-wasm-bindgen reads only the
+/// fields a struct declares: a misspelt option would pass unnoticed.
+fn options<T: for<'de> Deserialize<'de> + Default>(v: JsValue, what: &str) -> Result<T, JsValue> {
+    if v.is_undefined() || v.is_null() {
+        return Ok(T::default());
+    }
+    let value: serde_json::Value =
+        serde_wasm_bindgen::from_value(v).map_err(|e| error(format!("{what}: {e}")))?;
+    serde_json::from_value(value).map_err(|e| error(format!("{what}: {e}")))
+}
+
+/// Fetches a URL to bytes with the global `fetch` (window, worker, Node).
+pub async fn fetch_bytes(url: &str) -> Result<Vec<u8>, JsValue> {
+    let global = js_sys::global();
+    let fetch: js_sys::Function = js_sys::Reflect::get(&global, &"fetch".into())?
+        .dyn_into()
+        .map_err(|_| error("this runtime has no fetch(); pass the bytes instead"))?;
+    let promise: js_sys::Promise = fetch.call1(&global, &url.into())?.dyn_into()?;
+    let resp = JsFuture::from(promise)
+        .await
+        .map_err(|e| error(format!("cannot fetch {url}: {}", describe(&e))))?;
+    let ok = js_sys::Reflect::get(&resp, &"ok".into())?
+        .as_bool()
+        .unwrap_or(false);
+    if !ok {
+        let status = js_sys::Reflect::get(&resp, &"status".into())?
+            .as_f64()
+            .unwrap_or(0.0);
+        return Err(error(format!("cannot fetch {url}: HTTP {status}")));
+    }
+    let array_buffer: js_sys::Function =
+        js_sys::Reflect::get(&resp, &"arrayBuffer".into())?.dyn_into()?;
+    let buf = JsFuture::from(array_buffer.call0(&resp)?.dyn_into::<js_sys::Promise>()?).await?;
+    Ok(js_sys::Uint8Array::new(&buf).to_vec())
+}
+
+fn describe(e: &JsValue) -> String {
+    e.dyn_ref::<js_sys::Error>()
+        .map(|e| String::from(e.message()))
+        .or_else(|| e.as_string())
+        .unwrap_or_else(|| format!("{e:?}"))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct HistoryEntry {
+    item: String,
+    #[serde(default = "one")]
+    plays: f32,
+}
+
+fn one() -> f32 {
+    1.0
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+struct RecommendOptions {
+    history: Option<Vec<HistoryEntry>>,
+    k: Option<usize>,
+    #[serde(default)]
+    exclude: Vec<String>,
+    weights: Option<WeightsIn>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct WeightsIn {
+    alpha: f32,
+    beta: f32,
+    gamma: f32,
+    cold: Option<f32>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+struct ColdStartOptions {
+    #[serde(default)]
+    genres: Vec<String>,
+    #[serde(default)]
+    seed_items: Vec<String>,
+    k: Option<usize>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct SearchOptions {
+    k: Option<usize>,
+    genre: Option<String>,
+}
+
+#[derive(Serialize)]
+struct ItemRef<'a> {
+    item: &'a str,
+    name: &'a str,
+}
+
+#[derive(Serialize)]
+struct ScoredItem<'a> {
+    item: &'a str,
+    name: &'a str,
+    score: f32,
+    tags: &'a [String],
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct Explanation<'a> {
+    cf: f32,
+    content: f32,
+    popularity: f32,
+    because: Vec<ItemRef<'a>>,
+    shared_tags: Vec<String>,
+}
+
+#[derive(Serialize)]
+struct RecommendedItem<'a> {
+    #[serde(flatten)]
+    item: ScoredItem<'a>,
+    explanation: Explanation<'a>,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct BundleSummary<'a> {
+    format_version: u32,
+    items: usize,
+    users: usize,
+    factors: usize,
+    has_content: bool,
+    model_sha256: Option<&'a str>,
+    tokenizer_sha256: Option<&'a str>,
+    source: &'a str,
+}
+
+#[derive(Serialize)]
+struct TasteShare {
+    label: String,
+    share: f32,
+}
+
+/// At most this many labels go out with each item.
+const TAGS_PER_ITEM: usize = 5;
+
+/// A loaded bundle plus the listener's in-memory profile.
+#[wasm_bindgen]
+pub struct Recommender {
+    model: Model,
+    version: u32,
+    profile: Profile,
+}
+
+impl Recommender {
+    fn index(&self, id: &str) -> Result<u32, JsValue> {
+        self.model.item_index(id).map_err(error)
+    }
+
+    fn indices(&self, ids: &[String]) -> Result<Vec<u32>, JsValue> {
+        ids.iter().map(|id| self.index(id)).collect()
+    }
+
+    fn tags(&self, i: u32) -> &[String] {
+        self.model.content().map_or(&[], |c| {
+            let l = &c.labels[i as usize];
+            &l[..l.len().min(TAGS_PER_ITEM)]
+        })
+    }
+
+    fn scored(&self, s: &Scored) -> ScoredItem<'_> {
+        ScoredItem {
+            item: self.model.item_id(s.index),
+            name: self.model.item_name(s.index),
+            score: s.score,
+            tags: self.tags(s.index),
+        }
+    }
+
+    fn scored_list(&self, list: &[Scored]) -> Result<JsValue, JsValue> {
+        to_js(&list.iter().map(|s| self.scored(s)).collect::<Vec<_>>())
+    }
+
+    fn history(&self, h: Option<Vec<HistoryEntry>>) -> Result<Vec<(u32, f32)>, JsValue> {
+        match h {
+            None => Ok(self.profile.history(&self.model)),
+            Some(h) => h
+                .iter()
+                .map(|e| {
+                    if !(e.plays.is_finite() && e.plays >= 0.0) {
+                        return Err(error(format!(
+                            "history: plays for `{}` must be a finite number ≥ 0",
+                            e.item
+                        )));
+                    }
+                    Ok((self.index(&e.item)?, e.plays))
+                })
+                .collect(),
+        }
+    }
+}
+
+#[wasm_bindgen]
+impl Recommender {
+    /// Loads a bundle from bytes. A corrupt, truncated, foreign or newer
+    /// bundle is refused whole with the reason.
+    #[wasm_bindgen(js_name = fromBytes)]
+    pub fn from_bytes(bytes: &[u8]) -> Result<Recommender, JsValue> {
+        let version = Model::inspect(bytes).map_err(error)?.version;
+        let model = Model::from_bytes(bytes).map_err(error)?;
+        Ok(Recommender {
+            model,
+            version,
+            profile: Profile::default(),
+        })
+    }
+
+    /// Fetches a bundle from a URL and loads it.
+    pub async fn fetch(url: String) -> Result<Recommender, JsValue> {
+        let bytes = fetch_bytes(&url).await?;
+        Recommender::from_bytes(&bytes).map_err(|e| error(format!("{url}: {}", describe(&e))))
+    }
+
+    /// What the bundle holds.
+    #[wasm_bindgen(unchecked_return_type = "BundleSummary")]
+    pub fn info(&self) -> Result<JsValue, JsValue> {
+        let c = self.model.content();
+        to_js(&BundleSummary {
+            format_version: self.version,
+            items: self.model.n_items(),
+            users: self.model.n_users(),
+            factors: self.model.factors(),
+            has_content: c.is_some(),
+            model_sha256: c.map(|c| c.model_sha256.as_str()),
+            tokenizer_sha256: c.map(|c| c.tokenizer_sha256.as_str()),
+            source: &self.model.meta().source,
+        })
+    }
+
+    /// Fused recommendations with explanations.
+    #[wasm_bindgen(unchecked_return_type = "RecommendedItem[]")]
+    pub fn recommend(
+        &self,
+        #[wasm_bindgen(unchecked_param_type = "RecommendOptions | undefined")] opts: JsValue,
+    ) -> Result<JsValue, JsValue> {
+        let o: RecommendOptions = options(opts, "recommend options")?;
+        let from_profile = o.history.is_none();
+        let history = self.history(o.history)?;
+        let mut exclude = self.indices(&o.exclude)?;
+        if from_profile {
+            exclude.extend(self.profile.excluded(&self.model));
+        }
+        let weights = o.weights.map(|w| FusionWeights {
+            alpha: w.alpha,
+            beta: w.beta,
+            gamma: w.gamma,
+            cold: w.cold.unwrap_or(1.0),
+        });
+        let recs = self
+            .model
+            .recommend_explained(&history, &exclude, o.k.unwrap_or(10), weights)
+            .map_err(error)?;
+        let m = &self.model;
+        to_js(
+            &recs
+                .iter()
+                .map(|r| RecommendedItem {
+                    item: self.scored(&Scored {
+                        index: r.rec.index,
+                        score: r.rec.score,
+                    }),
+                    explanation: Explanation {
+                        cf: r.rec.cf,
+                        content: r.rec.content,
+                        popularity: r.rec.popularity,
+                        because: r
+                            .because
+                            .iter()
+                            .map(|&b| ItemRef {
+                                item: m.item_id(b),
+                                name: m.item_name(b),
+                            })
+                            .collect(),
+                        shared_tags: r.shared_tags.clone(),
+                    },
+                })
+                .collect::<Vec<_>>(),
+        )
+    }
+
+    /// Items most similar in content to `item`.
+    #[wasm_bindgen(unchecked_return_type = "ScoredItem[]")]
+    pub fn similar(&self, item: &str, k: usize) -> Result<JsValue, JsValue> {
+        listener::check_k(k).map_err(error)?;
+        let list = self.model.similar(self.index(item)?, k).map_err(error)?;
+        self.scored_list(&list)
+    }
+
+    /// Search by words in names and tags: no encoder needed.
+    #[wasm_bindgen(js_name = searchText, unchecked_return_type = "ScoredItem[]")]
+    pub fn search_text(
+        &self,
+        query: &str,
+        #[wasm_bindgen(unchecked_param_type = "SearchOptions | undefined")] opts: JsValue,
+    ) -> Result<JsValue, JsValue> {
+        let o: SearchOptions = options(opts, "search options")?;
+        let list = self
+            .model
+            .search_text(query, o.genre.as_deref(), o.k.unwrap_or(10))
+            .map_err(error)?;
+        self.scored_list(&list)
+    }
+
+    /// Semantic search with a query embedding from the text encoder.
+    #[wasm_bindgen(js_name = searchVector, unchecked_return_type = "ScoredItem[]")]
+    pub fn search_vector(
+        &self,
+        embedding: &[f32],
+        #[wasm_bindgen(unchecked_param_type = "SearchOptions | undefined")] opts: JsValue,
+    ) -> Result<JsValue, JsValue> {
+        let o: SearchOptions = options(opts, "search options")?;
+        let k = listener::check_k(o.k.unwrap_or(10)).map_err(error)?;
+        let list = self
+            .model
+            .search_vector(embedding, o.genre.as_deref(), k)
+            .map_err(error)?;
+        self.scored_list(&list)
+    }
+
+    /// Refuses an encoder whose files differ from the bundle's.
+    #[wasm_bindgen(js_name = checkEncoder)]
+    pub fn check_encoder(&self, model_sha256: &str, tokenizer_sha256: &str) -> Result<(), JsValue> {
+        self.model
+            .check_encoder(model_sha256, tokenizer_sha256)
+            .map_err(error)
+    }
+
+    /// Onboarding picks: popular, genre-diverse, near the seeds.
+    #[wasm_bindgen(js_name = coldStart, unchecked_return_type = "ScoredItem[]")]
+    pub fn cold_start(
+        &self,
+        #[wasm_bindgen(unchecked_param_type = "ColdStartOptions | undefined")] opts: JsValue,
+    ) -> Result<JsValue, JsValue> {
+        let o: ColdStartOptions = options(opts, "coldStart options")?;
+        let seeds = self.indices(&o.seed_items)?;
+        let list = self
+            .model
+            .cold_start(&o.genres, &seeds, o.k.unwrap_or(12))
+            .map_err(error)?;
+        self.scored_list(&list)
+    }
+
+    /// A playlist continuing the seeds (MMR, λ = 0.3); the seeds and the
+    /// profile's items are left out.
+    #[wasm_bindgen(unchecked_return_type = "ScoredItem[]")]
+    pub fn autofill(&self, seeds: Vec<String>, k: usize) -> Result<JsValue, JsValue> {
+        let seeds = self.indices(&seeds)?;
+        let mut exclude: Vec<u32> = self
+            .profile
+            .history(&self.model)
+            .iter()
+            .map(|&(i, _)| i)
+            .collect();
+        exclude.extend(self.profile.excluded(&self.model));
+        let list = self
+            .model
+            .autofill(&seeds, &exclude, k, 0.3)
+            .map_err(error)?;
+        self.scored_list(&list)
+    }
+
+    /// "like" | "dislike" | "skip": updates the profile, so the next
+    /// `recommend` changes.
+    pub fn feedback(&mut self, item: &str, kind: &str) -> Result<(), JsValue> {
+        let f: Feedback = kind.parse().map_err(error)?;
+        let i = self.index(item)?;
+        self.profile.feedback(&self.model, i, f).map_err(error)
+    }
+
+    /// Adds plays of an item to the profile (an import, an onboarding pick).
+    #[wasm_bindgen(js_name = addPlays)]
+    pub fn add_plays(&mut self, item: &str, plays: f32) -> Result<(), JsValue> {
+        let i = self.index(item)?;
+        self.profile.add(&self.model, i, plays).map_err(error)
+    }
+
+    /// The profile as bytes (postcard, with a magic and a version).
+    #[wasm_bindgen(js_name = saveProfile)]
+    pub fn save_profile(&self) -> Vec<u8> {
+        self.profile.to_bytes()
+    }
+
+    /// Restores a saved profile; a foreign or damaged one is refused.
+    #[wasm_bindgen(js_name = loadProfile)]
+    pub fn load_profile(&mut self, bytes: &[u8]) -> Result<(), JsValue> {
+        self.profile = Profile::from_bytes(bytes).map_err(error)?;
+        Ok(())
+    }
+
+    /// Forgets the profile.
+    #[wasm_bindgen(js_name = resetProfile)]
+    pub fn reset_profile(&mut self) {
+        self.profile = Profile::default();
+    }
+
+    /// How many items the profile holds.
+    #[wasm_bindgen(js_name = profileSize)]
+    pub fn profile_size(&self) -> usize {
+        self.profile.history(&self.model).len()
+    }
+
+    /// The profile's top labels (tags and genres) with their shares.
+    #[wasm_bindgen(js_name = tasteSummary, unchecked_return_type = "TasteShare[]")]
+    pub fn taste_summary(&self, n: Option<usize>) -> Result<JsValue, JsValue> {
+        let h = self.profile.history(&self.model);
+        let s: Vec<TasteShare> = self
+            .model
+            .taste_summary(&h, n.unwrap_or(8))
+            .into_iter()
+            .map(|(label, share)| TasteShare { label, share })
+            .collect();
+        to_js(&s)
+    }
+
+    /// The most common labels among the most popular items: genres to
+    /// offer at onboarding.
+    #[wasm_bindgen(js_name = topGenres)]
+    pub fn top_genres(&self, n: usize) -> Vec<String> {
+        let top: Vec<(u32, f32)> = self
+            .model
+            .popular(&[], 500.min(self.model.n_items()).max(1))
+            .iter()
+            .map(|s| (s.index, 0.0))
+            .collect();
+        self.model
+            .history_labels(&top)
+            .into_iter()
+            .take(n)
+            .map(|(l, _)| l)
+            .collect()
+    }
+}

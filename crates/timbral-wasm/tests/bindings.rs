@@ -1,0 +1,190 @@
+//! The bindings as JS sees them, under Node (`cargo test -p timbral-wasm
+//! --target wasm32-unknown-unknown`) and, with `WASM_BINDGEN_USE_BROWSER=1`
+//! and chromedriver, in headless Chromium: results are plain JS objects
+//! with camelCase fields, and every bad input is a JS `Error` with a message.
+#![cfg(target_arch = "wasm32")]
+
+use js_sys::{Array, Reflect};
+use timbral_core::model::Meta;
+use timbral_core::{AlsParams, Content, Csr, Model, ModelParts, Popularity, QMatrix};
+use timbral_wasm::Recommender;
+use wasm_bindgen::{JsCast, JsValue};
+use wasm_bindgen_test::*;
+
+/// Six artists in two styles, four listeners.
+fn bundle() -> Vec<u8> {
+    let n = 6;
+    let plays = Csr::from_triplets(
+        4,
+        n,
+        vec![
+            (0, 0, 5.0),
+            (0, 1, 3.0),
+            (1, 1, 2.0),
+            (1, 2, 9.0),
+            (2, 3, 4.0),
+            (2, 4, 1.0),
+            (3, 4, 7.0),
+            (3, 5, 2.0),
+        ],
+    );
+    let style = |i: usize| {
+        if i < 3 {
+            [1.0, 0.1 * i as f32]
+        } else {
+            [0.1 * i as f32, 1.0]
+        }
+    };
+    let factors: Vec<f32> = (0..n).flat_map(style).collect();
+    let labels: Vec<Vec<String>> = (0..n)
+        .map(|i| {
+            vec![
+                if i < 3 { "folk" } else { "metal" }.to_string(),
+                format!("tag{i}"),
+            ]
+        })
+        .collect();
+    let parts = ModelParts {
+        meta: Meta {
+            params: AlsParams {
+                factors: 2,
+                ..AlsParams::default()
+            },
+            source: "bindings test".into(),
+            trainer: "test".into(),
+        },
+        item_ids: (0..n).map(|i| format!("a{i}")).collect(),
+        item_names: (0..n).map(|i| format!("Artist {i}")).collect(),
+        popularity: Popularity::from_plays(&plays),
+        item_factors: QMatrix::quantize(&factors, n, 2),
+        user_ids: (0..4).map(|u| format!("u{u}")).collect(),
+        user_factors: QMatrix::quantize(&[1.0, 0.0, 1.0, 0.2, 0.0, 1.0, 0.2, 1.0], 4, 2),
+        user_items: plays,
+        content: Some(Content {
+            text: QMatrix::quantize(&factors, n, 2),
+            audio: QMatrix::quantize(&vec![0.0; n], n, 1),
+            audio_weight: 0.5,
+            labels,
+            model_sha256: "m".into(),
+            tokenizer_sha256: "t".into(),
+        }),
+        fusion: None,
+    };
+    Model::from_parts(parts).unwrap().to_bytes()
+}
+
+fn get(v: &JsValue, key: &str) -> JsValue {
+    Reflect::get(v, &key.into()).unwrap()
+}
+
+fn items(v: &JsValue) -> Vec<String> {
+    v.dyn_ref::<Array>()
+        .expect("an array")
+        .iter()
+        .map(|x| get(&x, "item").as_string().unwrap())
+        .collect()
+}
+
+fn message(e: JsValue) -> String {
+    e.dyn_into::<js_sys::Error>()
+        .expect("a JS Error")
+        .message()
+        .into()
+}
+
+fn opts(json: &str) -> JsValue {
+    js_sys::JSON::parse(json).unwrap()
+}
+
+#[wasm_bindgen_test]
+fn recommend_explains_and_feedback_changes_the_list() {
+    let mut r = Recommender::from_bytes(&bundle()).unwrap();
+    let info = r.info().unwrap();
+    assert_eq!(get(&info, "items").as_f64(), Some(6.0));
+    assert_eq!(get(&info, "hasContent").as_bool(), Some(true));
+
+    let recs = r
+        .recommend(opts(r#"{"history":[{"item":"a0","plays":5}],"k":3}"#))
+        .unwrap();
+    let ids = items(&recs);
+    assert_eq!(ids.len(), 3);
+    assert!(!ids.contains(&"a0".to_string()));
+    assert!(
+        ["a1", "a2"].contains(&ids[0].as_str()),
+        "the same style comes first: {ids:?}"
+    );
+    let first = Array::from(&recs).get(0);
+    let why = get(&first, "explanation");
+    assert!(get(&why, "cf").as_f64().is_some());
+    let because = Array::from(&get(&why, "because"));
+    assert_eq!(
+        get(&because.get(0), "item").as_string().as_deref(),
+        Some("a0")
+    );
+    assert!(Array::from(&get(&why, "sharedTags")).length() >= 1);
+
+    // The profile: like two folk artists, then the list leaves them out.
+    r.add_plays("a0", 5.0).unwrap();
+    r.feedback("a1", "like").unwrap();
+    let before = items(&r.recommend(JsValue::UNDEFINED).unwrap());
+    assert!(!before.contains(&"a1".into()));
+    r.feedback(&before[0], "dislike").unwrap();
+    let after = items(&r.recommend(JsValue::UNDEFINED).unwrap());
+    assert!(!after.contains(&before[0]), "{before:?} → {after:?}");
+
+    let saved = r.save_profile();
+    let mut other = Recommender::from_bytes(&bundle()).unwrap();
+    other.load_profile(&saved).unwrap();
+    assert_eq!(items(&other.recommend(JsValue::UNDEFINED).unwrap()), after);
+    let taste = Array::from(&r.taste_summary(Some(3)).unwrap());
+    assert_eq!(
+        get(&taste.get(0), "label").as_string().as_deref(),
+        Some("folk")
+    );
+}
+
+#[wasm_bindgen_test]
+fn similar_cold_start_autofill_and_text_search() {
+    let r = Recommender::from_bytes(&bundle()).unwrap();
+    let sim = items(&r.similar("a3", 2).unwrap());
+    assert!(
+        sim.iter().all(|s| ["a4", "a5"].contains(&s.as_str())),
+        "{sim:?}"
+    );
+    let picks = items(
+        &r.cold_start(opts(r#"{"genres":["metal","folk"],"k":4}"#))
+            .unwrap(),
+    );
+    assert_eq!(picks.len(), 4);
+    assert!(
+        picks.iter().any(|p| p < &"a3".to_string()) && picks.iter().any(|p| p >= &"a3".to_string())
+    );
+    let fill = items(&r.autofill(vec!["a0".into()], 2).unwrap());
+    assert!(!fill.contains(&"a0".into()) && fill.len() == 2);
+    let found = items(&r.search_text("metal", JsValue::UNDEFINED).unwrap());
+    assert_eq!(found.len(), 3);
+    assert_eq!(r.top_genres(2).len(), 2);
+}
+
+#[wasm_bindgen_test]
+fn bad_input_is_a_js_error_that_says_what() {
+    let mut r = Recommender::from_bytes(&bundle()).unwrap();
+    let e = |res: Result<JsValue, JsValue>| message(res.unwrap_err());
+    assert!(e(r.recommend(opts(r#"{"history":[{"item":"zz"}]}"#))).contains("unknown item `zz`"));
+    assert!(e(r.recommend(opts(r#"{"k":500}"#))).contains("k must be between 1 and 200"));
+    assert!(e(r.recommend(opts(r#"{"hist":[]}"#))).contains("unknown field `hist`"));
+    assert!(
+        e(r.recommend(opts(r#"{"history":[{"item":"a0","plays":-1}]}"#))).contains("finite number")
+    );
+    assert!(e(r.similar("a0", 0)).contains("k must be"));
+    assert!(e(r.search_text("   ", JsValue::UNDEFINED)).contains("empty"));
+    assert!(e(r.search_vector(&[0.5; 7], JsValue::UNDEFINED)).contains("dimensions"));
+    assert!(message(r.feedback("a0", "love").unwrap_err()).contains("feedback must be"));
+    assert!(message(r.load_profile(b"nope").unwrap_err()).contains("not a saved Timbral profile"));
+    assert!(message(r.check_encoder("x", "y").unwrap_err()).contains("does not match"));
+    let mut b = bundle();
+    let n = b.len();
+    b[n - 3] ^= 1;
+    assert!(message(Recommender::from_bytes(&b).err().unwrap()).contains("checksum"));
+    assert!(message(Recommender::from_bytes(b"TIMBRAL").err().unwrap()).contains("truncated"));
+}

@@ -1,0 +1,112 @@
+// `npm run build`: the wasm package and the demo app in one step.
+//
+// 1. cargo builds the crates that ../wasm-pack.toml lists, for wasm32;
+// 2. wasm-bindgen (the CLI pinned to Cargo.lock's version) writes the JS
+//    glue and .d.ts; wasm-opt (npm `binaryen`) shrinks each module, and a
+//    module over its gzip budget fails the build;
+// 3. the package wrapper (pkg-src/) joins them into one npm-style package;
+// 4. the app (src/), the bundle and the model files go into dist/, with a
+//    service worker whose cache list and version come from their hashes.
+//
+// Inputs: TIMBRAL_BUNDLE (default: ../target/www/hetrec.bundle, trained
+// here from ../../shared/data when missing), TIMBRAL_MODEL_DIR (default:
+// ../models/minilm, filled by .ci/setup). TIMBRAL_ALLOW_OVERSIZE=1 turns
+// the size budgets into warnings, for experiments only.
+
+import { execFileSync } from "node:child_process";
+import { createHash } from "node:crypto";
+import fs from "node:fs";
+import path from "node:path";
+import { fileURLToPath } from "node:url";
+import zlib from "node:zlib";
+import { parse } from "smol-toml";
+
+const www = path.dirname(fileURLToPath(import.meta.url));
+const root = path.dirname(www);
+const config = parse(fs.readFileSync(path.join(root, "wasm-pack.toml"), "utf8"));
+const { profile, target } = config.build;
+const dist = path.join(www, "dist");
+const pkg = path.join(root, config.build["out-dir"]);
+
+function run(cmd, args, opts = {}) {
+  console.log(`$ ${cmd} ${args.join(" ")}`);
+  execFileSync(cmd, args, { stdio: "inherit", cwd: root, ...opts });
+}
+
+const gzipSize = (file) => zlib.gzipSync(fs.readFileSync(file), { level: 9 }).length;
+const kb = (n) => `${(n / 1024).toFixed(1)} KiB`;
+
+function bundlePath() {
+  if (process.env.TIMBRAL_BUNDLE) return path.resolve(process.env.TIMBRAL_BUNDLE);
+  const out = path.join(root, "target", "www", "hetrec.bundle");
+  if (!fs.existsSync(out)) {
+    const shared = process.env.TIMBRAL_SHARED_DATA ?? path.join(root, "..", "shared", "data");
+    const data = path.join(shared, "hetrec2011-lastfm-2k");
+    if (!fs.existsSync(data)) {
+      throw new Error(`no bundle: set TIMBRAL_BUNDLE, or put the HetRec data at ${data}`);
+    }
+    fs.mkdirSync(path.dirname(out), { recursive: true });
+    run("cargo", ["run", "-q", "-p", "timbral-train", "--", "-q", "train", "--data", data, "--out", out]);
+  }
+  return out;
+}
+
+// 1–2. The wasm modules.
+fs.rmSync(dist, { recursive: true, force: true });
+fs.mkdirSync(pkg, { recursive: true });
+const sizes = {};
+for (const m of config.module) {
+  // One cargo call per module: built together, cargo would unify
+  // timbral-core's features and put the encoder into the recommender.
+  run("cargo", ["build", "--locked", "--profile", profile, "--target", target, "-p", m.crate]);
+  const name = m.crate.replaceAll("-", "_");
+  const input = path.join(root, "target", target, profile, `${name}.wasm`);
+  run("wasm-bindgen", [input, "--target", config.build["bindgen-target"], "--out-dir", pkg, "--typescript"]);
+  const wasm = path.join(pkg, `${name}_bg.wasm`);
+  const before = fs.statSync(wasm).size;
+  run(path.join(www, "node_modules", ".bin", "wasm-opt"), [...m["wasm-opt"], wasm, "-o", wasm]);
+  const raw = fs.statSync(wasm).size;
+  const gz = gzipSize(wasm);
+  const glue = fs.statSync(path.join(pkg, `${name}.js`)).size;
+  sizes[m.crate] = { raw, gzip: gz, beforeWasmOpt: before, glue, glueGzip: gzipSize(path.join(pkg, `${name}.js`)) };
+  console.log(`${m.crate}: ${kb(before)} → wasm-opt → ${kb(raw)} raw, ${kb(gz)} gzipped; JS glue ${kb(glue)}`);
+  if (gz > m["max-gzip-bytes"] && process.env.TIMBRAL_ALLOW_OVERSIZE !== "1") {
+    throw new Error(`${m.crate}: ${gz} bytes gzipped is over its budget of ${m["max-gzip-bytes"]} (wasm-pack.toml)`);
+  }
+}
+
+// 3. The package wrapper.
+for (const f of fs.readdirSync(path.join(www, "pkg-src"))) {
+  fs.copyFileSync(path.join(www, "pkg-src", f), path.join(pkg, f));
+}
+fs.writeFileSync(path.join(pkg, "sizes.json"), JSON.stringify(sizes, null, 2));
+
+// 4. The app, the bundle, the model; the service worker's cache list.
+fs.cpSync(path.join(www, "src"), dist, { recursive: true });
+fs.mkdirSync(path.join(dist, "data"), { recursive: true });
+fs.copyFileSync(bundlePath(), path.join(dist, "data", "timbral.bundle"));
+const modelDir = path.resolve(process.env.TIMBRAL_MODEL_DIR ?? path.join(root, "models", "minilm"));
+fs.mkdirSync(path.join(dist, "models"), { recursive: true });
+for (const f of ["model.onnx", "tokenizer.json"]) {
+  const from = path.join(modelDir, f);
+  if (!fs.existsSync(from)) throw new Error(`${from} is missing: run bash .ci/setup first`);
+  fs.copyFileSync(from, path.join(dist, "models", f));
+}
+const assets = [];
+const walk = (dir) => {
+  for (const e of fs.readdirSync(dir, { withFileTypes: true })) {
+    const p = path.join(dir, e.name);
+    if (e.isDirectory()) walk(p);
+    else if (e.name !== "sw.js") assets.push(path.relative(dist, p).split(path.sep).join("/"));
+  }
+};
+walk(dist);
+assets.sort();
+const version = createHash("sha256");
+for (const a of assets) version.update(a).update(fs.readFileSync(path.join(dist, a)));
+const sw = fs
+  .readFileSync(path.join(dist, "sw.js"), "utf8")
+  .replace("__ASSETS__", JSON.stringify(["./", ...assets]))
+  .replace("__VERSION__", version.digest("hex").slice(0, 16));
+fs.writeFileSync(path.join(dist, "sw.js"), sw);
+console.log(`dist/: ${assets.length} files; bundle ${kb(fs.statSync(path.join(dist, "data", "timbral.bundle")).size)}`);

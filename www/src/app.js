@@ -1,0 +1,294 @@
+// The demo app: onboarding → "For you" with a why on each item → feedback
+// changes the list live → search (words at once, semantic when the encoder
+// is ready) → similar → playlist autofill → taste summary. The profile is
+// saved in localStorage after every change, so it survives reloads.
+
+import { Timbral } from "./pkg/index.js";
+
+const PROFILE_KEY = "timbral.profile.v1";
+const $ = (id) => document.getElementById(id);
+const status = (text) => ($("status").textContent = text);
+
+const toB64 = (bytes) => btoa(String.fromCharCode(...bytes));
+const fromB64 = (s) => Uint8Array.from(atob(s), (c) => c.charCodeAt(0));
+
+let t;
+const picked = { genres: new Set(), artists: new Set() };
+
+function el(tag, attrs = {}, ...children) {
+  const e = document.createElement(tag);
+  for (const [k, v] of Object.entries(attrs)) {
+    if (k === "class") e.className = v;
+    else if (k.startsWith("on")) e.addEventListener(k.slice(2), v);
+    else if (k === "dataset") Object.assign(e.dataset, v);
+    else e.setAttribute(k, v);
+  }
+  for (const c of children) if (c !== null && c !== undefined) e.append(c);
+  return e;
+}
+
+function save() {
+  localStorage.setItem(PROFILE_KEY, toB64(t.saveProfile()));
+}
+
+function showError(where, e) {
+  console.error(e);
+  status(`${where}: ${e.message ?? e}`);
+}
+
+// ---- onboarding -------------------------------------------------------------
+
+function renderOnboarding() {
+  $("app").hidden = true;
+  $("search").hidden = true;
+  $("onboarding").hidden = false;
+  const genres = $("genres");
+  genres.replaceChildren(
+    ...t.topGenres(18).map((g) =>
+      el("button", {
+        class: "chip",
+        dataset: { genre: g },
+        "aria-pressed": "false",
+        onclick: (ev) => {
+          const on = !picked.genres.has(g);
+          on ? picked.genres.add(g) : picked.genres.delete(g);
+          ev.currentTarget.setAttribute("aria-pressed", String(on));
+          renderArtists();
+        },
+      }, g),
+    ),
+  );
+  renderArtists();
+}
+
+function renderArtists() {
+  const list = t.coldStart({ genres: [...picked.genres], seedItems: [...picked.artists], k: 18 });
+  const keep = [...picked.artists].filter((id) => !list.some((a) => a.item === id));
+  $("artists-title").hidden = false;
+  $("artists").replaceChildren(
+    ...keep.map((id) => artistCard({ item: id, name: nameOf(id), tags: [] })),
+    ...list.map(artistCard),
+  );
+  updateStart();
+}
+
+const names = new Map();
+const nameOf = (id) => names.get(id) ?? id;
+
+function artistCard(a) {
+  names.set(a.item, a.name);
+  const on = picked.artists.has(a.item);
+  return el(
+    "button",
+    {
+      class: "artist",
+      dataset: { item: a.item },
+      "aria-pressed": String(on),
+      onclick: (ev) => {
+        const now = !picked.artists.has(a.item);
+        now ? picked.artists.add(a.item) : picked.artists.delete(a.item);
+        ev.currentTarget.setAttribute("aria-pressed", String(now));
+        updateStart();
+      },
+    },
+    el("span", { class: "avatar", "aria-hidden": "true" }, initials(a.name)),
+    el("span", { class: "name" }, a.name),
+    el("span", { class: "tags" }, a.tags.slice(0, 2).join(" · ")),
+  );
+}
+
+const initials = (name) =>
+  name.split(/\s+/).filter(Boolean).slice(0, 2).map((w) => w[0]).join("").toUpperCase();
+
+function updateStart() {
+  const n = picked.artists.size;
+  const b = $("start");
+  b.disabled = n < 3;
+  b.textContent = n < 3 ? `Pick at least 3 artists (${n}/3)` : `Start listening with ${n} artists`;
+}
+
+$("start").addEventListener("click", () => {
+  for (const id of picked.artists) t.addPlays(id, 10);
+  save();
+  renderApp();
+});
+
+// ---- the main view ----------------------------------------------------------
+
+function renderApp() {
+  $("onboarding").hidden = true;
+  $("app").hidden = false;
+  $("search").hidden = false;
+  renderRecs();
+  renderTaste();
+}
+
+function why(r) {
+  const parts = [];
+  if (r.explanation.because.length) {
+    parts.push(`Because you like ${r.explanation.because.map((b) => b.name).join(", ")}`);
+  }
+  if (r.explanation.sharedTags.length) parts.push(`shares ${r.explanation.sharedTags.join(", ")}`);
+  if (!parts.length) parts.push(r.explanation.popularity > 1 ? "Popular with listeners like you" : "A discovery off the beaten track");
+  return parts.join(" · ");
+}
+
+function bar(label, v) {
+  const w = Math.max(0, Math.min(100, 50 + v * 15));
+  return el("span", { class: "bar", title: `${label} ${v.toFixed(2)}` },
+    el("span", { class: "bar-label" }, label),
+    el("span", { class: "bar-track" }, el("span", { class: "bar-fill", style: `width:${w}%` })));
+}
+
+function renderRecs() {
+  let recs;
+  try {
+    recs = t.recommend({ k: 20 });
+  } catch (e) {
+    return showError("recommend", e);
+  }
+  for (const r of recs) names.set(r.item, r.name);
+  $("recs").replaceChildren(
+    ...recs.map((r) =>
+      el("li", { class: "rec", dataset: { item: r.item } },
+        el("span", { class: "avatar", "aria-hidden": "true" }, initials(r.name)),
+        el("div", { class: "body" },
+          el("div", { class: "title" }, r.name),
+          el("div", { class: "why" }, why(r)),
+          el("div", { class: "tags" }, r.tags.slice(0, 4).join(" · ")),
+          el("div", { class: "bars" },
+            bar("taste", r.explanation.cf),
+            bar("sound", r.explanation.content),
+            bar("fresh", r.explanation.popularity))),
+        el("div", { class: "buttons" },
+          el("button", { class: "like", title: "Like", "aria-label": `Like ${r.name}`, onclick: () => feedback(r.item, "like") }, "♥"),
+          el("button", { class: "dislike", title: "Not for me", "aria-label": `Dislike ${r.name}`, onclick: () => feedback(r.item, "dislike") }, "✕"),
+          el("button", { class: "skip", title: "Skip", "aria-label": `Skip ${r.name}`, onclick: () => feedback(r.item, "skip") }, "↷"),
+          el("button", { class: "similar", title: "Similar artists", onclick: () => showSimilar(r.item) }, "≈"))),
+    ),
+  );
+  status(`${recs.length} picks from ${t.profileSize} artists in your profile`);
+}
+
+function feedback(item, kind) {
+  try {
+    t.feedback(item, kind);
+    save();
+    renderRecs();
+    renderTaste();
+  } catch (e) {
+    showError("feedback", e);
+  }
+}
+
+function renderTaste() {
+  const shares = t.tasteSummary(8);
+  const max = Math.max(...shares.map((s) => s.share), 0.0001);
+  $("taste").replaceChildren(
+    ...shares.map((s) =>
+      el("div", { class: "taste-row" },
+        el("span", { class: "taste-label" }, s.label),
+        el("span", { class: "taste-track" }, el("span", { class: "taste-fill", style: `width:${(100 * s.share) / max}%` })),
+        el("span", { class: "taste-pct" }, `${Math.round(100 * s.share)}%`))),
+  );
+}
+
+function showList(panel, list, items) {
+  $(panel).hidden = false;
+  $(list).replaceChildren(
+    ...items.map((r) => {
+      names.set(r.item, r.name);
+      return el("li", { dataset: { item: r.item } },
+        el("span", { class: "name" }, r.name),
+        el("span", { class: "tags" }, r.tags.slice(0, 3).join(" · ")),
+        el("button", { class: "ghost small", title: `Like ${r.name}`, onclick: () => feedback(r.item, "like") }, "♥"));
+    }),
+  );
+}
+
+function showSimilar(item) {
+  try {
+    $("results-title").textContent = `Similar to ${nameOf(item)}`;
+    $("results-note").textContent = "";
+    showList("results-panel", "results", t.similar(item, 10));
+  } catch (e) {
+    showError("similar", e);
+  }
+}
+
+$("playlist").addEventListener("click", () => {
+  try {
+    const seeds = [...t.recommend({ k: 3 })].map((r) => r.item);
+    showList("playlist-panel", "playlist-list", t.autofill(seeds, 15));
+  } catch (e) {
+    showError("playlist", e);
+  }
+});
+
+$("search").addEventListener("submit", async (ev) => {
+  ev.preventDefault();
+  const q = $("q").value.trim();
+  if (!q) return;
+  $("results-title").textContent = `“${q}”`;
+  const panel = $("results-panel");
+  panel.dataset.mode = "text";
+  try {
+    showList("results-panel", "results", t.searchText(q, { k: 10 }));
+  } catch {
+    $("results").replaceChildren();
+  }
+  $("results-note").textContent = t.encoderReady ? "" : "Word matches; semantic results are loading…";
+  try {
+    const results = await t.search(q, { k: 10 });
+    if ($("q").value.trim() !== q) return;
+    showList("results-panel", "results", results);
+    panel.dataset.mode = "semantic";
+    $("results-note").textContent = "Semantic matches, computed on this device";
+  } catch (e) {
+    $("results-note").textContent = `Semantic search unavailable: ${e.message}`;
+  }
+});
+
+for (const b of document.querySelectorAll("[data-close]")) {
+  b.addEventListener("click", () => ($(b.dataset.close).hidden = true));
+}
+
+$("reset").addEventListener("click", () => {
+  t.resetProfile();
+  localStorage.removeItem(PROFILE_KEY);
+  picked.genres.clear();
+  picked.artists.clear();
+  renderOnboarding();
+});
+
+// ---- start ------------------------------------------------------------------
+
+async function main() {
+  if ("serviceWorker" in navigator) {
+    navigator.serviceWorker.register("sw.js").catch((e) => console.warn("no offline cache:", e));
+  }
+  const t0 = performance.now();
+  t = await Timbral.load({
+    bundle: new URL("data/timbral.bundle", location.href).href,
+    model: new URL("models/model.onnx", location.href).href,
+    tokenizer: new URL("models/tokenizer.json", location.href).href,
+  });
+  window.timbral = t;
+  const info = t.info();
+  $("info").textContent = `${info.items.toLocaleString()} artists · loaded in ${Math.round(performance.now() - t0)} ms`;
+  const saved = localStorage.getItem(PROFILE_KEY);
+  if (saved) {
+    try {
+      t.loadProfile(fromB64(saved));
+    } catch (e) {
+      console.warn("discarding a saved profile:", e);
+      localStorage.removeItem(PROFILE_KEY);
+    }
+  }
+  status("Ready");
+  if (t.profileSize > 0) renderApp();
+  else renderOnboarding();
+  document.body.dataset.ready = "true";
+}
+
+main().catch((e) => showError("Timbral could not start", e));

@@ -1,0 +1,83 @@
+// One bundle, one history, three runtimes: the native CLI, the wasm package
+// under Node, and the same package in Chromium must return the same top-20
+// ids with scores within 1e-5.
+import { execFileSync } from "node:child_process";
+import fs from "node:fs";
+import os from "node:os";
+import path from "node:path";
+import { check, dist, root, start } from "./browser.mjs";
+
+const bundlePath = path.join(dist, "data", "timbral.bundle");
+const bundle = fs.readFileSync(bundlePath);
+const pkg = path.join(dist, "pkg");
+const K = 20;
+
+// Node: the package itself, the module given as bytes.
+const { Timbral } = await import(path.join(pkg, "index.js"));
+const node = await Timbral.load({ bundle, wasm: fs.readFileSync(path.join(pkg, "timbral_wasm_bg.wasm")) });
+
+// A fixed listener: five popular artists of different weight, and a short
+// history of two (which the bundle's short-history weights serve).
+const popular = node.coldStart({ k: 40 }).map((r) => r.item);
+const histories = [
+  popular.filter((_, i) => i % 8 === 1).slice(0, 5).map((item, i) => ({ item, plays: 10 * (i + 1) })),
+  [{ item: popular[3], plays: 50 }, { item: popular[17], plays: 5 }],
+];
+
+const env = await start();
+try {
+  const page = await env.browser.newPage();
+  await page.goto(`${env.url}pkg/index.js`);
+  for (const history of histories) {
+    const tmp = path.join(os.tmpdir(), `timbral-history-${process.pid}.tsv`);
+    fs.writeFileSync(tmp, history.map((h) => `${h.item}\t${h.plays}`).join("\n") + "\n");
+    const cli = JSON.parse(
+      execFileSync(
+        "cargo",
+        ["run", "-q", "-p", "timbral-train", "--", "-q", "recommend", "--bundle", bundlePath, "--history", tmp, "--k", String(K), "--json"],
+        { cwd: root },
+      ).toString(),
+    );
+    fs.rmSync(tmp);
+    const wasmNode = node.recommend({ history, k: K });
+    const browser = await page.evaluate(
+      async ({ history, K }) => {
+        const { Timbral } = await import("/pkg/index.js");
+        const t = await Timbral.load({ bundle: "/data/timbral.bundle" });
+        return t.recommend({ history, k: K });
+      },
+      { history, K },
+    );
+    const ids = (list) => list.map((r) => r.item).join(",");
+    check(cli.length === K && wasmNode.length === K && browser.length === K, `${history.length}-item history: all three return ${K} items`);
+    check(ids(cli) === ids(wasmNode), `native and wasm/Node agree on the top ${K} ids`);
+    check(ids(cli) === ids(browser), `native and wasm/Chromium agree on the top ${K} ids`);
+    const worst = Math.max(
+      ...cli.map((r, i) => Math.max(Math.abs(r.score - wasmNode[i].score), Math.abs(r.score - browser[i].score))),
+    );
+    check(worst <= 1e-5, `scores agree within 1e-5 (worst difference ${worst.toExponential(2)})`);
+  }
+
+  // Errors are JS Errors that say what is wrong, never panics.
+  const errorOf = (f) => {
+    try {
+      f();
+      return "no error";
+    } catch (e) {
+      return e instanceof Error ? e.message : `not an Error: ${e}`;
+    }
+  };
+  check(/unknown item `nope`/.test(errorOf(() => node.recommend({ history: [{ item: "nope" }] }))), "an unknown item is named");
+  check(/k must be between 1 and 200/.test(errorOf(() => node.recommend({ k: 0 }))), "k = 0 is refused");
+  check(/unknown field `histroy`/.test(errorOf(() => node.recommend({ histroy: [] }))), "a misspelt option is named");
+  check(/feedback must be/.test(errorOf(() => node.feedback(popular[0], "love"))), "unknown feedback is refused");
+  check(/not a saved Timbral profile/.test(errorOf(() => node.loadProfile(new Uint8Array([1, 2, 3])))), "a foreign profile is refused");
+  const corrupt = Uint8Array.from(bundle);
+  corrupt[corrupt.length - 100] ^= 0xff;
+  const err = await Timbral.load({ bundle: corrupt }).then(() => "loaded", (e) => e.message);
+  check(/checksum/.test(err), `a corrupt bundle is refused: ${err}`);
+  const cut = await Timbral.load({ bundle: bundle.subarray(0, 1000) }).then(() => "loaded", (e) => e.message);
+  check(/truncated/.test(cut), `a truncated bundle is refused: ${cut}`);
+} finally {
+  await env.close();
+}

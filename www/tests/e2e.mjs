@@ -1,0 +1,94 @@
+// End to end in real Chromium: onboarding → ≥ 10 explained recommendations
+// → a like changes the list → "sad acoustic songs" gets semantic results
+// → offline reload still works (service worker + saved profile).
+// Assertions are on page content; a screenshot goes to test-results/.
+import path from "node:path";
+import { check, results, start } from "./browser.mjs";
+
+const env = await start();
+const context = await env.browser.newContext({ viewport: { width: 1280, height: 1000 } });
+const page = await context.newPage();
+const errors = [];
+page.on("pageerror", (e) => errors.push(e.message));
+const recIds = () => page.$$eval("#recs .rec", (els) => els.map((e) => e.dataset.item));
+
+try {
+  await page.goto(env.url);
+  await page.waitForSelector("body[data-ready=true]", { timeout: 60_000 });
+  await page.waitForSelector("#genres .chip");
+
+  // Onboarding: two genres, then three artists.
+  const chips = await page.$$("#genres .chip");
+  check(chips.length >= 8, `onboarding offers ${chips.length} genres`);
+  await chips[0].click();
+  await chips[2].click();
+  await page.waitForSelector("#artists .artist");
+  const artists = await page.$$("#artists .artist");
+  check(artists.length >= 6, `onboarding offers ${artists.length} artists for the picked genres`);
+  for (const a of artists.slice(0, 3)) await a.click();
+  check(await page.isEnabled("#start"), "three picked artists enable the start button");
+  await page.click("#start");
+
+  // For you: ≥ 10 items, each with an explanation.
+  await page.waitForSelector("#recs .rec");
+  const recs = await page.$$eval("#recs .rec", (els) =>
+    els.map((e) => ({ name: e.querySelector(".title").textContent, why: e.querySelector(".why").textContent })),
+  );
+  check(recs.length >= 10, `${recs.length} recommendations shown`);
+  check(recs.every((r) => r.why.trim().length > 0), "every recommendation says why");
+  check(recs.some((r) => r.why.startsWith("Because you like")), "explanations name the listener's artists");
+
+  // A like changes the list.
+  const before = await recIds();
+  await page.click("#recs .rec:first-child button.like");
+  await page.waitForFunction((b) => {
+    const now = [...document.querySelectorAll("#recs .rec")].map((e) => e.dataset.item);
+    return now.join() !== b.join();
+  }, before);
+  const after = await recIds();
+  check(!after.includes(before[0]), "the liked artist leaves the list (it joined the profile)");
+  check(after.length >= 10, `the list is rebuilt with ${after.length} items`);
+
+  // Semantic search, embedded on the device.
+  await page.fill("#q", "sad acoustic songs");
+  await page.click("#search button[type=submit]");
+  await page.waitForSelector("#results-panel[data-mode=semantic] #results li", { timeout: 120_000 });
+  const found = await page.$$eval("#results li .name", (els) => els.map((e) => e.textContent));
+  check(found.length >= 5, `semantic search returns ${found.length} results: ${found.slice(0, 5).join(", ")}`);
+
+  // Similar and autofill.
+  await page.click("#recs .rec:first-child button.similar");
+  await page.waitForFunction(() => document.querySelector("#results-title").textContent.startsWith("Similar to"));
+  check((await page.$$("#results li")).length >= 5, "similar artists are listed");
+  await page.click("#playlist");
+  await page.waitForSelector("#playlist-list li");
+  check((await page.$$("#playlist-list li")).length >= 10, "a playlist is autofilled");
+  const taste = await page.$$eval(".taste-row", (els) => els.length);
+  check(taste >= 3, `the taste summary shows ${taste} labels`);
+  await page.screenshot({ path: path.join(results, "app.png"), fullPage: true });
+
+  // Offline: the service worker serves everything, the profile persists.
+  await page.evaluate(async () => {
+    const reg = await navigator.serviceWorker.ready;
+    if (!navigator.serviceWorker.controller) {
+      await new Promise((r) => navigator.serviceWorker.addEventListener("controllerchange", r, { once: true }));
+    }
+    return reg.active.state;
+  });
+  const afterLike = await recIds();
+  await context.setOffline(true);
+  await page.reload();
+  await page.waitForSelector("body[data-ready=true]", { timeout: 60_000 });
+  await page.waitForSelector("#recs .rec");
+  const offline = await recIds();
+  check(offline.length >= 10, `offline reload shows ${offline.length} recommendations`);
+  check(offline.join() === afterLike.join(), "offline, the saved profile gives the same list");
+  await page.fill("#q", "calm piano");
+  await page.click("#search button[type=submit]");
+  await page.waitForSelector("#results-panel[data-mode=semantic] #results li", { timeout: 120_000 });
+  check(true, "semantic search works offline (the model came from the cache)");
+  await page.screenshot({ path: path.join(results, "offline.png"), fullPage: true });
+  check(errors.length === 0, `no uncaught page errors${errors.length ? `: ${errors.join("; ")}` : ""}`);
+} finally {
+  await env.close();
+}
