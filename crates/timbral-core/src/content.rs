@@ -107,21 +107,11 @@ impl FusionWeights {
 /// The `fusion` section: weights learned on a validation split. Listeners
 /// with a short history (≤ `short_max_items`, folded in from a handful of
 /// plays) have a CF factor worth less, so they get their own weights.
-#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct Fusion {
     pub weights: FusionWeights,
     pub short: FusionWeights,
     pub short_max_items: u32,
-}
-
-impl Default for Fusion {
-    fn default() -> Self {
-        Fusion {
-            weights: FusionWeights::default(),
-            short: FusionWeights::default(),
-            short_max_items: 0,
-        }
-    }
 }
 
 impl Fusion {

@@ -221,3 +221,50 @@ pub fn hnsw_vs_exact(model: &timbral_core::Model, out: &mut dyn Write) -> anyhow
     }
     Ok(())
 }
+
+/// What the browser package's `recommend` does, natively: fold-in, fusion
+/// and explanations for a top 50, over 1000 calls on histories of 3–10
+/// popular items (the same histories `www/tests/bench.mjs` uses).
+pub fn fused(model: &timbral_core::Model, out: &mut dyn Write) -> anyhow::Result<()> {
+    let pop: Vec<u32> = model
+        .cold_start(&[], &[], 60)?
+        .iter()
+        .map(|s| s.index)
+        .collect();
+    let histories: Vec<Vec<(u32, f32)>> = (0..20)
+        .map(|h| {
+            pop.iter()
+                .enumerate()
+                .filter(|(i, _)| (i + h) % 7 == 0)
+                .take(3 + h % 8)
+                .enumerate()
+                .map(|(i, (_, &item))| (item, (1 + (i * 7 + h) % 30) as f32))
+                .collect()
+        })
+        .collect();
+    for h in histories.iter().cycle().take(200) {
+        model.recommend_explained(h, &[], 50, None)?;
+    }
+    let mut times: Vec<f64> = histories
+        .iter()
+        .cycle()
+        .take(1000)
+        .map(|h| {
+            let t = Instant::now();
+            let r = model.recommend_explained(h, &[], 50, None);
+            let e = t.elapsed().as_secs_f64() * 1e6;
+            std::hint::black_box(r).ok();
+            e
+        })
+        .collect();
+    times.sort_by(f64::total_cmp);
+    writeln!(
+        out,
+        "fused top-50 with explanations (fold-in + CF + content + popularity), {} items: median {:.0} µs, p99 {:.0} µs over {} calls",
+        model.n_items(),
+        percentile(&times, 0.5),
+        percentile(&times, 0.99),
+        times.len()
+    )?;
+    Ok(())
+}

@@ -1003,7 +1003,9 @@ fn run(cli: Cli) -> Result<()> {
                 let dir = model_dir.unwrap_or_else(timbral_train::cli_content::default_model_dir);
                 bench::embedding(&timbral_train::cli_content::load_encoder(&dir)?, &mut out)?;
                 if let Some(b) = bundle {
-                    bench::hnsw_vs_exact(&read_bundle(&b)?, &mut out)?;
+                    let model = read_bundle(&b)?;
+                    bench::fused(&model, &mut out)?;
+                    bench::hnsw_vs_exact(&model, &mut out)?;
                 }
             }
             #[cfg(not(feature = "content"))]
