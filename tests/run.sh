@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
 # Runs every test: formatting, the core's wasm32 build, the workspace's
 # unit, integration and system tests (those needing ../shared/data skip,
-# saying so, when it is absent). The README's test command.
+# saying so, when it is absent), the encoder and the bindings in wasm32
+# (Node, Chromium), the browser app (Playwright, conformance, benchmark) and
+# the Workers on a local workerd (HTTP suite, conformance, load test).
+# The README's test command.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -29,4 +32,11 @@ echo "== www: build the package and the app, then Playwright end to end, conform
   npm run build
   npm test
   npm run bench
+)
+
+echo "== worker: build both Workers, then HTTP tests, conformance and a load test on a local workerd"
+(
+  cd worker
+  npm run build
+  npm test
 )

@@ -14,12 +14,15 @@ pub mod csr;
 #[cfg(feature = "encoder")]
 pub mod encoder;
 mod error;
+#[cfg(feature = "fixtures")]
+pub mod fixture;
 pub mod linalg;
 pub mod listener;
 pub mod model;
 pub mod popularity;
 pub mod quant;
 pub mod topk;
+pub mod view;
 
 pub use als::AlsParams;
 pub use bundle::{BundleError, BundleInfo, FORMAT_VERSION, MAGIC};

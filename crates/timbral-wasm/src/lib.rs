@@ -7,7 +7,8 @@
 
 use serde::{Deserialize, Serialize};
 use timbral_core::listener::{self, Feedback, Profile};
-use timbral_core::{FusionWeights, Model, Scored};
+use timbral_core::view::{HistoryEntry, ItemId, WeightsIn};
+use timbral_core::{Model, Scored};
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
 use wasm_bindgen_futures::JsFuture;
@@ -95,35 +96,14 @@ fn describe(e: &JsValue) -> String {
         .unwrap_or_else(|| format!("{e:?}"))
 }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct HistoryEntry {
-    item: String,
-    #[serde(default = "one")]
-    plays: f32,
-}
-
-fn one() -> f32 {
-    1.0
-}
-
 #[derive(Deserialize, Default)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 struct RecommendOptions {
     history: Option<Vec<HistoryEntry>>,
     k: Option<usize>,
     #[serde(default)]
-    exclude: Vec<String>,
+    exclude: Vec<ItemId>,
     weights: Option<WeightsIn>,
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct WeightsIn {
-    alpha: f32,
-    beta: f32,
-    gamma: f32,
-    cold: Option<f32>,
 }
 
 #[derive(Deserialize, Default)]
@@ -144,37 +124,6 @@ struct SearchOptions {
 }
 
 #[derive(Serialize)]
-struct ItemRef<'a> {
-    item: &'a str,
-    name: &'a str,
-}
-
-#[derive(Serialize)]
-struct ScoredItem<'a> {
-    item: &'a str,
-    name: &'a str,
-    score: f32,
-    tags: &'a [String],
-}
-
-#[derive(Serialize)]
-#[serde(rename_all = "camelCase")]
-struct Explanation<'a> {
-    cf: f32,
-    content: f32,
-    popularity: f32,
-    because: Vec<ItemRef<'a>>,
-    shared_tags: Vec<String>,
-}
-
-#[derive(Serialize)]
-struct RecommendedItem<'a> {
-    #[serde(flatten)]
-    item: ScoredItem<'a>,
-    explanation: Explanation<'a>,
-}
-
-#[derive(Serialize)]
 #[serde(rename_all = "camelCase")]
 struct BundleSummary<'a> {
     format_version: u32,
@@ -186,15 +135,6 @@ struct BundleSummary<'a> {
     tokenizer_sha256: Option<&'a str>,
     source: &'a str,
 }
-
-#[derive(Serialize)]
-struct TasteShare {
-    label: String,
-    share: f32,
-}
-
-/// At most this many labels go out with each item.
-const TAGS_PER_ITEM: usize = 5;
 
 /// A loaded bundle plus the listener's in-memory profile.
 #[wasm_bindgen]
@@ -213,42 +153,8 @@ impl Recommender {
         ids.iter().map(|id| self.index(id)).collect()
     }
 
-    fn tags(&self, i: u32) -> &[String] {
-        self.model.content().map_or(&[], |c| {
-            let l = &c.labels[i as usize];
-            &l[..l.len().min(TAGS_PER_ITEM)]
-        })
-    }
-
-    fn scored(&self, s: &Scored) -> ScoredItem<'_> {
-        ScoredItem {
-            item: self.model.item_id(s.index),
-            name: self.model.item_name(s.index),
-            score: s.score,
-            tags: self.tags(s.index),
-        }
-    }
-
     fn scored_list(&self, list: &[Scored]) -> Result<JsValue, JsValue> {
-        to_js(&list.iter().map(|s| self.scored(s)).collect::<Vec<_>>())
-    }
-
-    fn history(&self, h: Option<Vec<HistoryEntry>>) -> Result<Vec<(u32, f32)>, JsValue> {
-        match h {
-            None => Ok(self.profile.history(&self.model)),
-            Some(h) => h
-                .iter()
-                .map(|e| {
-                    if !(e.plays.is_finite() && e.plays >= 0.0) {
-                        return Err(error(format!(
-                            "history: plays for `{}` must be a finite number ≥ 0",
-                            e.item
-                        )));
-                    }
-                    Ok((self.index(&e.item)?, e.plays))
-                })
-                .collect(),
-        }
+        to_js(&self.model.scored_views(list))
     }
 }
 
@@ -296,48 +202,21 @@ impl Recommender {
         #[wasm_bindgen(unchecked_param_type = "RecommendOptions | undefined")] opts: JsValue,
     ) -> Result<JsValue, JsValue> {
         let o: RecommendOptions = options(opts, "recommend options")?;
-        let from_profile = o.history.is_none();
-        let history = self.history(o.history)?;
-        let mut exclude = self.indices(&o.exclude)?;
-        if from_profile {
-            exclude.extend(self.profile.excluded(&self.model));
-        }
-        let weights = o.weights.map(|w| FusionWeights {
-            alpha: w.alpha,
-            beta: w.beta,
-            gamma: w.gamma,
-            cold: w.cold.unwrap_or(1.0),
-        });
-        let recs = self
-            .model
-            .recommend_explained(&history, &exclude, o.k.unwrap_or(10), weights)
-            .map_err(error)?;
         let m = &self.model;
-        to_js(
-            &recs
-                .iter()
-                .map(|r| RecommendedItem {
-                    item: self.scored(&Scored {
-                        index: r.rec.index,
-                        score: r.rec.score,
-                    }),
-                    explanation: Explanation {
-                        cf: r.rec.cf,
-                        content: r.rec.content,
-                        popularity: r.rec.popularity,
-                        because: r
-                            .because
-                            .iter()
-                            .map(|&b| ItemRef {
-                                item: m.item_id(b),
-                                name: m.item_name(b),
-                            })
-                            .collect(),
-                        shared_tags: r.shared_tags.clone(),
-                    },
-                })
-                .collect::<Vec<_>>(),
-        )
+        let (history, mut exclude) = match o.history {
+            Some(h) => (m.resolve_history(&h).map_err(error)?, Vec::new()),
+            None => (self.profile.history(m), self.profile.excluded(m)),
+        };
+        exclude.extend(m.resolve_all(&o.exclude).map_err(error)?);
+        let recs = m
+            .recommend_explained(
+                &history,
+                &exclude,
+                o.k.unwrap_or(10),
+                o.weights.map(Into::into),
+            )
+            .map_err(error)?;
+        to_js(&recs.iter().map(|r| m.explained_view(r)).collect::<Vec<_>>())
     }
 
     /// Items most similar in content to `item`.
@@ -465,30 +344,13 @@ impl Recommender {
     #[wasm_bindgen(js_name = tasteSummary, unchecked_return_type = "TasteShare[]")]
     pub fn taste_summary(&self, n: Option<usize>) -> Result<JsValue, JsValue> {
         let h = self.profile.history(&self.model);
-        let s: Vec<TasteShare> = self
-            .model
-            .taste_summary(&h, n.unwrap_or(8))
-            .into_iter()
-            .map(|(label, share)| TasteShare { label, share })
-            .collect();
-        to_js(&s)
+        to_js(&self.model.taste_view(&h, n.unwrap_or(8)))
     }
 
     /// The most common labels among the most popular items: genres to
     /// offer at onboarding.
     #[wasm_bindgen(js_name = topGenres)]
     pub fn top_genres(&self, n: usize) -> Vec<String> {
-        let top: Vec<(u32, f32)> = self
-            .model
-            .popular(&[], 500.min(self.model.n_items()).max(1))
-            .iter()
-            .map(|s| (s.index, 0.0))
-            .collect();
-        self.model
-            .history_labels(&top)
-            .into_iter()
-            .take(n)
-            .map(|(l, _)| l)
-            .collect()
+        self.model.top_genres(n)
     }
 }

@@ -5,72 +5,12 @@
 #![cfg(target_arch = "wasm32")]
 
 use js_sys::{Array, Reflect};
-use timbral_core::model::Meta;
-use timbral_core::{AlsParams, Content, Csr, Model, ModelParts, Popularity, QMatrix};
 use timbral_wasm::Recommender;
 use wasm_bindgen::{JsCast, JsValue};
 use wasm_bindgen_test::*;
 
-/// Six artists in two styles, four listeners.
 fn bundle() -> Vec<u8> {
-    let n = 6;
-    let plays = Csr::from_triplets(
-        4,
-        n,
-        vec![
-            (0, 0, 5.0),
-            (0, 1, 3.0),
-            (1, 1, 2.0),
-            (1, 2, 9.0),
-            (2, 3, 4.0),
-            (2, 4, 1.0),
-            (3, 4, 7.0),
-            (3, 5, 2.0),
-        ],
-    );
-    let style = |i: usize| {
-        if i < 3 {
-            [1.0, 0.1 * i as f32]
-        } else {
-            [0.1 * i as f32, 1.0]
-        }
-    };
-    let factors: Vec<f32> = (0..n).flat_map(style).collect();
-    let labels: Vec<Vec<String>> = (0..n)
-        .map(|i| {
-            vec![
-                if i < 3 { "folk" } else { "metal" }.to_string(),
-                format!("tag{i}"),
-            ]
-        })
-        .collect();
-    let parts = ModelParts {
-        meta: Meta {
-            params: AlsParams {
-                factors: 2,
-                ..AlsParams::default()
-            },
-            source: "bindings test".into(),
-            trainer: "test".into(),
-        },
-        item_ids: (0..n).map(|i| format!("a{i}")).collect(),
-        item_names: (0..n).map(|i| format!("Artist {i}")).collect(),
-        popularity: Popularity::from_plays(&plays),
-        item_factors: QMatrix::quantize(&factors, n, 2),
-        user_ids: (0..4).map(|u| format!("u{u}")).collect(),
-        user_factors: QMatrix::quantize(&[1.0, 0.0, 1.0, 0.2, 0.0, 1.0, 0.2, 1.0], 4, 2),
-        user_items: plays,
-        content: Some(Content {
-            text: QMatrix::quantize(&factors, n, 2),
-            audio: QMatrix::quantize(&vec![0.0; n], n, 1),
-            audio_weight: 0.5,
-            labels,
-            model_sha256: "m".into(),
-            tokenizer_sha256: "t".into(),
-        }),
-        fusion: None,
-    };
-    Model::from_parts(parts).unwrap().to_bytes()
+    timbral_core::fixture::two_styles()
 }
 
 fn get(v: &JsValue, key: &str) -> JsValue {

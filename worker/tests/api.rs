@@ -1,0 +1,262 @@
+//! The Worker's API natively, on the core's two-style fixture: every route,
+//! and every kind of bad input gets a 4xx whose error names the problem.
+//! (The same routes are tested over HTTP on workerd by worker/tests/run.mjs.)
+
+use serde_json::{json, Value};
+use timbral_worker::api::{parse_body, route, Api, Reply, Route, SearchBody, MAX_BODY};
+
+fn api() -> Api {
+    Api::from_bytes(&timbral_core::fixture::two_styles()).unwrap()
+}
+
+fn post(api: &Api, path: &str, body: &str) -> (u16, Value) {
+    let r = route("POST", path).unwrap();
+    decode(api.handle(&r, "", body.as_bytes()))
+}
+
+fn get(api: &Api, path_and_query: &str) -> (u16, Value) {
+    let (path, query) = path_and_query
+        .split_once('?')
+        .unwrap_or((path_and_query, ""));
+    let r = route("GET", path).unwrap();
+    decode(api.handle(&r, query, b""))
+}
+
+fn decode(r: Reply) -> (u16, Value) {
+    (
+        r.status,
+        serde_json::from_str(&r.body).expect("a JSON body"),
+    )
+}
+
+fn error(v: &Value) -> &str {
+    v["error"].as_str().expect("an error message")
+}
+
+fn ids(v: &Value) -> Vec<&str> {
+    v.as_array()
+        .expect("an array of items")
+        .iter()
+        .map(|x| x["item"].as_str().unwrap())
+        .collect()
+}
+
+#[test]
+fn routes_unknown_paths_and_wrong_methods() {
+    assert_eq!(route("GET", "/healthz"), Ok(Route::Healthz));
+    assert_eq!(route("POST", "/recs/"), Ok(Route::Recs));
+    assert_eq!(
+        route("GET", "/recs/track/a%201"),
+        Ok(Route::SimilarTrack("a 1".into()))
+    );
+    let r = route("GET", "/nope").unwrap_err();
+    assert_eq!(r.status, 404);
+    assert!(r.body.contains("/nope"));
+    let r = route("GET", "/recs").unwrap_err();
+    assert_eq!(r.status, 405);
+    assert!(r.body.contains("POST"));
+    assert_eq!(route("POST", "/recs/track/").unwrap_err().status, 404);
+}
+
+#[test]
+fn recs_are_explained_and_leave_out_the_history() {
+    let api = api();
+    let (status, v) = post(
+        &api,
+        "/recs",
+        r#"{"history":[{"item":"a0","plays":5},{"item":"a1"}],"k":3}"#,
+    );
+    assert_eq!(status, 200, "{v}");
+    let items = &v["items"];
+    let got = ids(items);
+    assert_eq!(got.len(), 3);
+    assert!(!got.contains(&"a0") && !got.contains(&"a1"));
+    // The other folk artist comes first; every item explains itself.
+    assert_eq!(got[0], "a2");
+    for it in items.as_array().unwrap() {
+        let e = &it["explanation"];
+        assert!(e["cf"].is_number() && e["content"].is_number() && e["popularity"].is_number());
+        assert!(e["because"].is_array() && e["sharedTags"].is_array());
+    }
+}
+
+#[test]
+fn bad_bodies_are_refused_with_the_reason() {
+    let api = api();
+    let (s, v) = post(&api, "/recs", r#"{"history": [}"#);
+    assert_eq!(s, 400);
+    assert!(
+        error(&v).contains("malformed JSON") && error(&v).contains("column"),
+        "{v}"
+    );
+
+    let (s, v) = post(&api, "/recs", r#"{"history": [], "kk": 3}"#);
+    assert_eq!(s, 400);
+    assert!(error(&v).contains("unknown field `kk`"), "{v}");
+
+    let (s, v) = post(
+        &api,
+        "/recs",
+        r#"{"history": [{"item": "a0", "plays": -1}]}"#,
+    );
+    assert_eq!(s, 400);
+    assert!(error(&v).contains("plays"), "{v}");
+
+    let (s, v) = post(&api, "/recs", "");
+    assert_eq!(s, 400);
+    assert!(error(&v).contains("body is required"), "{v}");
+
+    for k in [0, 201] {
+        let (s, v) = post(&api, "/recs", &format!(r#"{{"history": [], "k": {k}}}"#));
+        assert_eq!(s, 400);
+        assert!(error(&v).contains("between 1 and 200"), "{v}");
+    }
+    let (s, v) = post(&api, "/recs", r#"{"history": [], "k": -3}"#);
+    assert_eq!(s, 400, "{v}");
+
+    let big = format!(r#"{{"history": [], "pad": "{}"}}"#, "x".repeat(MAX_BODY));
+    let r = parse_body::<Value>(big.as_bytes()).unwrap_err();
+    assert_eq!(r.status, 413);
+    assert!(r.body.contains("65536"));
+}
+
+#[test]
+fn unknown_ids_are_404_naming_the_id() {
+    let api = api();
+    let (s, v) = post(&api, "/recs", r#"{"history": [{"item": "zz9"}]}"#);
+    assert_eq!(s, 404);
+    assert!(error(&v).contains("zz9"), "{v}");
+    // Numeric ids (HetRec's) may come as numbers.
+    let (s, v) = post(&api, "/recs", r#"{"history": [{"item": 77}]}"#);
+    assert_eq!(s, 404);
+    assert!(error(&v).contains("`77`"), "{v}");
+    let (s, v) = get(&api, "/recs/track/zz9");
+    assert_eq!(s, 404);
+    assert!(error(&v).contains("zz9"), "{v}");
+    let (s, v) = post(&api, "/autofill", r#"{"seeds": ["a0", "nope"]}"#);
+    assert_eq!(s, 404);
+    assert!(error(&v).contains("nope"), "{v}");
+}
+
+#[test]
+fn similar_takes_only_k() {
+    let api = api();
+    let (s, v) = get(&api, "/recs/track/a3?k=2");
+    assert_eq!(s, 200, "{v}");
+    assert_eq!(v["item"]["item"], "a3");
+    let got = ids(&v["items"]);
+    assert_eq!(got.len(), 2);
+    assert!(got.iter().all(|i| ["a4", "a5"].contains(i)), "{got:?}");
+    assert_eq!(get(&api, "/recs/track/a3?k=ten").0, 400);
+    assert_eq!(get(&api, "/recs/track/a3?k=0").0, 400);
+    let (s, v) = get(&api, "/recs/track/a3?limit=2");
+    assert_eq!(s, 400);
+    assert!(error(&v).contains("limit"));
+}
+
+#[test]
+fn search_by_words_or_by_embedding() {
+    let api = api();
+    let body: SearchBody = serde_json::from_str(r#"{"query": "metal", "k": 3}"#).unwrap();
+    let (s, v) = decode(api.search(&body, None));
+    assert_eq!(s, 200, "{v}");
+    assert_eq!(v["mode"], "words");
+    assert_eq!(ids(&v["items"]).len(), 3);
+    // The fixture's content space is 2-d: (1, 0) is the folk corner.
+    let (s, v) = decode(api.search(&body, Some(&[1.0, 0.0])));
+    assert_eq!(s, 200, "{v}");
+    assert_eq!(v["mode"], "semantic");
+    assert!(ids(&v["items"])
+        .iter()
+        .all(|i| ["a0", "a1", "a2"].contains(i)));
+
+    let empty: SearchBody = serde_json::from_str(r#"{"query": "  "}"#).unwrap();
+    let (s, v) = decode(api.search(&empty, None));
+    assert_eq!(s, 400);
+    assert_eq!(error(&v), "query is empty");
+    let bad_k: SearchBody = serde_json::from_str(r#"{"query": "folk", "k": 500}"#).unwrap();
+    assert_eq!(api.search(&bad_k, None).status, 400);
+}
+
+#[test]
+fn home_has_carousels_without_the_history() {
+    let api = api();
+    let (s, v) = post(
+        &api,
+        "/recs/home",
+        r#"{"history": [{"item": "a3", "plays": 9}], "k": 2}"#,
+    );
+    assert_eq!(s, 200, "{v}");
+    let carousels = v["carousels"].as_array().unwrap();
+    let titles: Vec<&str> = carousels
+        .iter()
+        .map(|c| c["title"].as_str().unwrap())
+        .collect();
+    assert_eq!(titles[0], "For you");
+    assert!(titles.contains(&"Because you like Artist 3"), "{titles:?}");
+    assert!(titles.contains(&"metal mix"), "{titles:?}");
+    assert_eq!(*titles.last().unwrap(), "Popular now");
+    for c in carousels {
+        let got = ids(&c["items"]);
+        assert!(!got.is_empty() && got.len() <= 2, "{c}");
+        assert!(!got.contains(&"a3"), "{c}");
+    }
+}
+
+#[test]
+fn coldstart_autofill_and_taste() {
+    let api = api();
+    let (s, v) = post(
+        &api,
+        "/coldstart",
+        r#"{"genres": ["folk", "metal"], "k": 4}"#,
+    );
+    assert_eq!(s, 200, "{v}");
+    let got = ids(&v["items"]);
+    assert_eq!(got.len(), 4);
+    let folk = got
+        .iter()
+        .filter(|i| ["a0", "a1", "a2"].contains(i))
+        .count();
+    assert_eq!(folk, 2, "both genres are represented: {got:?}");
+    let (s, v) = post(&api, "/coldstart", r#"{"genres": ["polka"]}"#);
+    assert_eq!(s, 400);
+    assert!(error(&v).contains("polka"));
+
+    let (s, v) = post(
+        &api,
+        "/autofill",
+        r#"{"seeds": ["a0"], "k": 3, "exclude": ["a1"]}"#,
+    );
+    assert_eq!(s, 200, "{v}");
+    let got = ids(&v["items"]);
+    assert!(!got.contains(&"a0") && !got.contains(&"a1"), "{got:?}");
+    assert_eq!(post(&api, "/autofill", r#"{"seeds": []}"#).0, 400);
+
+    let (s, v) = post(
+        &api,
+        "/taste/summary",
+        r#"{"history": [{"item": "a0"}, {"item": "a1"}]}"#,
+    );
+    assert_eq!(s, 200, "{v}");
+    let labels = v["labels"].as_array().unwrap();
+    assert_eq!(labels[0]["label"], "folk");
+    let total: f64 = labels.iter().map(|l| l["share"].as_f64().unwrap()).sum();
+    assert!((total - 1.0).abs() < 1e-4, "{total}");
+}
+
+#[test]
+fn healthz_reports_the_bundle_and_a_corrupt_bundle_is_refused() {
+    let api = api();
+    let (s, v) = decode(api.healthz(false, None));
+    assert_eq!(s, 200);
+    assert_eq!(v["items"], 6);
+    assert_eq!(v["formatVersion"], json!(timbral_core::FORMAT_VERSION));
+    assert_eq!(v["semanticSearch"], false);
+
+    let mut bytes = timbral_core::fixture::two_styles();
+    let last = bytes.len() - 1;
+    bytes[last] ^= 0xff;
+    let err = Api::from_bytes(&bytes).err().expect("refused");
+    assert!(err.contains("checksum"), "{err}");
+}

@@ -1,0 +1,261 @@
+// `npm test`: both Workers on a local workerd (wrangler dev, 127.0.0.1
+// only), then
+//   1. every endpoint, and every kind of bad input, over HTTP;
+//   2. conformance: /recs for fixed histories gives the native CLI's top 20;
+//   3. a bounded load test of /recs (autocannon, 2 × 10 s, 127.0.0.1):
+//      zero errors; it prints requests/s, p50/p99 latency and peak memory.
+// Needs `npm run build` first. Figures go to test-results/load.json too.
+import { execFileSync, spawn } from "node:child_process";
+import fs from "node:fs";
+import os from "node:os";
+import path from "node:path";
+import { fileURLToPath } from "node:url";
+import autocannon from "autocannon";
+
+const here = path.dirname(path.dirname(fileURLToPath(import.meta.url)));
+const root = path.dirname(here);
+const bundlePath = path.join(here, "build", "assets", "timbral.bundle");
+const LOAD_SECONDS = Number(process.env.TIMBRAL_LOAD_SECONDS ?? 20);
+
+function check(cond, msg) {
+  if (!cond) throw new Error(`FAILED: ${msg}`);
+  console.log(`ok - ${msg}`);
+}
+
+// ---- servers -------------------------------------------------------------
+
+const servers = [];
+
+/** Starts `wrangler dev` for one config on 127.0.0.1:port; resolves when
+ * `probe` answers 200. The encoder runs as its own dev process: the
+ * recommender's service binding finds it through wrangler's local dev
+ * registry (static assets do not work for a second config in one process). */
+async function startWorker(config, port, probe) {
+  const child = spawn(
+    path.join(here, "node_modules", ".bin", "wrangler"),
+    ["dev", "-c", config, "--ip", "127.0.0.1", "--port", String(port), "--inspector-port", String(port + 1000), "--show-interactive-dev-session=false"],
+    { cwd: here, env: { ...process.env, WRANGLER_SEND_METRICS: "false", CI: "1" }, stdio: ["ignore", "pipe", "pipe"], detached: true },
+  );
+  let log = "";
+  child.stdout.on("data", (d) => (log += d));
+  child.stderr.on("data", (d) => (log += d));
+  servers.push(child);
+  const url = `http://127.0.0.1:${port}`;
+  const deadline = Date.now() + 180_000;
+  while (Date.now() < deadline) {
+    if (child.exitCode !== null) throw new Error(`wrangler dev -c ${config} exited:\n${log}`);
+    try {
+      const r = await fetch(url + probe);
+      if (r.status === 200) return { url, child, log: () => log };
+    } catch {}
+    await new Promise((r) => setTimeout(r, 500));
+  }
+  throw new Error(`wrangler dev -c ${config} did not answer ${probe} within 180 s:\n${log}`);
+}
+
+function stopAll() {
+  for (const c of servers) {
+    try {
+      process.kill(-c.pid, "SIGTERM");
+    } catch {}
+  }
+}
+process.on("exit", stopAll);
+
+/** Resident memory (kB) of a process and its descendants, from /proc. */
+function treeRssKb(pid) {
+  const children = new Map();
+  for (const p of fs.readdirSync("/proc").filter((d) => /^\d+$/.test(d))) {
+    try {
+      const stat = fs.readFileSync(`/proc/${p}/stat`, "utf8");
+      const ppid = Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[1]);
+      if (!children.has(ppid)) children.set(ppid, []);
+      children.get(ppid).push(Number(p));
+    } catch {}
+  }
+  let total = 0;
+  const walk = (p) => {
+    try {
+      const m = /VmRSS:\s+(\d+)/.exec(fs.readFileSync(`/proc/${p}/status`, "utf8"));
+      if (m) total += Number(m[1]);
+    } catch {}
+    for (const c of children.get(p) ?? []) walk(c);
+  };
+  walk(pid);
+  return total;
+}
+
+// ---- helpers -------------------------------------------------------------
+
+let base;
+async function call(method, route, body) {
+  const init = { method, headers: { "content-type": "application/json" } };
+  if (body !== undefined) init.body = typeof body === "string" ? body : JSON.stringify(body);
+  // One retry: workerd may close an idle keep-alive socket as it is reused.
+  const r = await fetch(base + route, init).catch(() => fetch(base + route, init));
+  const text = await r.text();
+  let json;
+  try {
+    json = JSON.parse(text);
+  } catch {
+    json = null;
+  }
+  return { status: r.status, json, text, type: r.headers.get("content-type") ?? "" };
+}
+const ids = (list) => list.map((x) => x.item);
+
+async function refused(method, route, body, status, pattern, what) {
+  const r = await call(method, route, body);
+  check(
+    r.status === status && r.type.startsWith("application/json") && pattern.test(r.json?.error ?? ""),
+    `${what}: ${r.status} ${JSON.stringify(r.json?.error)}`,
+  );
+}
+
+// ---- run -------------------------------------------------------------------
+
+// The native CLI for the conformance check, built before the servers start.
+execFileSync("cargo", ["build", "-q", "--locked", "-p", "timbral-train"], { cwd: root, stdio: "inherit" });
+
+try {
+  const encoder = await startWorker("encoder/wrangler.toml", 8790, "/healthz");
+  const enc = await (await fetch(encoder.url + "/healthz")).json();
+  console.log(`encoder Worker up on ${encoder.url}; wasm memory ${(enc.wasmMemoryBytes / 1e6).toFixed(1)} MB`);
+  const main = await startWorker("wrangler.toml", 8787, "/healthz");
+  base = main.url;
+
+  // 1. Endpoints.
+  const health = await call("GET", "/healthz");
+  check(
+    health.status === 200 && health.json.bundleLoaded && health.json.formatVersion >= 2 && health.json.items > 10000,
+    `/healthz: bundle loaded, format ${health.json.formatVersion}, ${health.json.items} items`,
+  );
+  const popular = ids((await call("POST", "/coldstart", { k: 40 })).json.items);
+  check(popular.length === 40 && new Set(popular).size === 40, "/coldstart without genres: 40 distinct popular items");
+  const history = popular.filter((_, i) => i % 8 === 1).slice(0, 5).map((item, i) => ({ item, plays: 10 * (i + 1) }));
+  const recs = await call("POST", "/recs", { history, k: 20 });
+  check(recs.status === 200 && recs.json.items.length === 20, "/recs: 20 items");
+  check(
+    recs.json.items.every((r) => r.explanation && typeof r.explanation.cf === "number" && Array.isArray(r.explanation.because)),
+    "/recs: every item is explained (cf, content, popularity parts, supporting history, shared tags)",
+  );
+  check(!recs.json.items.some((r) => history.some((h) => h.item === r.item)), "/recs: no history item is recommended");
+  check(recs.json.items.some((r) => r.explanation.because.length > 0), "/recs: explanations name supporting history items");
+
+  const similar = await call("GET", "/recs/track/289?k=5");
+  check(
+    similar.status === 200 && similar.json.item.name === "Britney Spears" && similar.json.items.length === 5,
+    `/recs/track/289: ${similar.json.items?.map((x) => x.name).join(", ")}`,
+  );
+  const search = await call("POST", "/search", { query: "sad acoustic songs", k: 10 });
+  check(
+    search.status === 200 && search.json.mode === "semantic" && search.json.items.length === 10,
+    `/search (semantic, via the encoder Worker): ${search.json.items?.slice(0, 5).map((x) => x.name).join(", ")}`,
+  );
+  const metal = await call("POST", "/search", { query: "fast aggressive guitars", k: 5, genre: "metal" });
+  check(metal.status === 200 && metal.json.items.length === 5, `/search with genre metal: ${metal.json.items?.map((x) => x.name).join(", ")}`);
+  const cold = await call("POST", "/coldstart", { genres: ["rock", "jazz"], seedItems: [popular[0]], k: 10 });
+  check(cold.status === 200 && cold.json.items.length === 10 && !ids(cold.json.items).includes(popular[0]), "/coldstart with genres and a seed");
+  const seeds = [popular[1], popular[9]];
+  const fill = await call("POST", "/autofill", { seeds, k: 10 });
+  check(fill.status === 200 && fill.json.items.length === 10 && !ids(fill.json.items).some((i) => seeds.includes(i)), "/autofill: 10 items, seeds left out");
+  const home = await call("POST", "/recs/home", { history });
+  const titles = home.json.carousels?.map((c) => c.title) ?? [];
+  check(
+    home.status === 200 && titles[0] === "For you" && titles.some((t) => t.startsWith("Because you like")) && titles.some((t) => t.endsWith(" mix")) && titles.at(-1) === "Popular now",
+    `/recs/home carousels: ${titles.join(" | ")}`,
+  );
+  check(
+    home.json.carousels.every((c) => c.items.length > 0 && !c.items.some((x) => history.some((h) => h.item === x.item))),
+    "/recs/home: every carousel has items, none from the history",
+  );
+  const taste = await call("POST", "/taste/summary", { history });
+  const share = taste.json.labels?.reduce((s, l) => s + l.share, 0);
+  check(taste.status === 200 && taste.json.labels.length > 0 && share <= 1.0001, `/taste/summary: ${taste.json.labels?.slice(0, 3).map((l) => l.label).join(", ")}`);
+
+  // Bad input: 4xx with a JSON error that names the problem.
+  await refused("POST", "/recs", '{"history": [', 400, /malformed JSON.*column/, "malformed JSON");
+  await refused("POST", "/recs", { history, kk: 5 }, 400, /unknown field `kk`/, "an unknown field is named");
+  await refused("POST", "/recs", { history, k: 0 }, 400, /between 1 and 200/, "k = 0");
+  await refused("POST", "/recs", { history, k: 201 }, 400, /between 1 and 200/, "k = 201");
+  await refused("GET", "/recs/track/289?k=500", undefined, 400, /between 1 and 200/, "k = 500 on a similar-tracks query");
+  await refused("POST", "/recs", { history, pad: "x".repeat(70 * 1024) }, 413, /limit is 65536/, "a body over 64 KB");
+  await refused("POST", "/search", { query: "   " }, 400, /query is empty/, "an empty query");
+  await refused("POST", "/recs", { history: [{ item: "nope-42" }] }, 404, /`nope-42`/, "an unknown id in a history is named");
+  await refused("GET", "/recs/track/99999999", undefined, 404, /`99999999`/, "an unknown track id is named");
+  await refused("POST", "/autofill", { seeds: [] }, 400, /at least one seed/, "autofill without seeds");
+  await refused("POST", "/recs", "", 400, /body is required/, "an empty body");
+  await refused("GET", "/recs", undefined, 405, /takes POST/, "the wrong method");
+  await refused("GET", "/nowhere", undefined, 404, /no route/, "an unknown path");
+
+  const metrics = await call("GET", "/metrics");
+  check(
+    metrics.status === 200 && /timbral_requests_total\{route="\/recs",status="200"\} \d+/.test(metrics.text) && /timbral_request_duration_seconds_bucket/.test(metrics.text),
+    "/metrics: Prometheus counters by route and status, a latency histogram",
+  );
+  check(!/timbral_errors_total\{/.test(metrics.text), "no request ended in a server error");
+
+  // 2. Conformance with the native CLI.
+  for (const h of [history, history.slice(0, 2)]) {
+    const tmp = path.join(os.tmpdir(), `timbral-worker-history-${process.pid}.tsv`);
+    fs.writeFileSync(tmp, h.map((x) => `${x.item}\t${x.plays}`).join("\n") + "\n");
+    const cli = JSON.parse(
+      execFileSync("cargo", ["run", "-q", "--locked", "-p", "timbral-train", "--", "-q", "recommend", "--bundle", bundlePath, "--history", tmp, "--k", "20", "--json"], { cwd: root }).toString(),
+    );
+    fs.rmSync(tmp);
+    const edge = (await call("POST", "/recs", { history: h, k: 20 })).json.items;
+    check(ids(cli).join() === ids(edge).join(), `${h.length}-item history: /recs and the native CLI agree on the top 20 ids`);
+    const worst = Math.max(...cli.map((r, i) => Math.abs(r.score - edge[i].score)));
+    check(worst <= 1e-5, `scores agree within 1e-5 (worst difference ${worst.toExponential(2)})`);
+  }
+
+  // 3. Load on /recs, 127.0.0.1 only: one connection (latency as one
+  // listener sees it), then 8 (throughput; latency then includes queueing
+  // behind the other requests, since an isolate serves one at a time).
+  const idleKb = treeRssKb(main.child.pid);
+  let peakKb = idleKb;
+  const sampler = setInterval(() => (peakKb = Math.max(peakKb, treeRssKb(main.child.pid))), 200);
+  const runs = [];
+  for (const connections of [1, 8]) {
+    const result = await autocannon({
+      url: `${base}/recs`,
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({ history, k: 20 }),
+      connections,
+      duration: LOAD_SECONDS / 2,
+    });
+    const run = {
+      connections,
+      seconds: LOAD_SECONDS / 2,
+      requests: result.requests.total,
+      requestsPerSecond: result.requests.average,
+      latencyMs: { p50: result.latency.p50, p90: result.latency.p90, p99: result.latency.p99, max: result.latency.max },
+      errors: result.errors,
+      timeouts: result.timeouts,
+      non2xx: result.non2xx,
+    };
+    runs.push(run);
+    console.log(
+      `load, ${connections} connection(s): ${run.requests} requests in ${run.seconds} s, ${run.requestsPerSecond.toFixed(0)} req/s; ` +
+        `latency p50 ${run.latencyMs.p50} ms, p90 ${run.latencyMs.p90} ms, p99 ${run.latencyMs.p99} ms, max ${run.latencyMs.max} ms`,
+    );
+    check(run.requests > 0 && run.errors === 0 && run.timeouts === 0 && run.non2xx === 0, `load, ${connections} connection(s): zero errors, timeouts and non-2xx replies`);
+  }
+  clearInterval(sampler);
+  const after = (await call("GET", "/healthz")).json;
+  const load = {
+    route: "POST /recs (5-item history, k 20, explained)",
+    runs,
+    workerdRssMb: { idle: idleKb / 1024, peak: peakKb / 1024 },
+    wasmMemoryMb: after.wasmMemoryBytes / 1e6,
+  };
+  fs.mkdirSync(path.join(here, "test-results"), { recursive: true });
+  fs.writeFileSync(path.join(here, "test-results", "load.json"), JSON.stringify(load, null, 2));
+  console.log(
+    `memory: wrangler dev + workerd RSS idle ${load.workerdRssMb.idle.toFixed(0)} MB, peak ${load.workerdRssMb.peak.toFixed(0)} MB; ` +
+      `the isolate's wasm memory ${load.wasmMemoryMb.toFixed(1)} MB (the Workers limit is 128 MB per isolate)`,
+  );
+} finally {
+  stopAll();
+}
