@@ -213,6 +213,16 @@ impl Content {
         }
     }
 
+    /// The dot product of items `a` and `b` (text, plus audio weighted by
+    /// `audio_weight²`) from their int8 rows: exact integer sums, scaled.
+    pub fn pair_dot(&self, a: usize, b: usize) -> f32 {
+        let dot = |m: &QMatrix| {
+            let ((ra, sa), (rb, sb)) = (m.row(a), m.row(b));
+            sa * sb * crate::linalg::dot_i8_i8(ra, rb) as f32
+        };
+        dot(&self.text) + self.audio_weight * self.audio_weight * dot(&self.audio)
+    }
+
     /// The weighted mean of items' content vectors: a listener's taste.
     pub fn centroid(&self, items: &[(u32, f32)]) -> ContentQuery {
         let mut q = ContentQuery {

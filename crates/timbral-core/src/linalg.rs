@@ -57,6 +57,20 @@ pub fn dot_i8(q: &[i8], x: &[f32]) -> f32 {
 /// for rows up to 8,000 long.
 #[inline]
 pub fn dot_i8_i16(q: &[i8], x: &[i16]) -> i32 {
+    #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+    {
+        simd128::dot_i8_i16(q, x)
+    }
+    #[cfg(not(all(target_arch = "wasm32", target_feature = "simd128")))]
+    {
+        dot_i8_i16_portable(q, x)
+    }
+}
+
+/// [`dot_i8_i16`] in plain Rust (what native builds run; the wasm kernel
+/// must equal it exactly).
+#[inline]
+pub fn dot_i8_i16_portable(q: &[i8], x: &[i16]) -> i32 {
     debug_assert_eq!(q.len(), x.len());
     const W: usize = 16;
     let n = q.len().min(x.len());
@@ -75,6 +89,56 @@ pub fn dot_i8_i16(q: &[i8], x: &[i16]) -> i32 {
         total += i32::from(*a) * i32::from(*b);
     }
     total
+}
+
+/// `Σ a·b` of two int8 rows in `i32` (exact: |a·b| ≤ 127², so rows up to
+/// 133,000 long cannot overflow).
+#[inline]
+pub fn dot_i8_i8(a: &[i8], b: &[i8]) -> i32 {
+    a.iter()
+        .zip(b)
+        .map(|(&x, &y)| i32::from(x) * i32::from(y))
+        .sum()
+}
+
+/// The scoring loop in wasm SIMD: the autovectorised loop widens every
+/// lane separately; here 16 int8 values widen to two i16x8 vectors and
+/// `i32x4.dot_i16x8_s` does 8 multiply-adds at once. Integer sums are exact,
+/// so it equals the portable loop bit for bit (the conformance tests hold
+/// native and wasm scores together).
+#[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+mod simd128 {
+    use std::arch::wasm32::*;
+
+    #[inline]
+    pub fn dot_i8_i16(q: &[i8], x: &[i16]) -> i32 {
+        let n = q.len().min(x.len());
+        let (q, x) = (&q[..n], &x[..n]);
+        let full = n / 16 * 16;
+        let (mut acc0, mut acc1) = (i32x4_splat(0), i32x4_splat(0));
+        let mut i = 0;
+        while i < full {
+            // SAFETY: i + 16 <= n for q (16 i8) and x (2 × 8 i16);
+            // v128_load has no alignment requirement.
+            unsafe {
+                let a = v128_load(q.as_ptr().add(i) as *const v128);
+                let b0 = v128_load(x.as_ptr().add(i) as *const v128);
+                let b1 = v128_load(x.as_ptr().add(i + 8) as *const v128);
+                acc0 = i32x4_add(acc0, i32x4_dot_i16x8(i16x8_extend_low_i8x16(a), b0));
+                acc1 = i32x4_add(acc1, i32x4_dot_i16x8(i16x8_extend_high_i8x16(a), b1));
+            }
+            i += 16;
+        }
+        let acc = i32x4_add(acc0, acc1);
+        let mut total = i32x4_extract_lane::<0>(acc)
+            .wrapping_add(i32x4_extract_lane::<1>(acc))
+            .wrapping_add(i32x4_extract_lane::<2>(acc))
+            .wrapping_add(i32x4_extract_lane::<3>(acc));
+        for (a, b) in q[full..].iter().zip(&x[full..]) {
+            total += i32::from(*a) * i32::from(*b);
+        }
+        total
+    }
 }
 
 /// Quantizes a query vector to int16 for [`dot_i8_i16`]: `x ≈ scale · q`.

@@ -43,6 +43,11 @@ fn fold(label: &str) -> String {
     label.trim().to_lowercase()
 }
 
+/// The 30 heaviest of a history's labels, folded: what explanations share.
+fn top_labels(labels: &[(String, f32)]) -> Vec<String> {
+    labels.iter().take(30).map(|(l, _)| fold(l)).collect()
+}
+
 impl Model {
     /// Cosine of the int8 CF factors of two items (0 without signal).
     fn cf_cosine(&self, a: u32, b: u32) -> f32 {
@@ -61,16 +66,15 @@ impl Model {
         ab as f32 / ((aa as f32).sqrt() * (bb as f32).sqrt()).max(1.0)
     }
 
-    /// Content cosine of two items (0 without content).
+    /// Content cosine of two items (0 without content): integer dot
+    /// products of the int8 rows, no dequantised copies.
     fn content_cosine(&self, a: u32, b: u32) -> f32 {
         let Some(c) = self.content() else { return 0.0 };
-        let (qa, qb) = (c.item_query(a as usize), c.item_query(b as usize));
-        let w2 = c.audio_weight * c.audio_weight;
-        let d = dot(&qa.text, &qb.text) + w2 * dot(&qa.audio, &qb.audio);
-        let na = dot(&qa.text, &qa.text) + w2 * dot(&qa.audio, &qa.audio);
-        let nb = dot(&qb.text, &qb.text) + w2 * dot(&qb.audio, &qb.audio);
+        let n = &self.content_norms().full;
+        let (a, b) = (a as usize, b as usize);
+        let (na, nb) = (n[a], n[b]);
         if na > 0.0 && nb > 0.0 {
-            d / (na.sqrt() * nb.sqrt())
+            c.pair_dot(a, b) / (na * nb)
         } else {
             0.0
         }
@@ -98,6 +102,13 @@ impl Model {
     /// like it (CF cosine plus content cosine, positive only) and the labels
     /// it shares with the history's 30 heaviest.
     pub fn explain(&self, i: u32, history: &[(u32, f32)], labels: &[(String, f32)]) -> Explained {
+        let top = top_labels(labels);
+        self.explain_with(i, history, &top)
+    }
+
+    /// [`Self::explain`] with the history's top labels already folded, so a
+    /// list of recommendations folds them once.
+    fn explain_with(&self, i: u32, history: &[(u32, f32)], top: &[String]) -> Explained {
         let mut support: Vec<Scored> = history
             .iter()
             .filter(|&&(h, _)| h != i)
@@ -108,7 +119,6 @@ impl Model {
             .filter(|s| s.score > 0.0)
             .collect();
         support = top_k(support, 3);
-        let top: Vec<String> = labels.iter().take(30).map(|(l, _)| fold(l)).collect();
         let shared_tags = self
             .content()
             .map(|c| {
@@ -177,12 +187,12 @@ impl Model {
                 })
                 .collect()
         };
-        let labels = self.history_labels(history);
+        let top = top_labels(&self.history_labels(history));
         Ok(recs
             .into_iter()
             .map(|r| Explained {
                 rec: r,
-                ..self.explain(r.index, history, &labels)
+                ..self.explain_with(r.index, history, &top)
             })
             .collect())
     }

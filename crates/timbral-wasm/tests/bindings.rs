@@ -128,3 +128,27 @@ fn bad_input_is_a_js_error_that_says_what() {
     assert!(message(Recommender::from_bytes(&b).err().unwrap()).contains("checksum"));
     assert!(message(Recommender::from_bytes(b"TIMBRAL").err().unwrap()).contains("truncated"));
 }
+
+/// The wasm SIMD scoring kernel equals the portable loop exactly, for every
+/// length (whole 16-lane blocks and tails) and the extreme values.
+#[wasm_bindgen_test]
+fn simd_dot_equals_the_portable_loop() {
+    use timbral_core::linalg::{dot_i8_i16, dot_i8_i16_portable};
+    let mut seed = 12345u32;
+    let mut next = || {
+        seed = seed.wrapping_mul(1_103_515_245).wrapping_add(12_345);
+        seed >> 8
+    };
+    for n in (0..70).chain([384, 448]) {
+        let q: Vec<i8> = (0..n).map(|_| next() as i8).collect();
+        let x: Vec<i16> = (0..n).map(|_| next() as i16).collect();
+        assert_eq!(
+            dot_i8_i16(&q, &x),
+            dot_i8_i16_portable(&q, &x),
+            "length {n}"
+        );
+    }
+    let q = vec![-128i8; 448];
+    let x = vec![-32768i16; 448];
+    assert_eq!(dot_i8_i16(&q, &x), dot_i8_i16_portable(&q, &x));
+}
