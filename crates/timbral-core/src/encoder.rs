@@ -9,21 +9,31 @@
 //! buckets — padding is masked out of attention and pooling, so results do
 //! not change — and each (batch, bucket) shape gets its own plan.
 //!
-//! Constant subgraphs are folded when a plan is built, the int8
-//! word-embedding table's dequantisation included: tract's own folding
-//! skips it because the f32 table is larger than the int8 one, and left in
-//! the plan it would be recomputed on every call.
+//! The export stores every weight as int8 rows times an f32 scale
+//! (`Cast` → `Mul`). Embedding tables are only ever gathered from, so the
+//! gather is moved in front of the dequantisation at load: a call
+//! dequantises the rows it looks up, and the 47 MB f32 word-embedding table
+//! never exists. tract's constant propagation dequantises and packs the
+//! matmul weights when a plan is built; packed weights are kept by name and
+//! packing and handed to later plans before they would be computed again,
+//! so plans whose kernels pack alike share one copy. In wasm, where linear
+//! memory never shrinks, this took the encoder from 281 MB after load
+//! (+90 MB per shape) to 117 MB (`timbral bench` prints the native figures).
+//! What a new shape still costs, transiently, is tract's type inference
+//! materialising the f32 weights (about 80 MB).
 
 use std::collections::HashMap;
-use std::io::Cursor;
 use std::sync::{Arc, Mutex};
 
+use prost::Message;
 use sha2::{Digest, Sha256};
 use tokenizers::Tokenizer;
+use tract_onnx::pb;
 use tract_onnx::prelude::*;
-use tract_onnx::tract_core::internal::TurnState;
+use tract_onnx::tract_core::internal::ExoticFact;
 use tract_onnx::tract_core::ops::konst::Const;
-use tract_onnx::tract_core::ops::source::TypedSource;
+use tract_onnx::tract_core::ops::matmul::pack::DynPackedExoticFact;
+use tract_onnx::tract_core::tract_linalg::mmm::PackedExoticFact;
 
 use crate::error::Error;
 
@@ -34,15 +44,13 @@ pub const DIM: usize = 384;
 /// truncation limit, 128, last).
 const BUCKETS: &[usize] = &[8, 16, 24, 32, 48, 64, 96, 128];
 
-/// Largest constant we are willing to materialise while folding (bytes).
-const FOLD_LIMIT: usize = 128 << 20;
-
 type Plan = Arc<TypedSimplePlan>;
 
 pub struct Encoder {
     tokenizer: Tokenizer,
     model: InferenceModel,
     plans: Mutex<HashMap<(usize, usize), Plan>>,
+    shared: Arc<Mutex<Shared>>,
     model_sha256: String,
     tokenizer_sha256: String,
 }
@@ -56,7 +64,7 @@ pub fn sha256_hex(bytes: &[u8]) -> String {
 }
 
 fn model_err(e: impl std::fmt::Display) -> Error {
-    Error::InvalidInput(format!("text encoder model: {e}"))
+    Error::InvalidInput(format!("text encoder model: {e:#}"))
 }
 
 /// The padded length for `n` word pieces.
@@ -64,72 +72,241 @@ fn bucket(n: usize) -> usize {
     BUCKETS.iter().copied().find(|&b| b >= n).unwrap_or(n)
 }
 
-/// Replaces every stateless node whose inputs are all constant by its value.
-fn fold_constants(model: &mut TypedModel) -> TractResult<usize> {
-    let mut folded = 0;
-    'again: loop {
-        for id in model.eval_order()? {
-            let node = &model.nodes[id];
-            if node.op_is::<Const>() || node.op_is::<TypedSource>() || !node.op.is_stateless() {
-                continue;
-            }
-            let facts: TVec<TypedFact> = model.node_input_facts(id)?.into_iter().cloned().collect();
-            if facts.is_empty() || facts.iter().any(|f| f.konst.is_none()) {
-                continue;
-            }
-            let inputs: TVec<TValue> = facts
+/// Moves `Gather(Mul(Cast(q), scale), ids)` to
+/// `Mul(Cast(Gather(q, ids)), Gather(scale, ids))` where `q` is an int8
+/// initializer with one scale per row (or one scale in all), so lookups read
+/// int8 rows. Returns how many gathers were moved.
+fn gather_before_dequantize(graph: &mut pb::GraphProto) -> usize {
+    let dims: HashMap<String, Vec<i64>> = graph
+        .initializer
+        .iter()
+        .map(|t| (t.name.clone(), t.dims.clone()))
+        .collect();
+    let mut moved = 0;
+    loop {
+        let producer = |name: &str, op: &str| {
+            graph
+                .node
                 .iter()
-                .map(|f| f.konst.clone().unwrap().into_tvalue())
-                .collect();
-            let Ok(outputs) = node.op.eval_with_session(id, &TurnState::default(), inputs) else {
+                .position(|n| n.op_type == op && n.output.first().is_some_and(|o| o == name))
+        };
+        let uses = |name: &str| {
+            graph
+                .node
+                .iter()
+                .flat_map(|n| &n.input)
+                .filter(|i| *i == name)
+                .count()
+                + graph.output.iter().filter(|o| o.name == name).count()
+        };
+        let candidate = graph.node.iter().enumerate().find_map(|(g, node)| {
+            let axis0 = node.attribute.iter().all(|a| a.name != "axis" || a.i == 0);
+            if node.op_type != "Gather" || node.input.len() != 2 || !axis0 {
+                return None;
+            }
+            let mul = producer(&node.input[0], "Mul")?;
+            let [f, scale] = graph.node[mul].input.as_slice() else {
+                return None;
+            };
+            let cast = producer(f, "Cast")?;
+            let q = graph.node[cast].input.first()?;
+            let (qd, sd) = (dims.get(q)?, dims.get(scale)?);
+            let per_row = sd.len() == 2 && sd[1] == 1 && sd.first() == qd.first();
+            let single = sd.iter().product::<i64>() == 1;
+            let only_here = uses(&node.input[0]) == 1 && uses(f) == 1;
+            (only_here && (per_row || single)).then_some((g, mul, cast, per_row))
+        });
+        let Some((g, mul, cast, per_row)) = candidate else {
+            return moved;
+        };
+        let gather = graph.node[g].clone();
+        let (q, scale) = (
+            graph.node[cast].input[0].clone(),
+            graph.node[mul].input[1].clone(),
+        );
+        let (ids, out) = (gather.input[1].clone(), gather.output[0].clone());
+        let node =
+            |op: &str, name: String, input: Vec<String>, attribute: Vec<pb::AttributeProto>| {
+                pb::NodeProto {
+                    name: name.clone(),
+                    op_type: op.into(),
+                    input,
+                    output: vec![name],
+                    attribute,
+                    ..Default::default()
+                }
+            };
+        let q_rows = node(
+            "Gather",
+            format!("{out}.q_rows"),
+            vec![q, ids.clone()],
+            gather.attribute.clone(),
+        );
+        let f_rows = node(
+            "Cast",
+            format!("{out}.f_rows"),
+            vec![q_rows.name.clone()],
+            graph.node[cast].attribute.clone(),
+        );
+        let mut new = vec![q_rows, f_rows];
+        let scale = if per_row {
+            new.push(node(
+                "Gather",
+                format!("{out}.scale_rows"),
+                vec![scale, ids],
+                gather.attribute,
+            ));
+            new.last().map(|n| n.name.clone()).unwrap_or_default()
+        } else {
+            scale
+        };
+        let mut dequant = node(
+            "Mul",
+            gather.name.clone(),
+            vec![new[1].name.clone(), scale],
+            vec![],
+        );
+        dequant.output = vec![out];
+        new.push(dequant);
+        // Gather comes after its producers, so removing from the back keeps
+        // the earlier indices valid; the new nodes take the gather's place.
+        let mut gone = [g, mul, cast];
+        gone.sort_unstable();
+        let at = gone.iter().filter(|&&i| i < g).count();
+        for i in gone.into_iter().rev() {
+            graph.node.remove(i);
+        }
+        graph.node.splice(at..at, new);
+        moved += 1;
+    }
+}
+
+/// Constants shared by all plans, by the name of the node that computes
+/// them: each plan's weights, dequantised and packed for tract's matmul
+/// kernels. tract picks the kernel, and so the packing, by shape, so a name
+/// may hold a few packings.
+type Shared = HashMap<String, Vec<Arc<Tensor>>>;
+
+/// A packing as tract describes it, before (`DynPackedExoticFact`, on a
+/// packing node) and after (`PackedExoticFact`, on the packed value) it
+/// runs: the format, k and mn.
+fn packing(fact: &dyn ExoticFact) -> Option<(String, TDim, TDim)> {
+    if let Some(f) = fact.downcast_ref::<DynPackedExoticFact>() {
+        let [format] = f.packers.as_slice() else {
+            return None;
+        };
+        return Some((format!("{format:?}"), f.k.clone(), f.mn.clone()));
+    }
+    let f = fact.downcast_ref::<PackedExoticFact>()?;
+    Some((format!("{:?}", f.format), f.k.into(), f.mn.clone()))
+}
+
+fn packing_of(t: &Tensor) -> Option<(String, TDim, TDim)> {
+    packing(t.exotic_fact().ok().flatten()?.as_ref())
+}
+
+/// Whether the packed tensor `t` is what a packing node with output fact
+/// `fact` computes. Packed weights cannot be compared by value (their
+/// padding bytes are not initialised); they are the same when the node (so
+/// the weight it packs: the same in every plan) and the packing are.
+fn fits(t: &Tensor, fact: &TypedFact) -> bool {
+    let packed = packing_of(t);
+    packed.is_some() && packed == fact.exotic_fact().and_then(packing)
+}
+
+/// An optimiser pass run before tract's constant propagation: a weight
+/// packing node whose packed value an earlier plan holds becomes that
+/// value, so the weight is neither dequantised nor packed again.
+#[derive(Clone, Debug)]
+struct ReusePackedWeights(Arc<Mutex<Shared>>);
+
+impl tract_onnx::tract_core::optim::TypedPass for ReusePackedWeights {
+    fn reset(&mut self) -> TractResult<()> {
+        Ok(())
+    }
+
+    fn next(
+        &mut self,
+        _session: &mut tract_onnx::tract_core::optim::OptimizerSession,
+        model: &TypedModel,
+    ) -> TractResult<Option<TypedModelPatch>> {
+        let shared = self.0.lock().map_err(|e| TractError::msg(e.to_string()))?;
+        for node in &model.nodes {
+            let [out] = node.outputs.as_slice() else {
                 continue;
             };
-            if outputs
-                .iter()
-                .map(|t| t.datum_type().size_of() * t.volume())
-                .sum::<usize>()
-                > FOLD_LIMIT
-            {
+            if node.op_is::<Const>() || out.fact.exotic_fact().is_none() {
                 continue;
             }
+            let Some(value) = shared
+                .get(&node.name)
+                .and_then(|known| known.iter().find(|t| fits(t, &out.fact)))
+            else {
+                continue;
+            };
             let mut patch = TypedModelPatch::default();
-            for (slot, value) in outputs.into_iter().enumerate() {
-                let wire = patch.add_const(
-                    format!("{}.folded.{slot}", node.name),
-                    value.into_arc_tensor(),
-                )?;
-                patch.shunt_outside(model, OutletId::new(id, slot), wire)?;
-            }
-            patch.apply(model)?;
-            model.compact()?;
-            folded += 1;
-            continue 'again;
+            // As tract's constant propagation does: the constant keeps the
+            // packing node's fact, which its consumers were planned for.
+            let konst =
+                Const::new_with_opt_exotic_fact(value.clone(), out.fact.exotic_fact.clone())?;
+            let wire = patch.wire_node(&node.name, konst, &[])?[0];
+            patch.shunt_outside(model, node.id.into(), wire)?;
+            return Ok(Some(patch));
         }
-        return Ok(folded);
+        Ok(None)
+    }
+}
+
+/// Records the packed weights of an optimised plan in `shared`, by name.
+fn remember_packed_weights(model: &TypedModel, shared: &mut Shared) {
+    for node in &model.nodes {
+        let Some(konst) = node.op_as::<Const>() else {
+            continue;
+        };
+        let val = konst.val();
+        if val.is_plain() {
+            continue;
+        }
+        let known = shared.entry(node.name.clone()).or_default();
+        if packing_of(val).is_some() && !known.iter().any(|t| packing_of(t) == packing_of(val)) {
+            known.push(val.clone());
+        }
     }
 }
 
 impl Encoder {
     /// Loads the ONNX model and `tokenizer.json` from bytes, and prepares
-    /// the plan for a single short query.
-    pub fn from_bytes(model: &[u8], tokenizer_json: &[u8]) -> Result<Self, Error> {
+    /// the plan for a single short query. Given the model by value (a
+    /// `Vec`), the encoder frees it once decoded, before the weights are
+    /// dequantised and packed: in wasm, where memory only grows, that is
+    /// the difference between the file's size counted once or twice.
+    pub fn from_bytes(model: impl Into<Vec<u8>>, tokenizer_json: &[u8]) -> Result<Self, Error> {
+        let model: Vec<u8> = model.into();
         let mut tokenizer = Tokenizer::from_bytes(tokenizer_json)
             .map_err(|e| Error::InvalidInput(format!("tokenizer.json: {e}")))?;
         // The packaged file pads every input to a fixed length; padding is
         // ours to choose (the buckets above).
         tokenizer.with_padding(None);
+        let model_sha256 = sha256_hex(&model);
+        let mut proto = pb::ModelProto::decode(model.as_slice()).map_err(model_err)?;
+        drop(model);
+        if let Some(graph) = proto.graph.as_mut() {
+            gather_before_dequantize(graph);
+        }
         // The export's value_info and output shapes are symbolic and
         // contradict the fixed shapes we run with: let tract infer them.
         let parsed = tract_onnx::onnx()
             .with_ignore_value_info(true)
             .with_ignore_output_shapes(true)
-            .model_for_read(&mut Cursor::new(model))
+            .model_for_proto_model(&proto)
             .map_err(model_err)?;
+        drop(proto);
         let enc = Encoder {
             tokenizer,
             model: parsed,
             plans: Mutex::new(HashMap::new()),
-            model_sha256: sha256_hex(model),
+            shared: Arc::default(),
+            model_sha256,
             tokenizer_sha256: sha256_hex(tokenizer_json),
         };
         enc.plan(1, BUCKETS[0])?;
@@ -151,9 +328,13 @@ impl Encoder {
         }
         let mut typed = m.into_typed().map_err(model_err)?;
         typed.declutter().map_err(model_err)?;
-        fold_constants(&mut typed).map_err(model_err)?;
-        let plan =
-            TypedSimplePlan::new(typed.into_optimized().map_err(model_err)?).map_err(model_err)?;
+        // tract's `into_optimized` is declutter + codegen; ours puts the
+        // reuse of packed weights in front of codegen's passes.
+        let mut codegen = tract_onnx::tract_core::optim::Optimizer::codegen();
+        codegen.add_pass(0, Box::new(ReusePackedWeights(self.shared.clone())));
+        codegen.optimize(&mut typed).map_err(model_err)?;
+        remember_packed_weights(&typed, &mut *self.shared.lock().map_err(model_err)?);
+        let plan = TypedSimplePlan::new(typed).map_err(model_err)?;
         self.plans
             .lock()
             .map_err(model_err)?

@@ -23,8 +23,7 @@ fn encoder() -> &'static Encoder {
                 panic!("{}/{f}: {e}; run `bash .ci/setup` first", dir.display())
             })
         };
-        Encoder::from_bytes(&read("model.onnx"), &read("tokenizer.json"))
-            .expect("the encoder loads")
+        Encoder::from_bytes(read("model.onnx"), &read("tokenizer.json")).expect("the encoder loads")
     })
 }
 

@@ -119,13 +119,34 @@ pub fn run(cfg: BenchConfig, out: &mut dyn Write) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Resident and peak resident memory of this process in MiB (Linux only).
+fn memory_mib() -> Option<(f64, f64)> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let field = |name: &str| -> Option<f64> {
+        let line = status.lines().find(|l| l.starts_with(name))?;
+        let kib: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
+        Some(kib / 1024.0)
+    };
+    Some((field("VmRSS:")?, field("VmHWM:")?))
+}
+
+fn print_memory(out: &mut dyn Write, what: &str) -> std::io::Result<()> {
+    match memory_mib() {
+        Some((rss, peak)) => writeln!(
+            out,
+            "memory   native: {what}: RSS {rss:.0} MiB, peak {peak:.0} MiB"
+        ),
+        None => Ok(()),
+    }
+}
+
 /// Query-embedding latency natively: median of 50 runs for 8 and 32 word
-/// pieces, and batch throughput for item texts.
+/// pieces, and the process's memory as the encoder loads and plans shapes.
 #[cfg(feature = "content")]
-pub fn embedding(
-    encoder: &timbral_core::encoder::Encoder,
-    out: &mut dyn Write,
-) -> anyhow::Result<()> {
+pub fn embedding(model_dir: &std::path::Path, out: &mut dyn Write) -> anyhow::Result<()> {
+    print_memory(out, "before the encoder")?;
+    let encoder = crate::cli_content::load_encoder(model_dir)?;
+    print_memory(out, "encoder loaded (one plan)")?;
     for pieces in [8usize, 32] {
         let text = vec!["rock"; pieces - 2].join(" ");
         encoder.embed(&text)?; // builds the plan for this shape
@@ -145,6 +166,11 @@ pub fn embedding(
             percentile(&times, 0.99)
         )?;
     }
+    print_memory(out, "plans for 8 and 32 word pieces")?;
+    for pieces in [20usize, 60, 100, 128] {
+        encoder.embed(&vec!["rock"; pieces - 2].join(" "))?;
+    }
+    print_memory(out, "plans for 6 lengths")?;
     Ok(())
 }
 

@@ -27,7 +27,7 @@ pub fn load_encoder(dir: &Path) -> Result<Encoder> {
         })
     };
     let t = std::time::Instant::now();
-    let e = Encoder::from_bytes(&read("model.onnx")?, &read("tokenizer.json")?)
+    let e = Encoder::from_bytes(read("model.onnx")?, &read("tokenizer.json")?)
         .with_context(|| format!("{}: cannot load the text encoder", dir.display()))?;
     tracing::info!(
         secs = format!("{:.2}", t.elapsed().as_secs_f64()),

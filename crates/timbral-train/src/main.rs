@@ -1001,7 +1001,7 @@ fn run(cli: Cli) -> Result<()> {
             #[cfg(feature = "content")]
             {
                 let dir = model_dir.unwrap_or_else(timbral_train::cli_content::default_model_dir);
-                bench::embedding(&timbral_train::cli_content::load_encoder(&dir)?, &mut out)?;
+                bench::embedding(&dir, &mut out)?;
                 if let Some(b) = bundle {
                     let model = read_bundle(&b)?;
                     bench::fused(&model, &mut out)?;
