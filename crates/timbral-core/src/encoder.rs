@@ -75,14 +75,13 @@ fn bucket(n: usize) -> usize {
 /// Moves `Gather(Mul(Cast(q), scale), ids)` to
 /// `Mul(Cast(Gather(q, ids)), Gather(scale, ids))` where `q` is an int8
 /// initializer with one scale per row (or one scale in all), so lookups read
-/// int8 rows. Returns how many gathers were moved.
-fn gather_before_dequantize(graph: &mut pb::GraphProto) -> usize {
+/// int8 rows.
+fn gather_before_dequantize(graph: &mut pb::GraphProto) {
     let dims: HashMap<String, Vec<i64>> = graph
         .initializer
         .iter()
         .map(|t| (t.name.clone(), t.dims.clone()))
         .collect();
-    let mut moved = 0;
     loop {
         let producer = |name: &str, op: &str| {
             graph
@@ -117,7 +116,7 @@ fn gather_before_dequantize(graph: &mut pb::GraphProto) -> usize {
             (only_here && (per_row || single)).then_some((g, mul, cast, per_row))
         });
         let Some((g, mul, cast, per_row)) = candidate else {
-            return moved;
+            return;
         };
         let gather = graph.node[g].clone();
         let (q, scale) = (
@@ -150,13 +149,14 @@ fn gather_before_dequantize(graph: &mut pb::GraphProto) -> usize {
         );
         let mut new = vec![q_rows, f_rows];
         let scale = if per_row {
+            let rows = format!("{out}.scale_rows");
             new.push(node(
                 "Gather",
-                format!("{out}.scale_rows"),
+                rows.clone(),
                 vec![scale, ids],
                 gather.attribute,
             ));
-            new.last().map(|n| n.name.clone()).unwrap_or_default()
+            rows
         } else {
             scale
         };
@@ -177,7 +177,6 @@ fn gather_before_dequantize(graph: &mut pb::GraphProto) -> usize {
             graph.node.remove(i);
         }
         graph.node.splice(at..at, new);
-        moved += 1;
     }
 }
 
@@ -263,13 +262,15 @@ fn remember_packed_weights(model: &TypedModel, shared: &mut Shared) {
         let Some(konst) = node.op_as::<Const>() else {
             continue;
         };
-        let val = konst.val();
-        if val.is_plain() {
+        let Some(packed) = packing_of(konst.val()) else {
             continue;
-        }
+        };
         let known = shared.entry(node.name.clone()).or_default();
-        if packing_of(val).is_some() && !known.iter().any(|t| packing_of(t) == packing_of(val)) {
-            known.push(val.clone());
+        if !known
+            .iter()
+            .any(|t| packing_of(t).as_ref() == Some(&packed))
+        {
+            known.push(konst.val().clone());
         }
     }
 }
