@@ -154,6 +154,18 @@ try {
   );
   const metal = await call("POST", "/search", { query: "fast aggressive guitars", k: 5, genre: "metal" });
   check(metal.status === 200 && metal.json.items.length === 5, `/search with genre metal: ${metal.json.items?.map((x) => x.name).join(", ")}`);
+  // Queries of every length up to the tokenizer's 128 pieces; wasm memory
+  // never shrinks, so the isolate must stay under the Workers limit after
+  // all of them.
+  for (const words of [5, 12, 28, 60, 140]) {
+    const r = await fetch(encoder.url + "/embed", {
+      method: "POST",
+      body: JSON.stringify({ text: Array.from({ length: words }, (_, i) => ["rain", "guitar", "night", "slow"][i % 4]).join(" ") }),
+    });
+    check(r.status === 200 && (await r.json()).embedding.length === 384, `/embed with ${words} words`);
+  }
+  const encMb = (await (await fetch(encoder.url + "/healthz")).json()).wasmMemoryBytes / 1e6;
+  check(encMb < 128, `encoder Worker: wasm memory ${encMb.toFixed(1)} MB after queries of 5 to 140 words, under the 128 MB limit`);
   const cold = await call("POST", "/coldstart", { genres: ["rock", "jazz"], seedItems: [popular[0]], k: 10 });
   check(cold.status === 200 && cold.json.items.length === 10 && !ids(cold.json.items).includes(popular[0]), "/coldstart with genres and a seed");
   const seeds = [popular[1], popular[9]];

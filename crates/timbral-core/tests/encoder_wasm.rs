@@ -29,7 +29,7 @@ fn matches_onnxruntime_in_wasm_and_reports_latency() {
     for pieces in [8usize, 32] {
         let text = vec!["rock"; pieces - 2].join(" ");
         assert_eq!(enc.tokenize(&text).unwrap().len(), pieces);
-        enc.embed(&text).unwrap(); // plan for this shape
+        enc.embed(&text).unwrap(); // warm-up
         let mut times: Vec<f64> = (0..50)
             .map(|_| {
                 let t = now_ms();
