@@ -52,195 +52,184 @@ fn model_err(e: impl std::fmt::Display) -> Error {
     Error::InvalidInput(format!("text encoder model: {e:#}"))
 }
 
-/// Moves `Gather(Mul(Cast(q), scale), ids)` to
-/// `Mul(Cast(Gather(q, ids)), Gather(scale, ids))` where `q` is an int8
-/// initializer with one scale per row (or one scale in all), so lookups read
-/// int8 rows.
-fn gather_before_dequantize(graph: &mut pb::GraphProto) {
-    let dims: HashMap<String, Vec<i64>> = graph
-        .initializer
-        .iter()
-        .map(|t| (t.name.clone(), t.dims.clone()))
-        .collect();
-    loop {
-        let producer = |name: &str, op: &str| {
-            graph
-                .node
-                .iter()
-                .position(|n| n.op_type == op && n.output.first().is_some_and(|o| o == name))
-        };
-        let uses = |name: &str| {
-            graph
-                .node
-                .iter()
-                .flat_map(|n| &n.input)
-                .filter(|i| *i == name)
-                .count()
-                + graph.output.iter().filter(|o| o.name == name).count()
-        };
-        let candidate = graph.node.iter().enumerate().find_map(|(g, node)| {
-            let axis0 = node.attribute.iter().all(|a| a.name != "axis" || a.i == 0);
-            if node.op_type != "Gather" || node.input.len() != 2 || !axis0 {
-                return None;
-            }
-            let mul = producer(&node.input[0], "Mul")?;
-            let [f, scale] = graph.node[mul].input.as_slice() else {
-                return None;
-            };
-            let cast = producer(f, "Cast")?;
-            let q = graph.node[cast].input.first()?;
-            let (qd, sd) = (dims.get(q)?, dims.get(scale)?);
-            let per_row = sd.len() == 2 && sd[1] == 1 && sd.first() == qd.first();
-            let single = sd.iter().product::<i64>() == 1;
-            let only_here = uses(&node.input[0]) == 1 && uses(f) == 1;
-            (only_here && (per_row || single)).then_some((g, mul, cast, per_row))
-        });
-        let Some((g, mul, cast, per_row)) = candidate else {
-            return;
-        };
-        let gather = graph.node[g].clone();
-        let (q, scale) = (
-            graph.node[cast].input[0].clone(),
-            graph.node[mul].input[1].clone(),
-        );
-        let (ids, out) = (gather.input[1].clone(), gather.output[0].clone());
-        let node =
-            |op: &str, name: String, input: Vec<String>, attribute: Vec<pb::AttributeProto>| {
-                pb::NodeProto {
-                    name: name.clone(),
-                    op_type: op.into(),
-                    input,
-                    output: vec![name],
-                    attribute,
-                    ..Default::default()
-                }
-            };
-        let q_rows = node(
-            "Gather",
-            format!("{out}.q_rows"),
-            vec![q, ids.clone()],
-            gather.attribute.clone(),
-        );
-        let f_rows = node(
-            "Cast",
-            format!("{out}.f_rows"),
-            vec![q_rows.name.clone()],
-            graph.node[cast].attribute.clone(),
-        );
-        let mut new = vec![q_rows, f_rows];
-        let scale = if per_row {
-            let rows = format!("{out}.scale_rows");
-            new.push(node(
-                "Gather",
-                rows.clone(),
-                vec![scale, ids],
-                gather.attribute,
-            ));
-            rows
-        } else {
-            scale
-        };
-        let mut dequant = node(
-            "Mul",
-            gather.name.clone(),
-            vec![new[1].name.clone(), scale],
-            vec![],
-        );
-        dequant.output = vec![out];
-        new.push(dequant);
-        // Gather comes after its producers, so removing from the back keeps
-        // the earlier indices valid; the new nodes take the gather's place.
-        let mut gone = [g, mul, cast];
-        gone.sort_unstable();
-        let at = gone.iter().filter(|&&i| i < g).count();
-        for i in gone.into_iter().rev() {
-            graph.node.remove(i);
-        }
-        graph.node.splice(at..at, new);
-    }
-}
-
-/// Finds the matmul weights stored as `Mul(Cast(q), scale)` (an int8
-/// initializer times f32 scales that broadcast over it) and makes their
-/// consumers read `q` directly; returns the (`q`, `scale`) pairs, which
-/// [`dequantize_weights`] turns into one f32 constant each once parsed.
-/// Left to tract, type inference computes the cast and then the product for
-/// all weights at once: 85 MB of f32 alive together, wasm's high-water mark.
-fn take_dequantized_weights(graph: &mut pb::GraphProto) -> Vec<(String, String)> {
+/// Rewrites the export's dequantisations, `Mul(Cast(q), scale)` with `q` an
+/// int8 initializer used only there and `scale` f32 initializers that
+/// broadcast over it:
+/// - an embedding table, only gathered from along axis 0 with one scale
+///   per row (or one in all), becomes `Mul(Cast(Gather(q, ids)),
+///   Gather(scale, ids))`, so lookups read int8 rows and the f32 table
+///   never exists;
+/// - any other (the matmul weights) is read as `q` directly, and the
+///   returned (`q`, `scale`) pairs go to [`dequantize_weights`] once parsed.
+///   Left to tract, type inference computes the cast and then the product
+///   for all weights at once: 85 MB of f32 alive together, wasm's
+///   high-water mark.
+fn rewrite_dequantization(graph: &mut pb::GraphProto) -> Vec<(String, String)> {
     const INT8: i32 = pb::tensor_proto::DataType::Int8 as i32;
     const FLOAT: i32 = pb::tensor_proto::DataType::Float as i32;
-    let inits: HashMap<String, (i32, Vec<i64>)> = graph
+    let inits: HashMap<&str, (i32, &[i64])> = graph
         .initializer
         .iter()
-        .map(|t| (t.name.clone(), (t.data_type, t.dims.clone())))
+        .map(|t| (t.name.as_str(), (t.data_type, t.dims.as_slice())))
         .collect();
-    let mut uses: HashMap<String, usize> = HashMap::new();
-    for name in graph.node.iter().flat_map(|n| &n.input) {
-        *uses.entry(name.clone()).or_default() += 1;
+    let mut users: HashMap<&str, Vec<usize>> = HashMap::new();
+    for (i, n) in graph.node.iter().enumerate() {
+        for input in &n.input {
+            users.entry(input).or_default().push(i);
+        }
     }
-    for o in &graph.output {
-        *uses.entry(o.name.clone()).or_default() += 1;
-    }
-    let casts: HashMap<&str, usize> = graph
+    let outputs: Vec<&str> = graph.output.iter().map(|o| o.name.as_str()).collect();
+    let used_once =
+        |name: &str| users.get(name).map_or(0, Vec::len) == 1 && !outputs.contains(&name);
+    let producers: HashMap<&str, usize> = graph
         .node
         .iter()
         .enumerate()
-        .filter(|(_, n)| n.op_type == "Cast" && n.input.len() == 1 && n.output.len() == 1)
-        .filter(|(_, n)| {
-            n.attribute
+        .filter_map(|(i, n)| Some((n.output.first()?.as_str(), i)))
+        .collect();
+    let to_float = |n: &pb::NodeProto| {
+        n.op_type == "Cast"
+            && n.input.len() == 1
+            && n.attribute
                 .iter()
                 .any(|a| a.name == "to" && a.i == i64::from(FLOAT))
-        })
-        .map(|(i, n)| (n.output[0].as_str(), i))
-        .collect();
-    let broadcasts = |q: &[i64], s: &[i64]| {
-        s.len() <= q.len()
-            && s.iter()
-                .rev()
-                .zip(q.iter().rev())
-                .all(|(&a, &b)| a == 1 || a == b)
     };
-    let mut found = Vec::new(); // (mul, cast, q, scale, product)
-    for (m, node) in graph.node.iter().enumerate() {
-        let ([f, scale], [product]) = (node.input.as_slice(), node.output.as_slice()) else {
+
+    let mut gone = vec![false; graph.node.len()];
+    let mut gathers: HashMap<usize, Vec<pb::NodeProto>> = HashMap::new();
+    let mut renamed: HashMap<String, String> = HashMap::new();
+    let mut weights = Vec::new();
+    for (m, mul) in graph.node.iter().enumerate() {
+        let ("Mul", [f, scale], [product]) = (
+            mul.op_type.as_str(),
+            mul.input.as_slice(),
+            mul.output.as_slice(),
+        ) else {
             continue;
         };
-        if node.op_type != "Mul" {
-            continue;
-        }
-        let Some(&c) = casts.get(f.as_str()) else {
+        let Some(&c) = producers
+            .get(f.as_str())
+            .filter(|&&c| to_float(&graph.node[c]))
+        else {
             continue;
         };
         let q = &graph.node[c].input[0];
-        let (Some((INT8, qd)), Some((FLOAT, sd))) = (inits.get(q), inits.get(scale)) else {
+        let (Some(&(INT8, qd)), Some(&(FLOAT, sd))) =
+            (inits.get(q.as_str()), inits.get(scale.as_str()))
+        else {
             continue;
         };
-        let only_here = uses.get(q) == Some(&1) && uses.get(f) == Some(&1);
-        let is_output = graph.output.iter().any(|o| &o.name == product);
-        if only_here && !is_output && broadcasts(qd, sd) {
-            found.push((m, c, q.clone(), scale.clone(), product.clone()));
+        let broadcasts = sd.len() <= qd.len()
+            && sd
+                .iter()
+                .rev()
+                .zip(qd.iter().rev())
+                .all(|(&a, &b)| a == 1 || a == b);
+        if !(used_once(q) && used_once(f) && !outputs.contains(&product.as_str()) && broadcasts) {
+            continue;
+        }
+        let per_row = sd.len() == 2 && sd[1] == 1 && sd.first() == qd.first();
+        let single = sd.iter().product::<i64>() == 1;
+        let gather = users
+            .get(product.as_str())
+            .and_then(|u| <[usize; 1]>::try_from(u.as_slice()).ok())
+            .map(|[g]| g)
+            .filter(|&g| {
+                let n = &graph.node[g];
+                n.op_type == "Gather"
+                    && n.input.len() == 2
+                    && n.input[0] == *product
+                    && n.attribute.iter().all(|a| a.name != "axis" || a.i == 0)
+            });
+        gone[m] = true;
+        gone[c] = true;
+        match gather {
+            Some(g) if per_row || single => {
+                gathers.insert(
+                    g,
+                    gather_rows(&graph.node[g], &graph.node[c], q, scale, per_row),
+                );
+            }
+            _ => {
+                renamed.insert(product.clone(), q.clone());
+                weights.push((q.clone(), scale.clone()));
+            }
         }
     }
-    let renamed: HashMap<&str, &str> = found
-        .iter()
-        .map(|(_, _, q, _, product)| (product.as_str(), q.as_str()))
-        .collect();
-    let mut gone: Vec<usize> = found.iter().flat_map(|&(m, c, ..)| [m, c]).collect();
-    gone.sort_unstable();
-    let mut nodes = std::mem::take(&mut graph.node);
-    for i in gone.into_iter().rev() {
-        nodes.remove(i);
-    }
-    for input in nodes.iter_mut().flat_map(|n| &mut n.input) {
-        if let Some(q) = renamed.get(input.as_str()) {
-            *input = (*q).to_string();
+    // Gathers come after their producers, and the nodes that replace one
+    // read only initializers and the gather's own ids: rebuilt in order,
+    // the graph stays topologically sorted.
+    let nodes = std::mem::take(&mut graph.node);
+    for (i, mut n) in nodes.into_iter().enumerate() {
+        if let Some(rows) = gathers.remove(&i) {
+            graph.node.extend(rows);
+        } else if !gone[i] {
+            for input in &mut n.input {
+                if let Some(q) = renamed.get(input) {
+                    input.clone_from(q);
+                }
+            }
+            graph.node.push(n);
         }
     }
-    graph.node = nodes;
-    found
-        .into_iter()
-        .map(|(_, _, q, scale, _)| (q, scale))
-        .collect()
+    weights
+}
+
+/// The nodes that replace `gather` (of a dequantised table `Mul(cast(q),
+/// scale)`): gather the int8 rows (and their scales), then dequantise them.
+fn gather_rows(
+    gather: &pb::NodeProto,
+    cast: &pb::NodeProto,
+    q: &str,
+    scale: &str,
+    per_row: bool,
+) -> Vec<pb::NodeProto> {
+    let (ids, out) = (&gather.input[1], &gather.output[0]);
+    let node = |op: &str, name: String, input: Vec<String>, attribute: Vec<pb::AttributeProto>| {
+        pb::NodeProto {
+            name: name.clone(),
+            op_type: op.into(),
+            input,
+            output: vec![name],
+            attribute,
+            ..Default::default()
+        }
+    };
+    let q_rows = node(
+        "Gather",
+        format!("{out}.q_rows"),
+        vec![q.into(), ids.clone()],
+        gather.attribute.clone(),
+    );
+    let f_rows = node(
+        "Cast",
+        format!("{out}.f_rows"),
+        vec![q_rows.name.clone()],
+        cast.attribute.clone(),
+    );
+    let mut new = vec![q_rows];
+    let scale = if per_row {
+        let rows = node(
+            "Gather",
+            format!("{out}.scale_rows"),
+            vec![scale.into(), ids.clone()],
+            gather.attribute.clone(),
+        );
+        let name = rows.name.clone();
+        new.push(rows);
+        name
+    } else {
+        scale.into()
+    };
+    let mut dequant = node(
+        "Mul",
+        gather.name.clone(),
+        vec![f_rows.name.clone(), scale],
+        vec![],
+    );
+    dequant.output = vec![out.clone()];
+    new.extend([f_rows, dequant]);
+    new
 }
 
 /// Replaces each parsed int8 constant `q` named in `weights` by the f32
@@ -283,13 +272,11 @@ impl Encoder {
         let model_sha256 = sha256_hex(&model);
         let mut proto = pb::ModelProto::decode(model.as_slice()).map_err(model_err)?;
         drop(model);
-        let weights = match proto.graph.as_mut() {
-            Some(graph) => {
-                gather_before_dequantize(graph);
-                take_dequantized_weights(graph)
-            }
-            None => Vec::new(),
-        };
+        let weights = proto
+            .graph
+            .as_mut()
+            .map(rewrite_dequantization)
+            .unwrap_or_default();
         // The export's value_info and output shapes name their own symbols:
         // let tract infer them from ours.
         let mut model = tract_onnx::onnx()

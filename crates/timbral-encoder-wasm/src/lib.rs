@@ -18,7 +18,7 @@ pub struct TextEncoder {
 #[wasm_bindgen]
 impl TextEncoder {
     /// Builds the encoder from `model.onnx` and `tokenizer.json` bytes:
-    /// parses, folds constants and plans once. The model is taken by value
+    /// parses and plans once. The model is taken by value
     /// so its copy in wasm memory is freed before the plan is built.
     #[wasm_bindgen(js_name = fromBytes)]
     pub fn from_bytes(model: Vec<u8>, tokenizer: &[u8]) -> Result<TextEncoder, JsValue> {

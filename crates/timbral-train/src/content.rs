@@ -254,8 +254,8 @@ pub fn audio_matrix(meta: &[ItemMeta]) -> QMatrix {
     QMatrix::quantize(&out, meta.len(), a)
 }
 
-/// Embeds every item's text (batches sorted by length to limit padding,
-/// spread over rayon's pool) and assembles the `content` section.
+/// Embeds every item's text (one text per plan run, spread over rayon's
+/// pool) and assembles the `content` section.
 pub fn build_content(
     encoder: &Encoder,
     names: &[String],
@@ -263,8 +263,6 @@ pub fn build_content(
     progress: bool,
 ) -> Result<Content, timbral_core::Error> {
     let texts: Vec<String> = meta.iter().zip(names).map(|(m, n)| m.text(n)).collect();
-    let mut order: Vec<usize> = (0..texts.len()).collect();
-    order.sort_by_key(|&i| (texts[i].len(), i));
     let bar = if progress {
         indicatif::ProgressBar::new(texts.len() as u64)
     } else {
@@ -278,21 +276,17 @@ pub fn build_content(
         .progress_chars("=> "),
     );
     let t = std::time::Instant::now();
-    let batches: Vec<Vec<Vec<f32>>> = order
-        .par_chunks(16)
-        .map(|chunk| {
-            let batch: Vec<&str> = chunk.iter().map(|&i| texts[i].as_str()).collect();
-            let v = encoder.embed_batch(&batch);
-            bar.inc(chunk.len() as u64);
+    let embedded: Vec<Vec<f32>> = texts
+        .par_iter()
+        .map(|text| {
+            let v = encoder.embed(text);
+            bar.inc(1);
             v
         })
         .collect::<Result<_, _>>()?;
     bar.finish_and_clear();
     let dim = timbral_core::encoder::DIM;
-    let mut vectors = vec![0f32; texts.len() * dim];
-    for (&i, v) in order.iter().zip(batches.into_iter().flatten()) {
-        vectors[i * dim..(i + 1) * dim].copy_from_slice(&v);
-    }
+    let vectors = embedded.concat();
     let secs = t.elapsed().as_secs_f64();
     tracing::info!(
         items = texts.len(),
