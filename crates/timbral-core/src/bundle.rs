@@ -40,6 +40,9 @@ pub mod kind {
     pub const CONTENT: u32 = 8;
     /// Optional: learned fusion weights (`content::Fusion`).
     pub const FUSION: u32 = 9;
+    /// Optional: a low-rank sketch of the content vectors
+    /// (`sketch::ContentSketch`) that speeds up fused recommendations.
+    pub const CONTENT_SKETCH: u32 = 10;
 }
 
 /// A human name for a section kind.
@@ -54,6 +57,7 @@ pub fn kind_name(k: u32) -> &'static str {
         kind::USER_ITEMS => "user_items",
         kind::CONTENT => "content",
         kind::FUSION => "fusion",
+        kind::CONTENT_SKETCH => "content_sketch",
         _ => "unknown",
     }
 }

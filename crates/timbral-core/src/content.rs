@@ -238,34 +238,85 @@ impl Content {
         q
     }
 
-    /// Cosine of `q` with every item (0 for zero vectors). `norms` comes
-    /// from [`Self::norms`]; `text_only` ignores the audio part (search).
-    pub fn cosines(&self, q: &ContentQuery, norms: &ContentNorms, text_only: bool) -> Vec<f32> {
+    /// Text plus audio dimensions: the length of a unit content vector.
+    pub fn dim(&self) -> usize {
+        self.text.cols() + self.audio.cols()
+    }
+
+    /// Item `i`'s unit content vector `[t ‖ w·a] / ‖[t ‖ w·a]‖` from its
+    /// int8 rows (zeros for an item without content).
+    pub fn unit_row(&self, i: usize, norms: &ContentNorms) -> Vec<f32> {
+        let n = norms.full[i];
+        let inv = if n > 0.0 { 1.0 / n } else { 0.0 };
+        let w = self.audio_weight;
+        let mut x = self.text.dequantize_row(i);
+        x.extend(self.audio.dequantize_row(i).into_iter().map(|v| w * v));
+        x.iter_mut().for_each(|v| *v *= inv);
+        x
+    }
+
+    /// A query's unit vector `[t ‖ w·a] / ‖·‖`; `None` for a zero query.
+    pub fn unit_query(&self, q: &ContentQuery) -> Option<Vec<f32>> {
+        let w = self.audio_weight;
+        let mut x = q.text.clone();
+        x.extend(q.audio.iter().map(|v| w * v));
+        let n = dot(&x, &x).sqrt();
+        if !(n > 0.0 && n.is_finite()) {
+            return None;
+        }
+        x.iter_mut().for_each(|v| *v /= n);
+        Some(x)
+    }
+
+    /// `q` prepared for cosines with items: int16 parts and its norm.
+    /// `text_only` ignores the audio part (search).
+    pub fn cosine_query(&self, q: &ContentQuery, text_only: bool) -> CosineQuery {
         let w2 = if text_only {
             0.0
         } else {
             self.audio_weight * self.audio_weight
         };
-        let qn = (dot(&q.text, &q.text) + w2 * dot(&q.audio, &q.audio)).sqrt();
-        if qn == 0.0 {
+        let norm = (dot(&q.text, &q.text) + w2 * dot(&q.audio, &q.audio)).sqrt();
+        let (text, text_scale) = quantize_i16(&q.text);
+        let (audio, audio_scale) = quantize_i16(&q.audio);
+        CosineQuery {
+            text,
+            text_scale,
+            audio,
+            audio_scale,
+            w2,
+            norm,
+            text_only,
+        }
+    }
+
+    /// Cosine of a prepared query with item `i` (0 for zero vectors).
+    #[inline]
+    pub fn cosine_at(&self, q: &CosineQuery, norms: &ContentNorms, i: usize) -> f32 {
+        let n = if q.text_only {
+            norms.text[i]
+        } else {
+            norms.full[i]
+        };
+        if q.norm == 0.0 || n <= 0.0 {
+            return 0.0;
+        }
+        let mut d = self.text.dot_row_i16(i, &q.text, q.text_scale);
+        if q.w2 > 0.0 {
+            d += q.w2 * self.audio.dot_row_i16(i, &q.audio, q.audio_scale);
+        }
+        d / (n * q.norm)
+    }
+
+    /// Cosine of `q` with every item (0 for zero vectors). `norms` comes
+    /// from [`Self::norms`]; `text_only` ignores the audio part (search).
+    pub fn cosines(&self, q: &ContentQuery, norms: &ContentNorms, text_only: bool) -> Vec<f32> {
+        let q = self.cosine_query(q, text_only);
+        if q.norm == 0.0 {
             return vec![0.0; self.len()];
         }
-        let (tq, ts) = quantize_i16(&q.text);
-        let (aq, as_) = quantize_i16(&q.audio);
-        let item_norms = if text_only { &norms.text } else { &norms.full };
         (0..self.len())
-            .map(|i| {
-                let mut d = self.text.dot_row_i16(i, &tq, ts);
-                if w2 > 0.0 {
-                    d += w2 * self.audio.dot_row_i16(i, &aq, as_);
-                }
-                let n = item_norms[i];
-                if n > 0.0 {
-                    d / (n * qn)
-                } else {
-                    0.0
-                }
-            })
+            .map(|i| self.cosine_at(&q, norms, i))
             .collect()
     }
 
@@ -299,6 +350,17 @@ pub struct ContentNorms {
     pub text: Vec<f32>,
 }
 
+/// A content query prepared for [`Content::cosine_at`].
+pub struct CosineQuery {
+    text: Vec<i16>,
+    text_scale: f32,
+    audio: Vec<i16>,
+    audio_scale: f32,
+    w2: f32,
+    norm: f32,
+    text_only: bool,
+}
+
 /// A point in content space.
 #[derive(Clone, Debug, PartialEq)]
 pub struct ContentQuery {
@@ -320,13 +382,41 @@ pub fn standardize(x: &mut [f32], keep: &[bool]) {
     if n == 0.0 {
         return;
     }
-    let mean = sum / n;
-    let std = ((sq / n - mean * mean).max(0.0)).sqrt();
-    let inv = if std > 1e-12 { 1.0 / std } else { 0.0 };
+    let s = Standardizer::from_sums(n, sum, sq);
     for (v, &k) in x.iter_mut().zip(keep) {
         if k {
-            *v = ((f64::from(*v) - mean) * inv) as f32;
+            *v = s.apply(*v);
         }
+    }
+}
+
+/// `(x − mean) / std`, from a count, a sum and a sum of squares.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Standardizer {
+    pub mean: f64,
+    /// `1 / std`, or 0 when every value is the same.
+    pub inv_std: f64,
+}
+
+impl Standardizer {
+    pub fn from_sums(n: f64, sum: f64, sum_sq: f64) -> Self {
+        if n <= 0.0 {
+            return Standardizer {
+                mean: 0.0,
+                inv_std: 0.0,
+            };
+        }
+        let mean = sum / n;
+        let std = ((sum_sq / n - mean * mean).max(0.0)).sqrt();
+        Standardizer {
+            mean,
+            inv_std: if std > 1e-12 { 1.0 / std } else { 0.0 },
+        }
+    }
+
+    #[inline]
+    pub fn apply(&self, v: f32) -> f32 {
+        ((f64::from(v) - self.mean) * self.inv_std) as f32
     }
 }
 

@@ -3,6 +3,7 @@
 //! feature, which only dev-dependencies turn on.
 
 use crate::model::Meta;
+use crate::sketch::{ContentSketch, Moments};
 use crate::{AlsParams, Content, Csr, Model, ModelParts, Popularity, QMatrix};
 
 /// A bundle of six artists in two styles (ids `a0`–`a5`: a0–a2 "folk",
@@ -40,6 +41,15 @@ pub fn two_styles() -> Vec<u8> {
             ]
         })
         .collect();
+    let content = Content {
+        text: QMatrix::quantize(&factors, n, 2),
+        audio: QMatrix::quantize(&vec![0.0; n], n, 1),
+        audio_weight: 0.5,
+        labels,
+        model_sha256: "m".into(),
+        tokenizer_sha256: "t".into(),
+    };
+    let norms = content.norms();
     let parts = ModelParts {
         meta: Meta {
             params: AlsParams {
@@ -56,15 +66,16 @@ pub fn two_styles() -> Vec<u8> {
         user_ids: (0..4).map(|u| format!("u{u}")).collect(),
         user_factors: QMatrix::quantize(&[1.0, 0.0, 1.0, 0.2, 0.0, 1.0, 0.2, 1.0], 4, 2),
         user_items: plays,
-        content: Some(Content {
-            text: QMatrix::quantize(&factors, n, 2),
-            audio: QMatrix::quantize(&vec![0.0; n], n, 1),
-            audio_weight: 0.5,
-            labels,
-            model_sha256: "m".into(),
-            tokenizer_sha256: "t".into(),
-        }),
+        content: Some(content.clone()),
         fusion: None,
+        // One axis of three dimensions, so fused recommendations in every
+        // runtime go through the sketch's bounds.
+        content_sketch: Some(ContentSketch::build(
+            &content,
+            &norms,
+            vec![0.0, 1.0, 0.0],
+            &Moments::of(&content, &norms),
+        )),
     };
     Model::from_parts(parts)
         .expect("the fixture is a valid model")

@@ -21,6 +21,7 @@ pub mod listener;
 pub mod model;
 pub mod popularity;
 pub mod quant;
+pub mod sketch;
 pub mod topk;
 pub mod view;
 
@@ -33,4 +34,5 @@ pub use listener::{Explained, Feedback, Profile};
 pub use model::{FusionParts, Model, ModelParts, Recommendation};
 pub use popularity::Popularity;
 pub use quant::QMatrix;
+pub use sketch::ContentSketch;
 pub use topk::{top_k, Scored};

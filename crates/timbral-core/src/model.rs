@@ -2,7 +2,8 @@
 //! trainer builds before writing one. Scoring, fold-in and popularity all
 //! read the same int8 rows, so native, wasm and Worker answers agree.
 
-use std::collections::HashMap;
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, HashMap};
 use std::sync::OnceLock;
 
 use ndarray::ArrayView2;
@@ -10,11 +11,14 @@ use serde::{Deserialize, Serialize};
 
 use crate::als::{self, AlsParams};
 use crate::bundle::{self, kind, BundleError, BundleInfo};
-use crate::content::{standardize, Content, ContentQuery, Fusion, FusionV1, FusionWeights};
+use crate::content::{
+    standardize, Content, ContentQuery, Fusion, FusionV1, FusionWeights, Standardizer,
+};
 use crate::csr::Csr;
 use crate::error::Error;
 use crate::popularity::Popularity;
 use crate::quant::QMatrix;
+use crate::sketch::{ContentSketch, SketchQuery};
 use crate::topk::{top_k, Scored};
 
 /// Hyper-parameters and provenance (the `meta` section).
@@ -49,6 +53,9 @@ pub struct ModelParts {
     pub content: Option<Content>,
     /// Learned fusion weights (optional: defaults apply without).
     pub fusion: Option<Fusion>,
+    /// A low-rank sketch of the content vectors that speeds up fused
+    /// recommendations (optional: they scan every content vector without).
+    pub content_sketch: Option<ContentSketch>,
 }
 
 /// One fused recommendation and the parts of its score.
@@ -93,6 +100,18 @@ pub struct Model {
     content_norms: crate::content::ContentNorms,
     /// Standardised `1 − popularity penalty` of every item.
     pop_term: Vec<f32>,
+    /// Items nobody played (no CF signal of their own).
+    cold: Vec<bool>,
+}
+
+/// An integer whose order is the order of the finite f32 `x`, for a heap.
+fn order_key(x: f32) -> i32 {
+    let b = x.to_bits() as i32;
+    b ^ (((b >> 31) as u32) >> 1) as i32
+}
+
+fn from_order_key(k: i32) -> f32 {
+    f32::from_bits((k ^ (((k >> 31) as u32) >> 1) as i32) as u32)
 }
 
 /// Squared norm below which a user factor carries no preference.
@@ -189,6 +208,16 @@ impl Model {
         if let Some(w) = &p.fusion {
             w.validate().map_err(|e| invalid(kind::FUSION, e))?;
         }
+        if let Some(s) = &p.content_sketch {
+            let c = p.content.as_ref().ok_or_else(|| {
+                invalid(
+                    kind::CONTENT_SKETCH,
+                    "a content sketch without content vectors",
+                )
+            })?;
+            s.validate(n_items, c.dim())
+                .map_err(|e| invalid(kind::CONTENT_SKETCH, e))?;
+        }
         let item_index = index_of(&p.item_ids, kind::ITEMS)?;
         let user_index = index_of(&p.user_ids, kind::USERS)?;
         let content_norms = p.content.as_ref().map(Content::norms).unwrap_or_default();
@@ -197,6 +226,7 @@ impl Model {
             .map(|i| 1.0 - p.popularity.penalty_with_max(i, max))
             .collect();
         standardize(&mut pop_term, &vec![true; n_items]);
+        let cold = p.popularity.listeners.iter().map(|&l| l == 0).collect();
         Ok(Model {
             parts,
             item_index,
@@ -204,6 +234,7 @@ impl Model {
             gram: OnceLock::new(),
             content_norms,
             pop_term,
+            cold,
         })
     }
 
@@ -234,6 +265,7 @@ impl Model {
             } else {
                 optional(&sections, kind::FUSION)?
             },
+            content_sketch: optional(&sections, kind::CONTENT_SKETCH)?,
         })
     }
 
@@ -258,6 +290,9 @@ impl Model {
         }
         if let Some(w) = &p.fusion {
             sections.push(bundle::section(kind::FUSION, w));
+        }
+        if let Some(s) = &p.content_sketch {
+            sections.push(bundle::section(kind::CONTENT_SKETCH, s));
         }
         bundle::encode(&sections)
     }
@@ -493,44 +528,94 @@ impl Model {
         Some(c.centroid(&w))
     }
 
+    /// `keep` (true for items not in `exclude`) and the excluded items,
+    /// each once.
+    fn keep_mask(&self, exclude: &[u32]) -> (Vec<bool>, Vec<usize>) {
+        let mut keep = vec![true; self.n_items()];
+        let mut excluded = Vec::with_capacity(exclude.len());
+        for &i in exclude {
+            if let Some(k) = keep.get_mut(i as usize) {
+                if *k {
+                    *k = false;
+                    excluded.push(i as usize);
+                }
+            }
+        }
+        (keep, excluded)
+    }
+
+    /// CF scores of every item for factor `x`, standardised over `keep`.
+    fn cf_standardized(&self, x: &[f32], keep: &[bool]) -> Vec<f32> {
+        let mut cf = if crate::linalg::dot(x, x) > NO_SIGNAL {
+            self.scores(x)
+        } else {
+            vec![0.0; self.n_items()]
+        };
+        standardize(&mut cf, keep);
+        cf
+    }
+
+    /// How fusion standardises the content cosine when the bundle has a
+    /// sketch: mean and variance over the kept items, from the sketch's
+    /// sums minus the excluded items' own cosines, so no scan is needed.
+    fn content_standardizer(
+        &self,
+        c: &Content,
+        sk: &ContentSketch,
+        q: &SketchQuery,
+        excluded: &[usize],
+    ) -> Standardizer {
+        let (mut sum, mut sum_sq) = sk.cosine_sums(q);
+        for &j in excluded {
+            let cj = f64::from(crate::linalg::dot(
+                &q.unit,
+                &c.unit_row(j, &self.content_norms),
+            ));
+            sum -= cj;
+            sum_sq -= cj * cj;
+        }
+        Standardizer::from_sums((self.n_items() - excluded.len()) as f64, sum, sum_sq)
+    }
+
     /// The standardised CF and content scores of every item for one
     /// listener (CF factor `x`, history for the content taste), with
     /// `exclude` masked out. Standardising over the candidates puts the
     /// parts on one scale, so fusion weights mean what they say.
     pub fn fusion_parts(&self, x: &[f32], history: &[(u32, f32)], exclude: &[u32]) -> FusionParts {
         let n = self.n_items();
-        let mut keep = self.mask(exclude);
-        keep.iter_mut().for_each(|k| *k = !*k);
-        let mut cf = if crate::linalg::dot(x, x) > NO_SIGNAL {
-            self.scores(x)
-        } else {
-            vec![0.0; n]
-        };
-        standardize(&mut cf, &keep);
-        let mut content = match (self.content(), self.taste(history)) {
-            (Some(c), Some(q)) => c.cosines(&q, &self.content_norms, false),
+        let (keep, excluded) = self.keep_mask(exclude);
+        let cf = self.cf_standardized(x, &keep);
+        let taste = self.taste(history);
+        let mut content = match (self.content(), &taste) {
+            (Some(c), Some(q)) => c.cosines(q, &self.content_norms, false),
             _ => vec![0.0; n],
         };
-        standardize(&mut content, &keep);
+        let sketched = match (self.content(), self.parts.content_sketch.as_ref(), &taste) {
+            (Some(c), Some(sk), Some(q)) => sk
+                .query(c, q)
+                .map(|sq| self.content_standardizer(c, sk, &sq, &excluded)),
+            _ => None,
+        };
+        match sketched {
+            Some(s) => content
+                .iter_mut()
+                .zip(&keep)
+                .filter(|(_, &k)| k)
+                .for_each(|(v, _)| *v = s.apply(*v)),
+            None => standardize(&mut content, &keep),
+        }
         // An item nobody played has a factor mapped from its content, or
         // none; `FusionWeights::cold` says how far to trust it.
-        let cold = self
-            .parts
-            .popularity
-            .listeners
-            .iter()
-            .map(|&l| l == 0)
-            .collect();
         FusionParts {
             cf,
             content,
             keep,
-            cold,
+            cold: self.cold.clone(),
         }
     }
 
     /// Fused top-k: `α·cf + β·content + γ·(1 − popularity penalty)`, each
-    /// part standardised.
+    /// part standardised. The same list as ranking [`Self::fusion_parts`].
     pub fn recommend_fused(
         &self,
         x: &[f32],
@@ -539,6 +624,9 @@ impl Model {
         k: usize,
         w: FusionWeights,
     ) -> Vec<Recommendation> {
+        if let Some(r) = self.recommend_fused_sketched(x, history, exclude, k, w) {
+            return r;
+        }
         let p = self.fusion_parts(x, history, exclude);
         let cands = (0..self.n_items())
             .filter(|&i| p.keep[i])
@@ -560,6 +648,83 @@ impl Model {
                 }
             })
             .collect()
+    }
+
+    /// [`Self::recommend_fused`] through the content sketch: every item's
+    /// fused score within an interval from the sketch (r values per item),
+    /// then exact scores only for the items whose interval reaches the
+    /// k-th best lower bound. Whatever is left out scores below k items
+    /// that are in, so the list is exactly the full scan's. `None` where
+    /// the bundle has no sketch or the bounds are not finite.
+    fn recommend_fused_sketched(
+        &self,
+        x: &[f32],
+        history: &[(u32, f32)],
+        exclude: &[u32],
+        k: usize,
+        w: FusionWeights,
+    ) -> Option<Vec<Recommendation>> {
+        let (c, sk) = (self.content()?, self.parts.content_sketch.as_ref()?);
+        let taste = self.taste(history)?;
+        let sq = sk.query(c, &taste)?;
+        let n = self.n_items();
+        let (keep, excluded) = self.keep_mask(exclude);
+        let cf = self.cf_standardized(x, &keep);
+        let cs = self.content_standardizer(c, sk, &sq, &excluded);
+        let (pop, cold) = (&self.pop_term, &self.cold);
+        // The content part of the fused score is `bz·(cos − mean)`; f32
+        // here, as the relative slack below covers the rounding.
+        let bz = w.beta * cs.inv_std as f32;
+        let mean = cs.mean as f32;
+        let mut upper = vec![f32::NEG_INFINITY; n];
+        // The k best lower bounds, smallest on top.
+        let mut best: BinaryHeap<Reverse<i32>> = BinaryHeap::with_capacity(k + 1);
+        for i in (0..n).filter(|&i| keep[i]) {
+            let (estimate, err) = sk.estimate(&sq, i);
+            let centre =
+                w.alpha * w.cf_part(cf[i], cold[i]) + w.gamma * pop[i] + bz * (estimate - mean);
+            // The relative term covers f32 rounding of the weighted sum.
+            let half = bz.abs() * err + 1e-5 * (1.0 + centre.abs());
+            if !(centre.is_finite() && half.is_finite()) {
+                return None;
+            }
+            upper[i] = centre + half;
+            let low = order_key(centre - half);
+            if best.len() < k {
+                best.push(Reverse(low));
+            } else if best.peek().is_some_and(|m| low > m.0) {
+                best.pop();
+                best.push(Reverse(low));
+            }
+        }
+        let threshold = match best.peek() {
+            Some(m) if best.len() == k => from_order_key(m.0),
+            _ => f32::NEG_INFINITY,
+        };
+        let cq = c.cosine_query(&taste, false);
+        let content_z = |i: usize| cs.apply(c.cosine_at(&cq, &self.content_norms, i));
+        let exact: Vec<Scored> = (0..n)
+            .filter(|&i| keep[i] && upper[i] >= threshold)
+            .map(|i| Scored {
+                index: i as u32,
+                score: w.score(cf[i], content_z(i), pop[i], cold[i]),
+            })
+            .collect();
+        Some(
+            top_k(exact, k)
+                .into_iter()
+                .map(|s| {
+                    let i = s.index as usize;
+                    Recommendation {
+                        index: s.index,
+                        score: s.score,
+                        cf: w.cf_part(cf[i], cold[i]),
+                        content: content_z(i),
+                        popularity: pop[i],
+                    }
+                })
+                .collect(),
+        )
     }
 
     /// Fused top-k for a known user.
@@ -694,6 +859,7 @@ pub(crate) mod tests {
             user_items: plays,
             content: None,
             fusion: None,
+            content_sketch: None,
         }
     }
 
@@ -804,5 +970,143 @@ pub(crate) mod tests {
         assert!(m.fold_in(&[(0, -1.0)]).is_err());
         assert!(m.fold_in(&[(0, f32::NAN)]).is_err());
         assert_eq!(m.fold_in(&[]).unwrap(), vec![0.0, 0.0]);
+    }
+
+    /// A 300-item model with random factors, clustered content, some items
+    /// nobody played, and (optionally) a rank-6 sketch on random axes.
+    fn random_hybrid(sketch: bool) -> Model {
+        use rand::{Rng, SeedableRng};
+        let n = 300;
+        let f = 4;
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(3);
+        let content = crate::sketch::tests::random_content(n, 40, 5, 7);
+        let factors: Vec<f32> = (0..n * f).map(|_| rng.random_range(-1.0..1.0)).collect();
+        let plays = Csr::from_triplets(
+            2,
+            n,
+            (0..n as u32)
+                .filter(|i| i % 5 != 0)
+                .map(|i| (i % 2, i, 1.0 + (i % 7) as f32))
+                .collect(),
+        );
+        Model::from_parts(ModelParts {
+            meta: Meta {
+                params: AlsParams {
+                    factors: f as u32,
+                    ..AlsParams::default()
+                },
+                source: "test".into(),
+                trainer: "unit".into(),
+            },
+            item_ids: (0..n).map(|i| i.to_string()).collect(),
+            item_names: (0..n).map(|i| i.to_string()).collect(),
+            popularity: Popularity::from_plays(&plays),
+            item_factors: QMatrix::quantize(&factors, n, f),
+            user_ids: vec!["u0".into(), "u1".into()],
+            user_factors: QMatrix::quantize(&factors[..2 * f], 2, f),
+            user_items: plays,
+            content_sketch: sketch.then(|| crate::sketch::tests::sketch_of(&content, 6)),
+            content: Some(content),
+            fusion: None,
+        })
+        .unwrap()
+    }
+
+    #[test]
+    fn sketched_fusion_gives_exactly_the_full_scan_list() {
+        use rand::{Rng, SeedableRng};
+        let sketched = random_hybrid(true);
+        let plain = random_hybrid(false);
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(11);
+        let weights = [
+            FusionWeights::default(),
+            FusionWeights::CONTENT,
+            FusionWeights::CF,
+            FusionWeights {
+                alpha: 0.2,
+                beta: 1.5,
+                gamma: -0.4,
+                cold: 0.5,
+            },
+            FusionWeights {
+                alpha: 1.0,
+                beta: -0.3,
+                gamma: 0.0,
+                cold: 1.0,
+            },
+        ];
+        for trial in 0..60 {
+            let len = rng.random_range(1..9);
+            let history: Vec<(u32, f32)> = (0..len)
+                .map(|_| (rng.random_range(0..300), rng.random_range(0.0..20.0)))
+                .collect();
+            let mut exclude: Vec<u32> = history.iter().map(|&(i, _)| i).collect();
+            exclude.extend((0..rng.random_range(0..5)).map(|_| rng.random_range(0..300u32)));
+            let k = rng.random_range(1..80);
+            let w = weights[trial % weights.len()];
+            let x = sketched.fold_in(&history).unwrap();
+            let got = sketched.recommend_fused(&x, &history, &exclude, k, w);
+            let p = sketched.fusion_parts(&x, &history, &exclude);
+            let want = top_k(
+                (0..300)
+                    .filter(|&i| p.keep[i])
+                    .map(|i| Scored {
+                        index: i as u32,
+                        score: p.score(&w, sketched.popularity_term(), i),
+                    })
+                    .collect(),
+                k,
+            );
+            assert_eq!(got.len(), want.len(), "trial {trial}");
+            for (g, s) in got.iter().zip(&want) {
+                assert_eq!((g.index, g.score), (s.index, s.score), "trial {trial}");
+                assert_eq!(g.content, p.content[s.index as usize]);
+            }
+            // Without a sketch the content part is standardised by a scan:
+            // the same scores up to rounding.
+            let scan = plain.recommend_fused(&x, &history, &exclude, k, w);
+            for (g, s) in got.iter().zip(&scan) {
+                assert!(
+                    (g.score - s.score).abs() < 1e-4,
+                    "trial {trial}: {} vs {}",
+                    g.score,
+                    s.score
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn a_sketch_survives_the_bundle_and_is_refused_without_content() {
+        let m = random_hybrid(true);
+        let back = Model::from_bytes(&m.to_bytes()).unwrap();
+        assert_eq!(back.parts(), m.parts());
+        let mut parts = m.into_parts();
+        parts.content = None;
+        let err = Model::from_parts(parts).unwrap_err().to_string();
+        assert!(err.contains("content_sketch"), "{err}");
+    }
+
+    #[test]
+    fn order_keys_sort_like_the_floats() {
+        let xs = [
+            -3.5f32,
+            -1e-30,
+            -0.0,
+            0.0,
+            1e-30,
+            2.0,
+            1e30,
+            f32::MIN,
+            f32::MAX,
+        ];
+        for &a in &xs {
+            assert_eq!(from_order_key(order_key(a)).to_bits(), a.to_bits());
+            for &b in &xs {
+                if a < b {
+                    assert!(order_key(a) < order_key(b), "{a} {b}");
+                }
+            }
+        }
     }
 }

@@ -269,29 +269,45 @@ pub fn fused(model: &timbral_core::Model, out: &mut dyn Write) -> anyhow::Result
                 .collect()
         })
         .collect();
-    for h in histories.iter().cycle().take(200) {
-        model.recommend_explained(h, &[], 50, None)?;
+    // With the bundle's content sketch (if any) and with a full scan of the
+    // content vectors: the same lists, different costs.
+    let scan = model.parts().content_sketch.as_ref().map(|_| {
+        let mut parts = model.parts().clone();
+        parts.content_sketch = None;
+        timbral_core::Model::from_parts(parts).expect("the same model without its sketch")
+    });
+    let runs = [(model, "")]
+        .into_iter()
+        .chain(scan.as_ref().map(|m| (m, ", full content scan")));
+    for (m, how) in runs {
+        for h in histories.iter().cycle().take(200) {
+            m.recommend_explained(h, &[], 50, None)?;
+        }
+        let mut times: Vec<f64> = histories
+            .iter()
+            .cycle()
+            .take(1000)
+            .map(|h| {
+                let t = Instant::now();
+                let r = m.recommend_explained(h, &[], 50, None);
+                let e = t.elapsed().as_secs_f64() * 1e6;
+                std::hint::black_box(r).ok();
+                e
+            })
+            .collect();
+        times.sort_by(f64::total_cmp);
+        let sketch = match &m.parts().content_sketch {
+            Some(s) => format!(", content sketch of rank {}", s.rank()),
+            None => how.to_string(),
+        };
+        writeln!(
+            out,
+            "fused top-50 with explanations (fold-in + CF + content + popularity), {} items{sketch}: median {:.0} µs, p99 {:.0} µs over {} calls",
+            m.n_items(),
+            percentile(&times, 0.5),
+            percentile(&times, 0.99),
+            times.len()
+        )?;
     }
-    let mut times: Vec<f64> = histories
-        .iter()
-        .cycle()
-        .take(1000)
-        .map(|h| {
-            let t = Instant::now();
-            let r = model.recommend_explained(h, &[], 50, None);
-            let e = t.elapsed().as_secs_f64() * 1e6;
-            std::hint::black_box(r).ok();
-            e
-        })
-        .collect();
-    times.sort_by(f64::total_cmp);
-    writeln!(
-        out,
-        "fused top-50 with explanations (fold-in + CF + content + popularity), {} items: median {:.0} µs, p99 {:.0} µs over {} calls",
-        model.n_items(),
-        percentile(&times, 0.5),
-        percentile(&times, 0.99),
-        times.len()
-    )?;
     Ok(())
 }

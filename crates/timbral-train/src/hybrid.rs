@@ -24,6 +24,7 @@ const MAX_TUNE_USERS: usize = 800;
 pub fn with_content(model: Model, content: &Content, fusion: Option<Fusion>) -> Model {
     let mut parts = model.into_parts();
     map_new_items(&mut parts, content);
+    parts.content_sketch = Some(crate::sketch::content_sketch(content));
     parts.content = Some(content.clone());
     parts.fusion = fusion;
     Model::from_parts(parts).expect("content matches the catalogue")
@@ -606,6 +607,7 @@ mod tests {
             user_items: plays,
             content: None,
             fusion: None,
+            content_sketch: None,
         };
         let content = Content {
             text: QMatrix::quantize(&text, n, 3),

@@ -11,6 +11,7 @@ pub mod data;
 pub mod eval;
 pub mod fit;
 pub mod hybrid;
+pub mod sketch;
 pub mod split;
 pub mod synth;
 pub mod tune;
@@ -51,6 +52,7 @@ pub fn build_model(
         user_items: plays.clone(),
         content: None,
         fusion: None,
+        content_sketch: None,
     })
     .expect("a freshly trained model is consistent")
 }
