@@ -212,13 +212,13 @@ struct Validation {
 }
 
 impl Validation {
-    /// `users` ranked by `model`, factors from training or folded in.
-    fn new(model: &Model, split: &Split, users: &[(u32, Vec<u32>)], folded: bool) -> Self {
+    /// `users` ranked by `model`, with factors from `how`.
+    fn new(model: &Model, split: &Split, users: &[(u32, Vec<u32>)], how: Factor) -> Self {
         let parts = users
             .par_iter()
             .map(|(u, _)| {
                 let h = history(&split.train, *u);
-                let x = factor(model, &h, *u, folded);
+                let x = factor(model, &h, *u, how);
                 model.fusion_parts(&x, &h, split.train.row(*u as usize).0)
             })
             .collect();
@@ -276,11 +276,23 @@ fn sample(test: &[(u32, Vec<u32>)]) -> Vec<(u32, Vec<u32>)> {
     test.iter().step_by(step).cloned().collect()
 }
 
-fn factor(model: &Model, h: &[(u32, f32)], u: u32, folded: bool) -> Vec<f32> {
-    let x = if folded {
-        model.fold_in(h).unwrap_or_default()
-    } else {
-        model.user_factor(u)
+/// Where a user's CF factor comes from.
+#[derive(Clone, Copy, PartialEq)]
+enum Factor {
+    /// The trained factor.
+    Trained,
+    /// Folded in from the training history.
+    FoldIn,
+    /// Folded in with the history's content neighbours, as the runtimes
+    /// fold in a short history.
+    FoldInWithNeighbours,
+}
+
+fn factor(model: &Model, h: &[(u32, f32)], u: u32, how: Factor) -> Vec<f32> {
+    let x = match how {
+        Factor::Trained => model.user_factor(u),
+        Factor::FoldIn => model.fold_in(h).unwrap_or_default(),
+        Factor::FoldInWithNeighbours => model.fold_in_with_neighbours(h).unwrap_or_default(),
     };
     if x.is_empty() {
         vec![0.0; model.factors()]
@@ -305,7 +317,7 @@ pub fn learn_weights(
 ) -> Learned {
     let inner = holdout(plays, 0.2, seed ^ 0xf05e_0f05);
     let model = hybrid_model(ds, &inner.train, content, params);
-    let v = Validation::new(&model, &inner, &sample(&inner.test), false);
+    let v = Validation::new(&model, &inner, &sample(&inner.test), Factor::Trained);
     // Items played only by held-out listeners are new to this model, as
     // tomorrow's releases are to the bundle: κ is learned with α, β, γ.
     let (w, s) = v.best(
@@ -317,17 +329,20 @@ pub fn learn_weights(
 
     let cold = cold_items_split(&inner, seed ^ 0xc01d_f00d, true);
     let model = hybrid_model(ds, &cold.train, content, params);
-    let v = Validation::new(&model, &cold, &sample(&cold.test), false);
+    let v = Validation::new(&model, &cold, &sample(&cold.test), Factor::Trained);
     let cold_ndcg10 = (v.ndcg10(w), v.ndcg10(FusionWeights::CF));
 
     // As in the evaluation, a third of the listeners are cut short, so the
     // model still learns from everyone else.
     let short = short_history_split(&inner, seed ^ 0x5407, 3);
     let model = hybrid_model(ds, &short.train, content, params);
-    let v = Validation::new(&model, &short, &sample(&short.test), true);
+    let users = sample(&short.test);
+    let v = Validation::new(&model, &short, &users, Factor::FoldInWithNeighbours);
     // A few plays say little: popularity may need to weigh more.
     let (ws, s) = v.best(abg_grid(w.cold, -12));
-    let short_ndcg10 = (s, v.ndcg10(FusionWeights::CF));
+    // CF alone from the plain fold-in.
+    let plain = Validation::new(&model, &short, &users, Factor::FoldIn);
+    let short_ndcg10 = (s, plain.ndcg10(FusionWeights::CF));
 
     let fusion = Fusion {
         weights: w,
@@ -438,7 +453,13 @@ fn rank_three(
     let run = |w: FusionWeights| {
         evaluate(split, n_items, ks, |u, k| {
             let h = history(&split.train, u);
-            let x = factor(model, &h, u, folded);
+            // CF alone is the plain fold-in: no content in it.
+            let how = match (folded, w == FusionWeights::CF) {
+                (false, _) => Factor::Trained,
+                (true, true) => Factor::FoldIn,
+                (true, false) => Factor::FoldInWithNeighbours,
+            };
+            let x = factor(model, &h, u, how);
             model
                 .recommend_fused(&x, &h, split.train.row(u as usize).0, k, w)
                 .iter()
