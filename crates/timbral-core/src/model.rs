@@ -2,8 +2,7 @@
 //! trainer builds before writing one. Scoring, fold-in and popularity all
 //! read the same int8 rows, so native, wasm and Worker answers agree.
 
-use std::cmp::Reverse;
-use std::collections::{BinaryHeap, HashMap};
+use std::collections::HashMap;
 use std::sync::OnceLock;
 
 use ndarray::ArrayView2;
@@ -110,16 +109,6 @@ pub struct Model {
 /// effect on listeners with ≤ 3 items.
 pub const SHORT_NEIGHBOURS: usize = 10;
 pub const NEIGHBOUR_PLAYS: f32 = 1.0;
-
-/// An integer whose order is the order of the finite f32 `x`, for a heap.
-fn order_key(x: f32) -> i32 {
-    let b = x.to_bits() as i32;
-    b ^ (((b >> 31) as u32) >> 1) as i32
-}
-
-fn from_order_key(k: i32) -> f32 {
-    f32::from_bits((k ^ (((k >> 31) as u32) >> 1) as i32) as u32)
-}
 
 /// Squared norm below which a user factor carries no preference.
 const NO_SIGNAL: f32 = 1e-12;
@@ -683,38 +672,25 @@ impl Model {
         // here, as the relative slack below covers the rounding.
         let bz = w.beta * cs.inv_std as f32;
         let mean = cs.mean as f32;
-        let mut upper = vec![f32::NEG_INFINITY; n];
-        // The k best lower bounds, smallest on top.
-        let mut best: BinaryHeap<Reverse<i32>> = BinaryHeap::with_capacity(k + 1);
-        for i in (0..n).filter(|&i| keep[i]) {
+        let bounds = (0..n).filter(|&i| keep[i]).map(|i| {
             let (estimate, err) = sk.estimate(&sq, i);
             let centre =
                 w.alpha * w.cf_part(cf[i], cold[i]) + w.gamma * pop[i] + bz * (estimate - mean);
             // The relative term covers f32 rounding of the weighted sum.
             let half = bz.abs() * err + 1e-5 * (1.0 + centre.abs());
-            if !(centre.is_finite() && half.is_finite()) {
-                return None;
-            }
-            upper[i] = centre + half;
-            let low = order_key(centre - half);
-            if best.len() < k {
-                best.push(Reverse(low));
-            } else if best.peek().is_some_and(|m| low > m.0) {
-                best.pop();
-                best.push(Reverse(low));
-            }
-        }
-        let threshold = match best.peek() {
-            Some(m) if best.len() == k => from_order_key(m.0),
-            _ => f32::NEG_INFINITY,
-        };
+            (i as u32, centre - half, centre + half)
+        });
+        let candidates = crate::topk::reachable(bounds, k)?;
         let cq = c.cosine_query(&taste, false);
         let content_z = |i: usize| cs.apply(c.cosine_at(&cq, &self.content_norms, i));
-        let exact: Vec<Scored> = (0..n)
-            .filter(|&i| keep[i] && upper[i] >= threshold)
-            .map(|i| Scored {
-                index: i as u32,
-                score: w.score(cf[i], content_z(i), pop[i], cold[i]),
+        let exact: Vec<Scored> = candidates
+            .into_iter()
+            .map(|i| {
+                let i = i as usize;
+                Scored {
+                    index: i as u32,
+                    score: w.score(cf[i], content_z(i), pop[i], cold[i]),
+                }
             })
             .collect();
         Some(
@@ -790,36 +766,21 @@ impl Model {
             .content_sketch
             .as_ref()
             .and_then(|sk| Some((sk, sk.query(c, q)?)));
-        let candidates: Vec<usize> = match sketched {
-            Some((sk, sq)) if m > 0 => {
-                let mut upper = vec![f32::NEG_INFINITY; n];
-                let mut best: BinaryHeap<Reverse<i32>> = BinaryHeap::with_capacity(m + 1);
-                for i in (0..n).filter(|&i| keep[i]) {
-                    let (estimate, err) = sk.estimate(&sq, i);
-                    upper[i] = estimate + err;
-                    let low = order_key(estimate - err);
-                    if best.len() < m {
-                        best.push(Reverse(low));
-                    } else if best.peek().is_some_and(|b| low > b.0) {
-                        best.pop();
-                        best.push(Reverse(low));
-                    }
-                }
-                let threshold = match best.peek() {
-                    Some(b) if best.len() == m => from_order_key(b.0),
-                    _ => f32::NEG_INFINITY,
-                };
-                (0..n)
-                    .filter(|&i| keep[i] && upper[i] >= threshold)
-                    .collect()
-            }
-            _ => (0..n).filter(|&i| keep[i]).collect(),
-        };
+        let kept = || (0..n as u32).filter(|&i| keep[i as usize]);
+        let candidates: Vec<u32> = sketched
+            .and_then(|(sk, sq)| {
+                let bounds = kept().map(|i| {
+                    let (estimate, err) = sk.estimate(&sq, i as usize);
+                    (i, estimate - err, estimate + err)
+                });
+                crate::topk::reachable(bounds, m)
+            })
+            .unwrap_or_else(|| kept().collect());
         let scored = candidates
             .into_iter()
             .map(|i| Scored {
-                index: i as u32,
-                score: c.cosine_at(&cq, &self.content_norms, i),
+                index: i,
+                score: c.cosine_at(&cq, &self.content_norms, i as usize),
             })
             .collect();
         top_k(scored, m).into_iter().map(|s| s.index).collect()
@@ -1164,29 +1125,6 @@ pub(crate) mod tests {
         parts.content = None;
         let err = Model::from_parts(parts).unwrap_err().to_string();
         assert!(err.contains("content_sketch"), "{err}");
-    }
-
-    #[test]
-    fn order_keys_sort_like_the_floats() {
-        let xs = [
-            -3.5f32,
-            -1e-30,
-            -0.0,
-            0.0,
-            1e-30,
-            2.0,
-            1e30,
-            f32::MIN,
-            f32::MAX,
-        ];
-        for &a in &xs {
-            assert_eq!(from_order_key(order_key(a)).to_bits(), a.to_bits());
-            for &b in &xs {
-                if a < b {
-                    assert!(order_key(a) < order_key(b), "{a} {b}");
-                }
-            }
-        }
     }
 
     #[test]
