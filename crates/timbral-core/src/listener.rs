@@ -172,11 +172,7 @@ impl Model {
                 })
                 .collect()
         } else if self.content().is_some() {
-            let x = if history.len() <= self.fusion().short_max_items as usize {
-                self.fold_in_with_neighbours(history)?
-            } else {
-                self.fold_in(history)?
-            };
+            let x = self.listener_factor(history)?;
             self.recommend_fused(&x, history, &seen, k, w)
         } else {
             let x = self.fold_in(history)?;

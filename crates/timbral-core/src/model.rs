@@ -719,16 +719,27 @@ impl Model {
         self.recommend_fused(&self.user_factor(u), &history, items, k, w)
     }
 
-    /// Fused top-k for a new listener, folded in.
+    /// Fused top-k for a new listener, folded in ([`Self::listener_factor`]).
     pub fn recommend_fused_history(
         &self,
         history: &[(u32, f32)],
         k: usize,
         w: FusionWeights,
     ) -> Result<Vec<Recommendation>, Error> {
-        let x = self.fold_in(history)?;
+        let x = self.listener_factor(history)?;
         let seen: Vec<u32> = history.iter().map(|&(i, _)| i).collect();
         Ok(self.recommend_fused(&x, history, &seen, k, w))
+    }
+
+    /// The CF factor fusion ranks a new listener by: the fold-in, with
+    /// content neighbours ([`Self::fold_in_with_neighbours`]) when the
+    /// history is short enough for the bundle's short-history weights.
+    pub fn listener_factor(&self, history: &[(u32, f32)]) -> Result<Vec<f32>, Error> {
+        if self.content().is_some() && history.len() <= self.fusion().short_max_items as usize {
+            self.fold_in_with_neighbours(history)
+        } else {
+            self.fold_in(history)
+        }
     }
 
     /// The CF factor of a short history: a fold-in of the history plus its
