@@ -18,7 +18,7 @@
 use ndarray::ArrayView2;
 use serde::{Deserialize, Serialize};
 
-use crate::linalg::{axpy, dot, gemv};
+use crate::linalg::{axpy, dot, gemv, ln_1p};
 use crate::quant::QMatrix;
 
 /// The model's hyper-parameters, stored in every bundle.
@@ -71,16 +71,60 @@ impl AlsParams {
 /// `c = 1 + α·ln(1 + plays)`
 #[inline]
 pub fn confidence(plays: f32, alpha: f32) -> f32 {
-    1.0 + alpha * plays.max(0.0).ln_1p()
+    1.0 + alpha * ln_1p(plays.max(0.0))
 }
 
 /// `YᵀY + λI` for a row-major `rows × f` factor matrix, as row-major f32.
+///
+/// Summed in f64, in the same order on every target: a BLAS-style
+/// product (ndarray's) picks its kernel by CPU (AVX and FMA natively, none
+/// in wasm), and the ulps it leaves in the Gram matrix moved a folded-in
+/// listener's standardised CF part by ~1e-5 between the CLI and wasm.
+/// Products of two f32 are exact in f64, so only the (fixed) order matters.
 pub fn gram(factors: ArrayView2<'_, f32>, regularization: f32) -> Vec<f32> {
-    let mut g = factors.t().dot(&factors);
-    for i in 0..g.nrows() {
-        g[[i, i]] += regularization;
+    const ROWS: usize = 4;
+    let f = factors.ncols();
+    let mut acc = vec![0f64; f * f];
+    // Four rows at a time, widened to f64, so each pass over the upper
+    // triangle adds four products (a quarter of the accumulator traffic);
+    // a short last block is padded with zero rows.
+    let mut block = vec![0f64; ROWS * f];
+    let mut rows = factors.rows().into_iter().peekable();
+    while rows.peek().is_some() {
+        block.fill(0.0);
+        for (dst, r) in block.chunks_exact_mut(f).zip(rows.by_ref().take(ROWS)) {
+            for (d, &s) in dst.iter_mut().zip(r.iter()) {
+                *d = f64::from(s);
+            }
+        }
+        let (r0, rest) = block.split_at(f);
+        let (r1, rest) = rest.split_at(f);
+        let (r2, r3) = rest.split_at(f);
+        // Upper triangle only; each cell's sum runs over the blocks in
+        // order, so vectorising across a row's cells cannot change a result.
+        for i in 0..f {
+            let (a0, a1, a2, a3) = (r0[i], r1[i], r2[i], r3[i]);
+            let cells = acc[i * f + i..(i + 1) * f].iter_mut();
+            for ((((o, &b0), &b1), &b2), &b3) in cells
+                .zip(&r0[i..])
+                .zip(&r1[i..])
+                .zip(&r2[i..])
+                .zip(&r3[i..])
+            {
+                *o += (a0 * b0 + a1 * b1) + (a2 * b2 + a3 * b3);
+            }
+        }
     }
-    g.iter().copied().collect()
+    let mut g = vec![0f32; f * f];
+    for i in 0..f {
+        for j in i..f {
+            let v = acc[i * f + j] as f32;
+            g[i * f + j] = v;
+            g[j * f + i] = v;
+        }
+        g[i * f + i] += regularization;
+    }
+    g
 }
 
 /// The fixed side of a half-step: rows that can be dotted with and added.
@@ -248,6 +292,35 @@ mod tests {
             x[row] = (b[row] - s) / a[row * f + row];
         }
         x.into_iter().map(|v| v as f32).collect()
+    }
+
+    #[test]
+    fn gram_is_the_f64_product_rounded_once_for_any_row_count() {
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(5);
+        // Row counts around the four-row blocks; a transposed (strided)
+        // view too, as the trainer passes.
+        for n in [1usize, 3, 4, 5, 10, 33] {
+            let f = 7;
+            let y = Array2::from_shape_fn((n, f), |_| rng.random_range(-1.0f32..1.0));
+            let yt = y.t().as_standard_layout().into_owned();
+            for view in [y.view(), yt.t()] {
+                let g = gram(view, 0.5);
+                for i in 0..f {
+                    for j in 0..f {
+                        let want: f64 = (0..n)
+                            .map(|r| f64::from(view[[r, i]]) * f64::from(view[[r, j]]))
+                            .sum::<f64>()
+                            + if i == j { 0.5 } else { 0.0 };
+                        let got = f64::from(g[i * f + j]);
+                        assert!(
+                            (got - want).abs() <= 1e-6 * want.abs().max(1.0),
+                            "n {n}: cell ({i}, {j}) {got} vs {want}"
+                        );
+                        assert_eq!(g[i * f + j].to_bits(), g[j * f + i].to_bits(), "symmetric");
+                    }
+                }
+            }
+        }
     }
 
     #[test]

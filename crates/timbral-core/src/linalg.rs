@@ -50,6 +50,15 @@ pub fn dot_i8(q: &[i8], x: &[f32]) -> f32 {
     reduce(acc) + tail
 }
 
+/// `ln(1 + x)` from the pure-Rust libm. `f32::ln_1p` calls the platform's
+/// C library natively and compiler-builtins in wasm, which need not agree
+/// in the last bit; confidence weights and popularity penalties feed every
+/// score, so one implementation everywhere keeps native and wasm equal.
+#[inline]
+pub fn ln_1p(x: f32) -> f32 {
+    libm::log1pf(x)
+}
+
 /// Integer dot product of an int8 row with an int16 vector. Exact, so it
 /// gives the same answer on every target; `i8·i16` pairs summed into `i32`
 /// lanes is the shape of SSE2 `pmaddwd` and wasm `i32x4.dot_i16x8_s`.

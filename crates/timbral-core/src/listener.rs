@@ -9,7 +9,7 @@ use std::collections::HashMap;
 use serde::{Deserialize, Serialize};
 
 use crate::content::ContentQuery;
-use crate::linalg::dot;
+use crate::linalg::{dot, ln_1p};
 use crate::model::{Model, Recommendation};
 use crate::topk::{top_k, Scored};
 use crate::Error;
@@ -88,7 +88,7 @@ impl Model {
         };
         let mut weight: HashMap<String, (String, f32)> = HashMap::new();
         for &(i, plays) in history {
-            let w = 1.0 + plays.max(0.0).ln_1p();
+            let w = 1.0 + ln_1p(plays.max(0.0));
             for l in &c.labels[i as usize] {
                 weight.entry(fold(l)).or_insert_with(|| (l.clone(), 0.0)).1 += w;
             }

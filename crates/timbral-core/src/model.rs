@@ -15,6 +15,7 @@ use crate::content::{
 };
 use crate::csr::Csr;
 use crate::error::Error;
+use crate::linalg::ln_1p;
 use crate::popularity::Popularity;
 use crate::quant::QMatrix;
 use crate::sketch::{ContentSketch, SketchQuery};
@@ -521,7 +522,7 @@ impl Model {
         let c = self.content()?;
         let w: Vec<(u32, f32)> = history
             .iter()
-            .map(|&(i, p)| (i, 1.0 + p.max(0.0).ln_1p()))
+            .map(|&(i, p)| (i, 1.0 + ln_1p(p.max(0.0))))
             .collect();
         Some(c.centroid(&w))
     }

@@ -3,6 +3,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::csr::Csr;
+use crate::linalg::ln_1p;
 
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct Popularity {
@@ -38,7 +39,7 @@ impl Popularity {
     #[inline]
     pub fn score(&self, item: usize) -> f32 {
         // ln(1 + plays) / 64 < 1 for any realistic total, so listeners dominate.
-        self.listeners[item] as f32 + (self.plays[item] as f32).ln_1p() / 64.0
+        self.listeners[item] as f32 + ln_1p(self.plays[item] as f32) / 64.0
     }
 
     /// Popularity penalty in [0, 1]: log-scaled listener count relative to
@@ -56,7 +57,7 @@ impl Popularity {
         if max_listeners == 0 {
             return 0.0;
         }
-        (self.listeners[item] as f32).ln_1p() / (max_listeners as f32).ln_1p()
+        ln_1p(self.listeners[item] as f32) / ln_1p(max_listeners as f32)
     }
 
     pub fn validate(&self, n_items: usize) -> Result<(), String> {

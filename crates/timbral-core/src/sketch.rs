@@ -124,7 +124,7 @@ impl ContentSketch {
         moments: &Moments,
     ) -> Self {
         let d = content.dim();
-        let r = if d == 0 { 0 } else { axes.len() / d };
+        let r = axes.len().checked_div(d).unwrap_or(0);
         let n = content.len();
         let mut proj = Vec::with_capacity(n * r);
         let mut residual = Vec::with_capacity(n);
