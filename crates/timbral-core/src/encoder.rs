@@ -365,6 +365,8 @@ impl Encoder {
             inputs.push(tensor(vec![1; len])?);
         }
         inputs.push(tensor(vec![0; len])?);
+        // Token type ids, where the model takes them.
+        inputs.truncate(self.plan.model().inputs.len());
         let out = self.plan.run(inputs).map_err(model_err)?;
         let hidden = out[0].to_plain_array_view::<f32>().map_err(model_err)?;
         let shape = hidden.shape().to_vec();
