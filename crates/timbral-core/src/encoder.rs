@@ -37,6 +37,7 @@ use tract_onnx::tract_core::ops::konst::Const;
 use crate::error::Error;
 
 mod gelu;
+mod graph;
 mod unpadded;
 
 /// Embedding width of all-MiniLM-L6-v2.
@@ -84,21 +85,7 @@ fn rewrite_dequantization(graph: &mut pb::GraphProto) -> Vec<(String, String)> {
         .iter()
         .map(|t| (t.name.as_str(), (t.data_type, t.dims.as_slice())))
         .collect();
-    let mut users: HashMap<&str, Vec<usize>> = HashMap::new();
-    for (i, n) in graph.node.iter().enumerate() {
-        for input in &n.input {
-            users.entry(input).or_default().push(i);
-        }
-    }
-    let outputs: Vec<&str> = graph.output.iter().map(|o| o.name.as_str()).collect();
-    let used_once =
-        |name: &str| users.get(name).map_or(0, Vec::len) == 1 && !outputs.contains(&name);
-    let producers: HashMap<&str, usize> = graph
-        .node
-        .iter()
-        .enumerate()
-        .filter_map(|(i, n)| Some((n.output.first()?.as_str(), i)))
-        .collect();
+    let index = graph::Index::new(graph);
     let to_float = |n: &pb::NodeProto| {
         n.op_type == "Cast"
             && n.input.len() == 1
@@ -119,10 +106,7 @@ fn rewrite_dequantization(graph: &mut pb::GraphProto) -> Vec<(String, String)> {
         ) else {
             continue;
         };
-        let Some(&c) = producers
-            .get(f.as_str())
-            .filter(|&&c| to_float(&graph.node[c]))
-        else {
+        let Some(c) = index.producer(f).filter(|&c| to_float(&graph.node[c])) else {
             continue;
         };
         let q = &graph.node[c].input[0];
@@ -137,22 +121,19 @@ fn rewrite_dequantization(graph: &mut pb::GraphProto) -> Vec<(String, String)> {
                 .rev()
                 .zip(qd.iter().rev())
                 .all(|(&a, &b)| a == 1 || a == b);
-        if !(used_once(q) && used_once(f) && !outputs.contains(&product.as_str()) && broadcasts) {
+        let used_once = |name: &str| index.sole_user(name).is_some();
+        if !(used_once(q) && used_once(f) && !index.is_output(product) && broadcasts) {
             continue;
         }
         let per_row = sd.len() == 2 && sd[1] == 1 && sd.first() == qd.first();
         let single = sd.iter().product::<i64>() == 1;
-        let gather = users
-            .get(product.as_str())
-            .and_then(|u| <[usize; 1]>::try_from(u.as_slice()).ok())
-            .map(|[g]| g)
-            .filter(|&g| {
-                let n = &graph.node[g];
-                n.op_type == "Gather"
-                    && n.input.len() == 2
-                    && n.input[0] == *product
-                    && n.attribute.iter().all(|a| a.name != "axis" || a.i == 0)
-            });
+        let gather = index.sole_user(product).filter(|&g| {
+            let n = &graph.node[g];
+            n.op_type == "Gather"
+                && n.input.len() == 2
+                && n.input[0] == *product
+                && n.attribute.iter().all(|a| a.name != "axis" || a.i == 0)
+        });
         gone[m] = true;
         gone[c] = true;
         match gather {

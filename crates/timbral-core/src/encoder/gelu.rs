@@ -6,13 +6,13 @@
 //! the encoder's time natively, the largest cost after the matmuls. One
 //! vectorised pass does the same arithmetic (tract's own erf polynomial).
 
-use std::collections::HashMap;
-
 use tract_onnx::pb;
 use tract_onnx::prelude::*;
 use tract_onnx::tract_core::internal::Cost;
 use tract_onnx::tract_core::ops::element_wise::{ElementWiseMiniOp, ElementWiseOp};
 use tract_onnx::tract_hir::ops::element_wise::ElementWiseIntoHir;
+
+use super::graph;
 
 /// The op type the rewritten graph uses, registered with tract-onnx.
 pub const OP_TYPE: &str = "TimbralGeluErf";
@@ -80,38 +80,9 @@ pub fn register(onnx: &mut tract_onnx::Onnx) {
 /// pattern and the constants are scalar initializers of exactly those
 /// values. Returns how many were fused; anything else is left as it is.
 pub fn fuse(graph: &mut pb::GraphProto) -> usize {
-    const FLOAT: i32 = pb::tensor_proto::DataType::Float as i32;
-    let scalars: HashMap<&str, f32> = graph
-        .initializer
-        .iter()
-        .filter(|t| t.data_type == FLOAT && t.dims.iter().all(|&d| d == 1))
-        .filter_map(|t| {
-            let v = match (t.float_data.as_slice(), t.raw_data.as_slice()) {
-                ([v], _) => *v,
-                ([], raw) => f32::from_le_bytes(raw.try_into().ok()?),
-                _ => return None,
-            };
-            Some((t.name.as_str(), v))
-        })
-        .collect();
-    let mut users: HashMap<&str, Vec<usize>> = HashMap::new();
-    for (i, n) in graph.node.iter().enumerate() {
-        for input in &n.input {
-            users.entry(input).or_default().push(i);
-        }
-    }
-    let outputs: Vec<&str> = graph.output.iter().map(|o| o.name.as_str()).collect();
-    let producer: HashMap<&str, usize> = graph
-        .node
-        .iter()
-        .enumerate()
-        .flat_map(|(i, n)| n.output.iter().map(move |o| (o.as_str(), i)))
-        .collect();
-    // The one node that reads `name`, if `name` is an inner value.
-    let sole_user = |name: &str| match users.get(name).map(Vec::as_slice) {
-        Some(&[u]) if !outputs.contains(&name) => Some(u),
-        _ => None,
-    };
+    let scalars = graph::scalars(graph);
+    let index = graph::Index::new(graph);
+    let sole_user = |name: &str| index.sole_user(name);
     let is = |name: &str, v: f32| {
         scalars
             .get(name)
@@ -138,7 +109,7 @@ pub fn fuse(graph: &mut pb::GraphProto) -> usize {
                 return None;
             }
             let [erf_out] = single_out(erf)?;
-            let d = *producer.get(erf.input[0].as_str())?;
+            let d = index.producer(&erf.input[0])?;
             let div = &graph.node[d];
             if div.op_type != "Div"
                 || div.input.len() != 2
@@ -201,6 +172,7 @@ pub fn fuse(graph: &mut pb::GraphProto) -> usize {
 
 #[cfg(test)]
 mod tests {
+    use super::super::graph::build::{node, scalar};
     use super::*;
 
     /// The exact GELU through libm's erf, for reference.
@@ -221,24 +193,6 @@ mod tests {
                 (y - want).abs() <= 1e-6 * x.abs().max(1.0),
                 "gelu({x}) = {y}, want {want}"
             );
-        }
-    }
-
-    fn scalar(name: &str, v: f32) -> pb::TensorProto {
-        pb::TensorProto {
-            name: name.into(),
-            data_type: pb::tensor_proto::DataType::Float as i32,
-            raw_data: v.to_le_bytes().to_vec(),
-            ..Default::default()
-        }
-    }
-
-    fn node(op: &str, input: &[&str], output: &str) -> pb::NodeProto {
-        pb::NodeProto {
-            op_type: op.into(),
-            input: input.iter().map(|s| s.to_string()).collect(),
-            output: vec![output.into()],
-            ..Default::default()
         }
     }
 

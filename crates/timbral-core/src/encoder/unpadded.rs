@@ -9,6 +9,8 @@ use std::collections::{HashMap, HashSet};
 
 use tract_onnx::pb;
 
+use super::graph;
+
 /// Replaces the graph's second input (BERT's `attention_mask`) by ones of
 /// the first input's (`input_ids`) shape. Returns false, changing nothing,
 /// where the graph has no such pair of int64 inputs.
@@ -67,19 +69,8 @@ pub fn mask_from_ids(graph: &mut pb::GraphProto) -> bool {
 /// hold the result to onnxruntime's embeddings. Returns how many nodes were
 /// bypassed.
 pub fn drop_mask_bias(graph: &mut pb::GraphProto, mask: &str) -> usize {
-    const FLOAT: i32 = pb::tensor_proto::DataType::Float as i32;
-    let zero = |name: &str| {
-        graph.initializer.iter().any(|t| {
-            t.name == name
-                && t.data_type == FLOAT
-                && t.dims.iter().all(|&d| d == 1)
-                && match (t.float_data.as_slice(), t.raw_data.as_slice()) {
-                    ([v], _) => *v == 0.0,
-                    ([], raw) => raw.len() == 4 && raw.iter().all(|&b| b == 0),
-                    _ => false,
-                }
-        })
-    };
+    let scalars = graph::scalars(graph);
+    let zero = |name: &str| scalars.get(name) == Some(&0.0);
     // Values computed from the mask, initializers and shapes alone.
     let mut constant: HashSet<String> = graph.initializer.iter().map(|t| t.name.clone()).collect();
     let mut from_mask: HashSet<String> = HashSet::from([mask.to_string()]);
@@ -97,13 +88,10 @@ pub fn drop_mask_bias(graph: &mut pb::GraphProto, mask: &str) -> usize {
             }
         }
     }
-    let producer: HashMap<&str, &pb::NodeProto> = graph
-        .node
-        .iter()
-        .flat_map(|n| n.output.iter().map(move |o| (o.as_str(), n)))
-        .collect();
+    let index = graph::Index::new(graph);
+    let producer = |name: &str| index.producer(name).map(|i| &graph.node[i]);
     let is_bias = |name: &str| {
-        producer.get(name).is_some_and(|w| {
+        producer(name).is_some_and(|w| {
             w.op_type == "Where"
                 && w.input.len() == 3
                 && from_mask.contains(&w.input[0])
@@ -119,8 +107,7 @@ pub fn drop_mask_bias(graph: &mut pb::GraphProto, mask: &str) -> usize {
             ("Add", [a, b]) if is_bias(a) => b,
             ("Where", [c, z, p])
                 if zero(z)
-                    && producer
-                        .get(c.as_str())
+                    && producer(c)
                         .is_some_and(|n| n.op_type == "IsNaN" && n.input == [p.clone()]) =>
             {
                 p
@@ -129,8 +116,7 @@ pub fn drop_mask_bias(graph: &mut pb::GraphProto, mask: &str) -> usize {
         };
         renames.insert(out.clone(), kept.clone());
     }
-    let outputs: HashSet<&str> = graph.output.iter().map(|o| o.name.as_str()).collect();
-    renames.retain(|from, _| !outputs.contains(from.as_str()));
+    renames.retain(|from, _| !index.is_output(from));
     let bypassed = renames.len();
     let resolve = |mut name: String| {
         while let Some(to) = renames.get(&name) {
@@ -163,16 +149,8 @@ pub fn drop_mask_bias(graph: &mut pb::GraphProto, mask: &str) -> usize {
 
 #[cfg(test)]
 mod tests {
+    use super::super::graph::build::{node, scalar};
     use super::*;
-
-    fn node(op: &str, input: &[&str], output: &str) -> pb::NodeProto {
-        pb::NodeProto {
-            op_type: op.into(),
-            input: input.iter().map(|s| s.to_string()).collect(),
-            output: vec![output.into()],
-            ..Default::default()
-        }
-    }
 
     fn value(name: &str) -> pb::ValueInfoProto {
         pb::ValueInfoProto {
@@ -184,15 +162,6 @@ mod tests {
                 })),
                 ..Default::default()
             }),
-            ..Default::default()
-        }
-    }
-
-    fn scalar(name: &str, v: f32) -> pb::TensorProto {
-        pb::TensorProto {
-            name: name.into(),
-            data_type: pb::tensor_proto::DataType::Float as i32,
-            raw_data: v.to_le_bytes().to_vec(),
             ..Default::default()
         }
     }

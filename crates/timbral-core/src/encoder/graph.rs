@@ -1,0 +1,97 @@
+//! Lookups the graph rewrites share: who reads a value, who makes it, and
+//! the scalar f32 initializers.
+
+use std::collections::{HashMap, HashSet};
+
+use tract_onnx::pb;
+
+/// Readers and producers of each value name in one ONNX graph.
+pub struct Index<'g> {
+    users: HashMap<&'g str, Vec<usize>>,
+    producer: HashMap<&'g str, usize>,
+    outputs: HashSet<&'g str>,
+}
+
+impl<'g> Index<'g> {
+    pub fn new(graph: &'g pb::GraphProto) -> Self {
+        let mut users: HashMap<&str, Vec<usize>> = HashMap::new();
+        for (i, n) in graph.node.iter().enumerate() {
+            for input in &n.input {
+                users.entry(input).or_default().push(i);
+            }
+        }
+        let producer = graph
+            .node
+            .iter()
+            .enumerate()
+            .flat_map(|(i, n)| n.output.iter().map(move |o| (o.as_str(), i)))
+            .collect();
+        let outputs = graph.output.iter().map(|o| o.name.as_str()).collect();
+        Index {
+            users,
+            producer,
+            outputs,
+        }
+    }
+
+    /// The one node that reads `name`, if `name` is an inner value (not a
+    /// graph output) read exactly once.
+    pub fn sole_user(&self, name: &str) -> Option<usize> {
+        match self.users.get(name).map(Vec::as_slice) {
+            Some(&[u]) if !self.is_output(name) => Some(u),
+            _ => None,
+        }
+    }
+
+    /// The node that makes `name`.
+    pub fn producer(&self, name: &str) -> Option<usize> {
+        self.producer.get(name).copied()
+    }
+
+    pub fn is_output(&self, name: &str) -> bool {
+        self.outputs.contains(name)
+    }
+}
+
+/// The graph's scalar f32 initializers (every dimension 1), by name.
+pub fn scalars(graph: &pb::GraphProto) -> HashMap<&str, f32> {
+    const FLOAT: i32 = pb::tensor_proto::DataType::Float as i32;
+    graph
+        .initializer
+        .iter()
+        .filter(|t| t.data_type == FLOAT && t.dims.iter().all(|&d| d == 1))
+        .filter_map(|t| {
+            let v = match (t.float_data.as_slice(), t.raw_data.as_slice()) {
+                ([v], _) => *v,
+                ([], raw) => f32::from_le_bytes(raw.try_into().ok()?),
+                _ => return None,
+            };
+            Some((t.name.as_str(), v))
+        })
+        .collect()
+}
+
+/// Graph pieces for the rewrites' tests.
+#[cfg(test)]
+pub mod build {
+    use super::pb;
+
+    pub fn node(op: &str, input: &[&str], output: &str) -> pb::NodeProto {
+        pb::NodeProto {
+            op_type: op.into(),
+            input: input.iter().map(|s| s.to_string()).collect(),
+            output: vec![output.into()],
+            ..Default::default()
+        }
+    }
+
+    /// A scalar f32 initializer, stored as raw bytes as exports do.
+    pub fn scalar(name: &str, v: f32) -> pb::TensorProto {
+        pb::TensorProto {
+            name: name.into(),
+            data_type: pb::tensor_proto::DataType::Float as i32,
+            raw_data: v.to_le_bytes().to_vec(),
+            ..Default::default()
+        }
+    }
+}
