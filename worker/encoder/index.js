@@ -6,7 +6,7 @@
 // ../build/encoder/ by build.mjs; Workers compile the imported .wasm at
 // deploy time (they forbid compiling wasm from bytes at run time).
 import wasmModule from "../build/encoder/timbral_encoder_wasm_bg.wasm";
-import { initSync, TextEncoder } from "../build/encoder/timbral_encoder_wasm.js";
+import { initSync, MiniLmEncoder } from "../build/encoder/timbral_encoder_wasm.js";
 
 const MAX_BODY = 64 * 1024;
 let loading = null; // one load per isolate, shared by concurrent requests
@@ -22,7 +22,7 @@ function encoder(env) {
   loading ??= (async () => {
     memory = initSync({ module: wasmModule }).memory;
     const [model, tokenizer] = await Promise.all([asset(env, "/model.onnx"), asset(env, "/tokenizer.json")]);
-    return TextEncoder.fromBytes(model, tokenizer);
+    return MiniLmEncoder.fromBytes(model, tokenizer);
   })().catch((e) => {
     loading = null; // try again on the next request
     throw e;

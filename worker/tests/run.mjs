@@ -152,6 +152,11 @@ try {
     search.status === 200 && search.json.mode === "semantic" && search.json.items.length === 10,
     `/search (semantic, via the encoder Worker): ${search.json.items?.slice(0, 5).map((x) => x.name).join(", ")}`,
   );
+  const accents = await call("POST", "/search", { query: "Sigur Rós — música triste", k: 5 });
+  check(
+    accents.status === 200 && accents.json.mode === "semantic" && accents.json.items.length === 5,
+    `/search with a non-ASCII query: ${accents.json.items?.map((x) => x.name).join(", ") ?? JSON.stringify(accents.json)}`,
+  );
   const metal = await call("POST", "/search", { query: "fast aggressive guitars", k: 5, genre: "metal" });
   check(metal.status === 200 && metal.json.items.length === 5, `/search with genre metal: ${metal.json.items?.map((x) => x.name).join(", ")}`);
   // Queries of every length up to the tokenizer's 128 pieces; wasm memory

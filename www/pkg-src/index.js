@@ -77,7 +77,7 @@ export class Timbral {
         bytesOf(this.#tokenizer, "tokenizer"),
         mod.default(),
       ]);
-      const enc = mod.TextEncoder.fromBytes(model, tokenizer);
+      const enc = mod.MiniLmEncoder.fromBytes(model, tokenizer);
       this.#rec.checkEncoder(enc.modelSha256, enc.tokenizerSha256);
       this.#encoder = enc;
       return enc;

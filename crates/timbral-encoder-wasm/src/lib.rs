@@ -10,19 +10,23 @@ fn error(msg: impl std::fmt::Display) -> JsValue {
 }
 
 /// all-MiniLM-L6-v2: text in, a unit-length 384-d vector out.
+///
+/// Not named `TextEncoder`: wasm-bindgen's glue encodes strings with the
+/// global `TextEncoder`, which a class of that name would shadow in the
+/// module, breaking every query with a non-ASCII character.
 #[wasm_bindgen]
-pub struct TextEncoder {
+pub struct MiniLmEncoder {
     enc: Encoder,
 }
 
 #[wasm_bindgen]
-impl TextEncoder {
+impl MiniLmEncoder {
     /// Builds the encoder from `model.onnx` and `tokenizer.json` bytes:
     /// parses and plans once. The model is taken by value
     /// so its copy in wasm memory is freed before the plan is built.
     #[wasm_bindgen(js_name = fromBytes)]
-    pub fn from_bytes(model: Vec<u8>, tokenizer: &[u8]) -> Result<TextEncoder, JsValue> {
-        Ok(TextEncoder {
+    pub fn from_bytes(model: Vec<u8>, tokenizer: &[u8]) -> Result<MiniLmEncoder, JsValue> {
+        Ok(MiniLmEncoder {
             enc: Encoder::from_bytes(model, tokenizer).map_err(error)?,
         })
     }
