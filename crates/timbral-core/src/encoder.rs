@@ -9,20 +9,26 @@
 //! The export stores every weight as int8 rows times f32 scales (`Cast` →
 //! `Mul`). Embedding tables are only ever gathered from, so the gather is
 //! moved in front of the dequantisation: a call dequantises the rows it
-//! looks up, and the 47 MB f32 word-embedding table never exists. The
-//! matmul weights are dequantised by us, one at a time, into constants the
-//! plan alone owns; tract's constant propagation packs each for its matmul
-//! kernel and drops the f32 copy as it goes. In wasm, where linear memory
-//! never shrinks, the encoder's memory peaks at load at about 85 MiB and stays
-//! there whatever lengths come later; per-length plans sharing packed
-//! weights needed 113–121 MiB, ran 10–13% faster (`timbral bench` prints
-//! the native figures).
+//! looks up, and the 47 MB f32 word-embedding table never exists.
+//!
+//! The dense layers (36 matmuls with their biases, nearly all the work)
+//! run in wasm on our own kernel, whose weights stay int8 in memory
+//! (`dense`): twice as fast there as tract's matmuls, with the same bits
+//! out, and the encoder's wasm memory is 53 MiB. Natively, where tract's
+//! kernels are faster, the matmul weights are dequantised by us, one at a
+//! time, into constants the plan alone owns; tract's constant propagation
+//! packs each for its matmul kernel and drops the f32 copy as it goes
+//! (tract alone would hold 85 MB of f32 at once). Either way memory peaks
+//! at load and does not grow with the lengths met later; per-length plans
+//! sharing packed weights ran 10–13% faster in wasm with tract's matmuls,
+//! but needed 113–121 MiB against 85 (`timbral bench` prints the native
+//! figures).
 //!
 //! Two more rewrites of the graph, before tract sees it, take the plan's
-//! time to the matmuls (three quarters of it in wasm): the exact GELU's
-//! five element-wise nodes become one vectorised op (`gelu`), and, since a
-//! text is never padded, the attention mask is made from the ids' shape and
-//! the bias and NaN guard it feeds are dropped (`unpadded`).
+//! remaining time to the matmuls: the exact GELU's five element-wise nodes
+//! become one vectorised op (`gelu`), and, since a text is never padded,
+//! the attention mask is made from the ids' shape and the bias and NaN
+//! guard it feeds are dropped (`unpadded`).
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -36,6 +42,7 @@ use tract_onnx::tract_core::ops::konst::Const;
 
 use crate::error::Error;
 
+mod dense;
 mod gelu;
 mod graph;
 mod unpadded;
@@ -80,11 +87,6 @@ fn model_err(e: impl std::fmt::Display) -> Error {
 fn rewrite_dequantization(graph: &mut pb::GraphProto) -> Vec<(String, String)> {
     const INT8: i32 = pb::tensor_proto::DataType::Int8 as i32;
     const FLOAT: i32 = pb::tensor_proto::DataType::Float as i32;
-    let inits: HashMap<&str, (i32, &[i64])> = graph
-        .initializer
-        .iter()
-        .map(|t| (t.name.as_str(), (t.data_type, t.dims.as_slice())))
-        .collect();
     let index = graph::Index::new(graph);
     let to_float = |n: &pb::NodeProto| {
         n.op_type == "Cast"
@@ -110,9 +112,10 @@ fn rewrite_dequantization(graph: &mut pb::GraphProto) -> Vec<(String, String)> {
             continue;
         };
         let q = &graph.node[c].input[0];
-        let (Some(&(INT8, qd)), Some(&(FLOAT, sd))) =
-            (inits.get(q.as_str()), inits.get(scale.as_str()))
-        else {
+        let (Some(qd), Some(sd)) = (
+            index.initializer_dims(q, INT8),
+            index.initializer_dims(scale, FLOAT),
+        ) else {
             continue;
         };
         let broadcasts = sd.len() <= qd.len()
@@ -256,7 +259,12 @@ impl Encoder {
     /// where memory only grows, that is the difference between the file's
     /// size counted once or twice.
     pub fn from_bytes(model: impl Into<Vec<u8>>, tokenizer_json: &[u8]) -> Result<Self, Error> {
-        let model: Vec<u8> = model.into();
+        Self::build(model.into(), tokenizer_json, dense::BY_DEFAULT)
+    }
+
+    /// [`Encoder::from_bytes`], with the dense layers on our kernel
+    /// ([`dense`]) or on tract's matmuls.
+    fn build(model: Vec<u8>, tokenizer_json: &[u8], own_dense: bool) -> Result<Self, Error> {
         let mut tokenizer = Tokenizer::from_bytes(tokenizer_json)
             .map_err(|e| Error::InvalidInput(format!("tokenizer.json: {e}")))?;
         // The packaged file pads every input to a fixed length; the plan
@@ -265,13 +273,16 @@ impl Encoder {
         let model_sha256 = sha256_hex(&model);
         let mut proto = pb::ModelProto::decode(model.as_slice()).map_err(model_err)?;
         drop(model);
-        let weights = proto
+        let mut weights = proto
             .graph
             .as_mut()
             .map(rewrite_dequantization)
             .unwrap_or_default();
         let mut takes_mask = true;
         if let Some(graph) = proto.graph.as_mut() {
+            if own_dense {
+                dense::fuse(graph, &mut weights);
+            }
             gelu::fuse(graph);
             if unpadded::mask_from_ids(graph) {
                 takes_mask = false;
@@ -280,6 +291,7 @@ impl Encoder {
         }
         let mut onnx = tract_onnx::onnx();
         gelu::register(&mut onnx);
+        dense::register(&mut onnx);
         // The export's value_info and output shapes name their own symbols:
         // let tract infer them from ours.
         let mut model = onnx
@@ -372,5 +384,48 @@ impl Encoder {
     /// whose batch size is a symbol too, and needs no padding.
     pub fn embed_batch(&self, texts: &[&str]) -> Result<Vec<Vec<f32>>, Error> {
         texts.iter().map(|t| self.embed(t)).collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::linalg::cosine;
+
+    fn load(own_dense: bool) -> Encoder {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../models/minilm");
+        let read = |f: &str| {
+            std::fs::read(dir.join(f)).unwrap_or_else(|e| {
+                panic!("{}/{f}: {e}; run `bash .ci/setup` first", dir.display())
+            })
+        };
+        Encoder::build(read("model.onnx"), &read("tokenizer.json"), own_dense).unwrap()
+    }
+
+    /// The plan with every dense layer on our kernel against tract's
+    /// matmuls (the onnxruntime fixture holds the default plan of each
+    /// target, tests/encoder*.rs).
+    #[test]
+    fn dense_layers_on_our_kernel_match_tracts_matmuls() {
+        let (ours, tracts) = (load(true), load(false));
+        let count = |e: &Encoder| {
+            e.plan
+                .model()
+                .nodes
+                .iter()
+                .filter(|n| n.op.name() == dense::OP_TYPE)
+                .count()
+        };
+        // Six layers of Q, K, V, attention output, FFN in and out.
+        assert_eq!(count(&ours), 36);
+        assert_eq!(count(&tracts), 0);
+        for text in [
+            "sad acoustic songs",
+            "rock",
+            "a long night drive through neon city lights",
+        ] {
+            let c = cosine(&ours.embed(text).unwrap(), &tracts.embed(text).unwrap());
+            assert!(c > 0.99999, "cosine {c} for {text:?}");
+        }
     }
 }

@@ -1,5 +1,5 @@
-//! Lookups the graph rewrites share: who reads a value, who makes it, and
-//! the scalar f32 initializers.
+//! Lookups the graph rewrites share: who reads a value, who makes it, the
+//! initializers, and the scalar f32 ones.
 
 use std::collections::{HashMap, HashSet};
 
@@ -10,6 +10,7 @@ pub struct Index<'g> {
     users: HashMap<&'g str, Vec<usize>>,
     producer: HashMap<&'g str, usize>,
     outputs: HashSet<&'g str>,
+    initializers: HashMap<&'g str, &'g pb::TensorProto>,
 }
 
 impl<'g> Index<'g> {
@@ -27,10 +28,16 @@ impl<'g> Index<'g> {
             .flat_map(|(i, n)| n.output.iter().map(move |o| (o.as_str(), i)))
             .collect();
         let outputs = graph.output.iter().map(|o| o.name.as_str()).collect();
+        let initializers = graph
+            .initializer
+            .iter()
+            .map(|t| (t.name.as_str(), t))
+            .collect();
         Index {
             users,
             producer,
             outputs,
+            initializers,
         }
     }
 
@@ -50,6 +57,12 @@ impl<'g> Index<'g> {
 
     pub fn is_output(&self, name: &str) -> bool {
         self.outputs.contains(name)
+    }
+
+    /// The dimensions of the initializer `name`, if it holds `data_type`.
+    pub fn initializer_dims(&self, name: &str, data_type: i32) -> Option<&'g [i64]> {
+        let t = self.initializers.get(name)?;
+        (t.data_type == data_type).then_some(t.dims.as_slice())
     }
 }
 
