@@ -24,11 +24,13 @@
 //! but needed 113–121 MiB against 85 (`timbral bench` prints the native
 //! figures).
 //!
-//! Two more rewrites of the graph, before tract sees it, take the plan's
+//! More rewrites of the graph, before tract sees it, take the plan's
 //! remaining time to the matmuls: the exact GELU's five element-wise nodes
-//! become one vectorised op (`gelu`), and, since a text is never padded,
-//! the attention mask is made from the ids' shape and the bias and NaN
-//! guard it feeds are dropped (`unpadded`).
+//! become one vectorised op (`gelu`); since a text is never padded, the
+//! attention mask is made from the ids' shape and the bias and NaN guard it
+//! feeds are dropped (`unpadded`); each layer norm is one two-pass op
+//! (`layer_norm`) and each product by a scalar constant one in-place pass
+//! (`scale`), not tract's broadcasting loops.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -45,6 +47,8 @@ use crate::error::Error;
 mod dense;
 mod gelu;
 mod graph;
+mod layer_norm;
+mod scale;
 mod unpadded;
 
 /// Embedding width of all-MiniLM-L6-v2.
@@ -58,6 +62,36 @@ pub struct Encoder {
     takes_mask: bool,
     model_sha256: String,
     tokenizer_sha256: String,
+}
+
+/// Runs `f` on `t`'s values in place, for an element-wise op `op` on f32.
+fn in_place_f32(
+    op: &str,
+    t: &mut Tensor,
+    out_dt: Option<DatumType>,
+    f: impl FnOnce(&mut [f32]),
+) -> TractResult<()> {
+    let dt = out_dt.unwrap_or(t.datum_type());
+    if dt != f32::datum_type() {
+        return Err(TractError::msg(format!("{op} runs on f32, not {dt:?}")));
+    }
+    f(t.try_as_plain_mut()?.as_slice_mut::<f32>()?);
+    Ok(())
+}
+
+/// The value of input `i` of node `prefix` (an op `op`), which must be a
+/// constant: the weights our ops take into themselves when typed.
+fn const_input(
+    model: &TypedModel,
+    inputs: &[OutletId],
+    i: usize,
+    prefix: &str,
+    op: &str,
+) -> TractResult<Arc<Tensor>> {
+    let fact = model.outlet_fact(inputs[i])?;
+    fact.konst
+        .clone()
+        .ok_or_else(|| TractError::msg(format!("{prefix}: input {i} of {op} is not a constant")))
 }
 
 /// Lowercase hex sha256 of `bytes`.
@@ -284,14 +318,19 @@ impl Encoder {
                 dense::fuse(graph, &mut weights);
             }
             gelu::fuse(graph);
+            layer_norm::fuse(graph);
             if unpadded::mask_from_ids(graph) {
                 takes_mask = false;
                 unpadded::drop_mask_bias(graph, "attention_mask");
             }
+            // Last: the patterns above may hold a product by a constant.
+            scale::fuse(graph);
         }
         let mut onnx = tract_onnx::onnx();
         gelu::register(&mut onnx);
         dense::register(&mut onnx);
+        scale::register(&mut onnx);
+        layer_norm::register(&mut onnx);
         // The export's value_info and output shapes name their own symbols:
         // let tract infer them from ours.
         let mut model = onnx

@@ -26,15 +26,7 @@ impl ElementWiseMiniOp for GeluErf {
     }
 
     fn eval_in_place(&self, t: &mut Tensor, out_dt: Option<DatumType>) -> TractResult<()> {
-        let dt = out_dt.unwrap_or(t.datum_type());
-        if dt != f32::datum_type() {
-            return Err(TractError::msg(format!(
-                "{OP_TYPE} runs on f32, not {dt:?}"
-            )));
-        }
-        let mut plain = t.try_as_plain_mut()?;
-        gelu_erf(plain.as_slice_mut::<f32>()?);
-        Ok(())
+        super::in_place_f32(OP_TYPE, t, out_dt, gelu_erf)
     }
 
     fn cost_per_element(&self, dt: DatumType) -> TVec<(Cost, usize)> {
@@ -161,12 +153,7 @@ pub fn fuse(graph: &mut pb::GraphProto) -> usize {
     }
     // The fused node takes the last node's place, after x's producer: the
     // graph stays topologically sorted.
-    let nodes = std::mem::take(&mut graph.node);
-    graph.node = nodes
-        .into_iter()
-        .zip(gone)
-        .filter_map(|(n, gone)| (!gone).then_some(n))
-        .collect();
+    graph::remove(graph, &gone);
     count
 }
 

@@ -84,6 +84,16 @@ pub fn scalars(graph: &pb::GraphProto) -> HashMap<&str, f32> {
         .collect()
 }
 
+/// Drops the nodes marked `gone`, keeping the others in order.
+pub fn remove(graph: &mut pb::GraphProto, gone: &[bool]) {
+    let nodes = std::mem::take(&mut graph.node);
+    graph.node = nodes
+        .into_iter()
+        .zip(gone)
+        .filter_map(|(n, &gone)| (!gone).then_some(n))
+        .collect();
+}
+
 /// Graph pieces for the rewrites' tests.
 #[cfg(test)]
 pub mod build {
