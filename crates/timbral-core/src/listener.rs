@@ -406,18 +406,27 @@ impl Model {
         let pop = self.popularity();
         let max = pop.listeners.iter().copied().max().unwrap_or(0);
         let c = self.content();
+        // The name lowercased and the labels folded, joined by NULs: a word
+        // (alphanumeric) is in the text exactly when it is in one of them.
+        // Made once, not per query (it was 14 ms a query in Chromium).
+        let texts = self.search_texts(|| {
+            (0..self.n_items())
+                .map(|i| {
+                    let mut text = self.item_name(i as u32).to_lowercase();
+                    for label in c.map_or(&[][..], |c| &c.labels[i][..]) {
+                        text.push('\0');
+                        text.push_str(&fold(label));
+                    }
+                    text
+                })
+                .collect()
+        });
         let cands = (0..self.n_items())
             .filter(|&i| genre.is_none_or(|g| c.is_some_and(|c| c.has_label(i, g))))
             .filter_map(|i| {
-                let name = self.item_name(i as u32).to_lowercase();
-                let labels: Vec<String> = c.map_or(Vec::new(), |c| {
-                    c.labels[i].iter().map(|l| fold(l)).collect()
-                });
                 let hits = words
                     .iter()
-                    .filter(|w| {
-                        name.contains(w.as_str()) || labels.iter().any(|l| l.contains(w.as_str()))
-                    })
+                    .filter(|w| texts[i].contains(w.as_str()))
                     .count();
                 (hits > 0).then(|| Scored {
                     index: i as u32,
@@ -610,6 +619,26 @@ mod tests {
         let summary = m.taste_summary(&[(0, 5.0), (1, 1.0)], 10);
         let total: f32 = summary.iter().map(|(_, s)| s).sum();
         assert!((total - 1.0).abs() < 1e-5, "{summary:?}");
+    }
+
+    #[test]
+    fn word_search_matches_names_and_labels_never_across_them() {
+        let mut parts = with_content();
+        parts.item_names[0] = "Sad Lovers".into();
+        let m = Model::from_parts(parts).unwrap();
+        let ids = |q: &str| -> Vec<u32> {
+            let found = m.search_text(q, None, 5).unwrap();
+            found.iter().map(|s| s.index).collect()
+        };
+        assert_eq!(ids("LOVERS"), [0], "names, whatever the case");
+        assert_eq!(ids("jazz"), [0], "labels, folded");
+        // Item 0's text is its name and its label "jazz": a word made of
+        // the end of one and the start of the other is in neither.
+        assert!(ids("loversjazz").is_empty());
+        // Two words matched rank above one (then popularity), and a second
+        // search reads the same texts.
+        assert_eq!(ids("rock jazz lovers"), [0, 1]);
+        assert_eq!(ids("rock jazz lovers"), [0, 1]);
     }
 
     #[test]

@@ -96,6 +96,8 @@ pub struct Model {
     user_index: HashMap<String, u32>,
     /// `YᵀY + λI` over the int8 item factors, built on the first fold-in.
     gram: OnceLock<Vec<f32>>,
+    /// Each item's text for word search, built on the first search.
+    search_texts: OnceLock<Vec<String>>,
     /// Content-vector norms, for cosines.
     content_norms: crate::content::ContentNorms,
     /// Standardised `1 − popularity penalty` of every item.
@@ -231,6 +233,7 @@ impl Model {
             item_index,
             user_index,
             gram: OnceLock::new(),
+            search_texts: OnceLock::new(),
             content_norms,
             pop_term,
             cold,
@@ -361,6 +364,12 @@ impl Model {
     /// Over the items someone played: an item nobody played has no place
     /// in a least-squares fit to plays (the trainer's ALS gives it a zero
     /// factor; a factor mapped from content must not shift fold-in).
+    /// Each item's text for word search (`Model::search_text`), made by
+    /// `build` on the first call.
+    pub(crate) fn search_texts(&self, build: impl FnOnce() -> Vec<String>) -> &[String] {
+        self.search_texts.get_or_init(build)
+    }
+
     fn gram(&self) -> &[f32] {
         self.gram.get_or_init(|| {
             let mut y = self.parts.item_factors.dequantize();
