@@ -27,6 +27,24 @@ pub fn dot(a: &[f32], b: &[f32]) -> f32 {
     reduce(acc) + tail
 }
 
+/// `Σ f(x)` over `xs`, in the same fixed lanes and order as [`dot`].
+#[inline]
+pub fn sum_map(xs: &[f32], f: impl Fn(f32) -> f32) -> f32 {
+    let mut acc = [0f32; LANES];
+    let chunks = xs.chunks_exact(LANES);
+    let rest = chunks.remainder();
+    for x in chunks {
+        for j in 0..LANES {
+            acc[j] += f(x[j]);
+        }
+    }
+    let mut tail = 0f32;
+    for &x in rest {
+        tail += f(x);
+    }
+    reduce(acc) + tail
+}
+
 /// Dot product of an int8 row with an f32 vector (the caller applies the
 /// row's scale).
 #[inline]

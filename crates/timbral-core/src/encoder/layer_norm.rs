@@ -5,8 +5,8 @@
 //! and products by γ and β; `RmsNorm`'s scaling goes through the generic
 //! broadcasting product, ndarray's dynamic-rank iterators element by
 //! element, which took 10% of a query's time in wasm once the dense
-//! layers were fast. The sums run in eight fixed lanes (so they vectorise,
-//! the same order on every target) and the result matches onnxruntime's
+//! layers were fast. The sums run in linalg's fixed lanes (so they
+//! vectorise, the same order on every target) and the result matches onnxruntime's
 //! (the fixture tests).
 
 use std::sync::Arc;
@@ -18,6 +18,7 @@ use tract_onnx::tract_hir::internal::*;
 use tract_onnx::tract_hir::ops::expandable::{expand, Expansion};
 
 use super::graph;
+use crate::linalg::sum_map;
 
 /// The op type the rewritten graph uses, registered with tract-onnx; ε is
 /// its float attribute `epsilon`.
@@ -183,28 +184,11 @@ impl TypedOp for LayerNorm {
     }
 }
 
-/// `Σ f(x)` over `row` in eight lanes, each summed in order, then the
-/// lanes in order: a fixed order that vectorises.
-fn lane_sum(row: &[f32], f: impl Fn(f32) -> f32) -> f32 {
-    let mut lanes = [0f32; 8];
-    let chunks = row.chunks_exact(8);
-    let rest = chunks.remainder();
-    for chunk in chunks {
-        for (lane, &x) in lanes.iter_mut().zip(chunk) {
-            *lane += f(x);
-        }
-    }
-    for (lane, &x) in lanes.iter_mut().zip(rest) {
-        *lane += f(x);
-    }
-    lanes.iter().sum()
-}
-
 /// One row in place: `(x - mean) / √(var + ε) · γ + β`.
 pub fn normalize(row: &mut [f32], gamma: &[f32], beta: &[f32], eps: f32) {
     let n = row.len() as f32;
-    let mean = lane_sum(row, |x| x) / n;
-    let var = lane_sum(row, |x| (x - mean) * (x - mean)) / n;
+    let mean = sum_map(row, |x| x) / n;
+    let var = sum_map(row, |x| (x - mean) * (x - mean)) / n;
     let inv = 1.0 / (var + eps).sqrt();
     for ((x, g), b) in row.iter_mut().zip(gamma).zip(beta) {
         *x = (*x - mean) * inv * g + b;
