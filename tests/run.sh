@@ -26,6 +26,19 @@ CHROMEDRIVER=$(command -v chromedriver) WASM_BINDGEN_USE_BROWSER=1 \
   WASM_BINDGEN_TEST_WEBDRIVER_JSON="$PWD/crates/timbral-wasm/webdriver.json" \
   cargo test --locked -p timbral-wasm --target wasm32-unknown-unknown
 
+# The app on the embedded default, as a clone without ../shared builds it
+# (without ../shared the next step does exactly this, so it runs once).
+if [ -d "${TIMBRAL_SHARED_DATA:-../shared/data}/hetrec2011-lastfm-2k" ]; then
+  echo "== www on the embedded default catalogue: build, Playwright end to end, conformance"
+  (
+    cd www
+    [ -f ../target/www/default-client.bundle ] ||
+      cargo run -q --locked -p timbral-train -- -q train --client --out ../target/www/default-client.bundle
+    TIMBRAL_BUNDLE=../target/www/default-client.bundle npm run build
+    npm test
+  )
+fi
+
 echo "== www: build the package and the app, then Playwright end to end, conformance, benchmark"
 (
   cd www

@@ -10,13 +10,15 @@
 //    build/encoder-assets/.
 // 4. Sizes, raw and gzipped, go to build/sizes.json and the console.
 //
-// Inputs: TIMBRAL_BUNDLE (default ../target/www/hetrec.bundle, which www's
-// build trains), TIMBRAL_MODEL_DIR (default ../models/minilm).
+// Inputs: TIMBRAL_BUNDLE (default: the app's, ../www/dist/data/timbral.bundle,
+// which www's build makes; a client bundle, or the build fails),
+// TIMBRAL_MODEL_DIR (default ../models/minilm).
 import { execFileSync } from "node:child_process";
 import fs from "node:fs";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import zlib from "node:zlib";
+import { assertClientBundle } from "../www/bundle-sections.mjs";
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const root = path.dirname(here);
@@ -29,9 +31,10 @@ function need(file, hint) {
 }
 
 const bundle = need(
-  path.resolve(process.env.TIMBRAL_BUNDLE ?? path.join(root, "target", "www", "hetrec.bundle")),
-  "set TIMBRAL_BUNDLE, or run `npm run build` in www/ (it trains the HetRec bundle)",
+  path.resolve(process.env.TIMBRAL_BUNDLE ?? path.join(root, "www", "dist", "data", "timbral.bundle")),
+  "set TIMBRAL_BUNDLE, or run `npm run build` in www/ (it trains the app's bundle)",
 );
+assertClientBundle(bundle);
 const modelDir = path.resolve(process.env.TIMBRAL_MODEL_DIR ?? path.join(root, "models", "minilm"));
 const encoderPkg = path.join(root, "www", "dist", "pkg");
 for (const f of ["timbral_encoder_wasm.js", "timbral_encoder_wasm_bg.wasm"]) {

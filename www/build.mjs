@@ -8,10 +8,13 @@
 // 4. the app (src/), the bundle and the model files go into dist/, with a
 //    service worker whose cache list and version come from their hashes.
 //
-// Inputs: TIMBRAL_BUNDLE (default: ../target/www/hetrec.bundle, trained
-// here from ../../shared/data when missing), TIMBRAL_MODEL_DIR (default:
-// ../models/minilm, filled by .ci/setup). TIMBRAL_ALLOW_OVERSIZE=1 turns
-// the size budgets into warnings, for experiments only.
+// Inputs: TIMBRAL_BUNDLE (default: ../target/www/hetrec-client.bundle,
+// trained here from ../../shared/data when missing, or without it
+// default-client.bundle from the embedded default), TIMBRAL_MODEL_DIR
+// (default: ../models/minilm, filled by .ci/setup). TIMBRAL_ALLOW_OVERSIZE=1
+// turns the size budgets into warnings, for experiments only. The bundle
+// must be a client bundle (no training listener in it): every visitor
+// downloads it, so a full one fails the build.
 
 import { execFileSync } from "node:child_process";
 import { createHash } from "node:crypto";
@@ -20,6 +23,7 @@ import path from "node:path";
 import { fileURLToPath } from "node:url";
 import zlib from "node:zlib";
 import { parse } from "smol-toml";
+import { assertClientBundle } from "./bundle-sections.mjs";
 
 const www = path.dirname(fileURLToPath(import.meta.url));
 const root = path.dirname(www);
@@ -36,17 +40,24 @@ function run(cmd, args, opts = {}) {
 const gzipSize = (file) => zlib.gzipSync(fs.readFileSync(file), { level: 9 }).length;
 const kb = (n) => `${(n / 1024).toFixed(1)} KiB`;
 
+// The HetRec bundle where ../shared/data has HetRec, else the embedded
+// default's (a synthetic catalogue with tags, genres and audio features),
+// so a fresh clone builds the app with nothing but the repository.
+function defaultBundle() {
+  const shared = process.env.TIMBRAL_SHARED_DATA ?? path.join(root, "..", "shared", "data");
+  const data = path.join(shared, "hetrec2011-lastfm-2k");
+  if (fs.existsSync(data)) return { out: path.join(root, "target", "www", "hetrec-client.bundle"), data };
+  return { out: path.join(root, "target", "www", "default-client.bundle"), data: null };
+}
+
 function bundlePath() {
   if (process.env.TIMBRAL_BUNDLE) return path.resolve(process.env.TIMBRAL_BUNDLE);
-  const out = path.join(root, "target", "www", "hetrec.bundle");
+  const { out, data } = defaultBundle();
   if (!fs.existsSync(out)) {
-    const shared = process.env.TIMBRAL_SHARED_DATA ?? path.join(root, "..", "shared", "data");
-    const data = path.join(shared, "hetrec2011-lastfm-2k");
-    if (!fs.existsSync(data)) {
-      throw new Error(`no bundle: set TIMBRAL_BUNDLE, or put the HetRec data at ${data}`);
-    }
+    if (!data) console.log("no HetRec data beside the repository: the app gets the embedded default catalogue");
     fs.mkdirSync(path.dirname(out), { recursive: true });
-    run("cargo", ["run", "-q", "-p", "timbral-train", "--", "-q", "train", "--data", data, "--out", out]);
+    const from = data ? ["--data", data] : [];
+    run("cargo", ["run", "-q", "-p", "timbral-train", "--", "-q", "train", ...from, "--client", "--out", out]);
   }
   return out;
 }
@@ -84,7 +95,9 @@ fs.writeFileSync(path.join(pkg, "sizes.json"), JSON.stringify(sizes, null, 2));
 // 4. The app, the bundle, the model; the service worker's cache list.
 fs.cpSync(path.join(www, "src"), dist, { recursive: true });
 fs.mkdirSync(path.join(dist, "data"), { recursive: true });
-fs.copyFileSync(bundlePath(), path.join(dist, "data", "timbral.bundle"));
+const bundle = bundlePath();
+assertClientBundle(bundle);
+fs.copyFileSync(bundle, path.join(dist, "data", "timbral.bundle"));
 const modelDir = path.resolve(process.env.TIMBRAL_MODEL_DIR ?? path.join(root, "models", "minilm"));
 fs.mkdirSync(path.join(dist, "models"), { recursive: true });
 for (const f of ["model.onnx", "tokenizer.json"]) {

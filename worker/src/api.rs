@@ -409,7 +409,7 @@ impl Api {
             let k = k_or(body.k, 10)?;
             let genre = body.genre.as_deref().filter(|g| !g.trim().is_empty());
             let (mode, list) = match embedding {
-                Some(e) => ("semantic", self.model.search_vector(e, genre, k)),
+                Some(e) => ("semantic", self.model.search(&body.query, e, genre, k)),
                 None => ("words", self.model.search_text(&body.query, genre, k)),
             };
             let list = list.map_err(core_error)?;

@@ -95,11 +95,12 @@ export class Timbral {
     return (await this.loadEncoder()).embed(query);
   }
 
-  /** Semantic search: the query is embedded on this device. */
+  /** Semantic search: the query is embedded on this device, and ranked
+   *  with what the crowd ties to its words (labels, popularity, names). */
   async search(query, { k = 10, genre } = {}) {
     if (typeof query !== "string" || query.trim() === "") throw new Error("the search query is empty");
     const v = await this.embed(query);
-    return this.#rec.searchVector(v, genre === undefined ? { k } : { k, genre });
+    return this.#rec.searchVector(v, genre === undefined ? { k, query } : { k, genre, query });
   }
 }
 

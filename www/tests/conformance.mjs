@@ -5,16 +5,23 @@ import { execFileSync } from "node:child_process";
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
+import { bundleSections, USER_SECTIONS } from "../bundle-sections.mjs";
 import { check, dist, root, start } from "./browser.mjs";
 
 const bundlePath = path.join(dist, "data", "timbral.bundle");
 const bundle = fs.readFileSync(bundlePath);
+
+// What every visitor downloads holds nobody else's listening: no user
+// section at all, and a bundle summary that counts no users.
+const { kinds } = bundleSections(bundle);
+check(!kinds.some((k) => k in USER_SECTIONS), `the served bundle has no user sections (sections ${kinds.join(",")})`);
 const pkg = path.join(dist, "pkg");
 const K = 20;
 
 // Node: the package itself, the module given as bytes.
 const { Timbral } = await import(path.join(pkg, "index.js"));
 const node = await Timbral.load({ bundle, wasm: fs.readFileSync(path.join(pkg, "timbral_wasm_bg.wasm")) });
+check(node.info().users === 0 && node.info().formatVersion >= 3, `the package sees a client bundle: ${node.info().users} users, format ${node.info().formatVersion}`);
 
 // A fixed listener: five popular artists of different weight, and a short
 // history of two (which the bundle's short-history weights serve).

@@ -21,13 +21,15 @@
 use serde::{de::DeserializeOwned, Serialize};
 
 pub const MAGIC: [u8; 8] = *b"TIMBRAL\0";
-pub const FORMAT_VERSION: u32 = 2;
+pub const FORMAT_VERSION: u32 = 3;
 /// The oldest format this build still reads.
 pub const OLDEST_SUPPORTED: u32 = 1;
 pub const HEADER_LEN: usize = 32;
 
 /// Section kinds. Version 2 changed the layout of `FUSION` (v1's is
-/// still read).
+/// still read). Version 3 made the three user sections optional together
+/// (a client bundle has none) and added weights to `CONTENT`'s labels
+/// (v1 and v2 content is still read, every label weighing 1).
 pub mod kind {
     pub const META: u32 = 1;
     pub const ITEMS: u32 = 2;

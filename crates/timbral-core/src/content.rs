@@ -17,20 +17,125 @@ use serde::{Deserialize, Serialize};
 use crate::linalg::{dot, quantize_i16};
 use crate::quant::QMatrix;
 
-/// The `content` section.
+/// The `content` section. In the file, labels are indices into one
+/// vocabulary ([`ContentWire`]): each distinct label's text is stored once,
+/// not once per item that carries it.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(into = "ContentWire", try_from = "ContentWire")]
 pub struct Content {
     /// n × 384 MiniLM vectors of each item's text.
     pub text: QMatrix,
     /// n × A standardised audio features; a zero row means unknown.
     pub audio: QMatrix,
     pub audio_weight: f32,
-    /// Per item: tags (most-used first), then genres; for filters and
-    /// explanations.
+    /// Per item: its labels (tags and genres, heaviest first), for filters,
+    /// explanations and search.
     pub labels: Vec<Vec<String>>,
+    /// Per item, per label: its weight in votes, how strongly the crowd
+    /// ties the item to the label (HetRec: the listeners who gave the tag;
+    /// a catalogue's genre counts one vote). Search ranks by it.
+    pub label_weights: Vec<Vec<u32>>,
     /// The text each vector was made from (what search explains against).
     pub model_sha256: String,
     pub tokenizer_sha256: String,
+}
+
+/// How [`Content`] is written: each item's labels as (vocabulary index,
+/// weight) pairs.
+#[derive(Serialize, Deserialize)]
+struct ContentWire {
+    text: QMatrix,
+    audio: QMatrix,
+    audio_weight: f32,
+    vocabulary: Vec<String>,
+    labels: Vec<Vec<(u32, u32)>>,
+    model_sha256: String,
+    tokenizer_sha256: String,
+}
+
+impl From<Content> for ContentWire {
+    fn from(c: Content) -> Self {
+        let mut index: std::collections::HashMap<&str, u32> = Default::default();
+        let mut vocabulary: Vec<String> = Vec::new();
+        let mut labels = Vec::with_capacity(c.labels.len());
+        for (ls, ws) in c.labels.iter().zip(&c.label_weights) {
+            let mut row = Vec::with_capacity(ls.len());
+            for (l, &w) in ls.iter().zip(ws) {
+                let at = *index.entry(l).or_insert_with(|| {
+                    vocabulary.push(l.clone());
+                    vocabulary.len() as u32 - 1
+                });
+                row.push((at, w));
+            }
+            labels.push(row);
+        }
+        ContentWire {
+            vocabulary,
+            labels,
+            text: c.text,
+            audio: c.audio,
+            audio_weight: c.audio_weight,
+            model_sha256: c.model_sha256,
+            tokenizer_sha256: c.tokenizer_sha256,
+        }
+    }
+}
+
+impl TryFrom<ContentWire> for Content {
+    type Error = String;
+    fn try_from(w: ContentWire) -> Result<Self, String> {
+        let mut labels = Vec::with_capacity(w.labels.len());
+        let mut label_weights = Vec::with_capacity(w.labels.len());
+        for (i, row) in w.labels.iter().enumerate() {
+            let mut ls = Vec::with_capacity(row.len());
+            for &(at, _) in row {
+                let l = w.vocabulary.get(at as usize).ok_or_else(|| {
+                    format!(
+                        "item {i}: label {at} is outside the vocabulary of {}",
+                        w.vocabulary.len()
+                    )
+                })?;
+                ls.push(l.clone());
+            }
+            labels.push(ls);
+            label_weights.push(row.iter().map(|&(_, v)| v).collect());
+        }
+        Ok(Content {
+            text: w.text,
+            audio: w.audio,
+            audio_weight: w.audio_weight,
+            labels,
+            label_weights,
+            model_sha256: w.model_sha256,
+            tokenizer_sha256: w.tokenizer_sha256,
+        })
+    }
+}
+
+/// Format versions 1 and 2's `content` section: labels without weights.
+#[derive(Deserialize)]
+pub(crate) struct ContentV2 {
+    text: QMatrix,
+    audio: QMatrix,
+    audio_weight: f32,
+    labels: Vec<Vec<String>>,
+    model_sha256: String,
+    tokenizer_sha256: String,
+}
+
+impl From<ContentV2> for Content {
+    /// Every label weighs one vote: an old bundle knows no crowd weights.
+    fn from(v: ContentV2) -> Self {
+        Content {
+            label_weights: v.labels.iter().map(|l| vec![1; l.len()]).collect(),
+            text: v.text,
+            audio: v.audio,
+            audio_weight: v.audio_weight,
+            labels: v.labels,
+            model_sha256: v.model_sha256,
+            tokenizer_sha256: v.tokenizer_sha256,
+        }
+    }
 }
 
 /// Weights of the hybrid score
@@ -179,6 +284,20 @@ impl Content {
                 self.text.rows(),
                 self.audio.rows(),
                 self.labels.len()
+            ));
+        }
+        if self.label_weights.len() != n_items {
+            return Err(format!(
+                "{} label weight lists for {n_items} items",
+                self.label_weights.len()
+            ));
+        }
+        if let Some(i) = (0..n_items).find(|&i| self.label_weights[i].len() != self.labels[i].len())
+        {
+            return Err(format!(
+                "item {i} has {} labels but {} label weights",
+                self.labels[i].len(),
+                self.label_weights[i].len()
             ));
         }
         if !(self.audio_weight.is_finite() && self.audio_weight >= 0.0) {
@@ -435,6 +554,7 @@ pub(crate) mod tests {
                 vec!["rock".into(), "indie rock".into()],
                 vec![],
             ],
+            label_weights: vec![vec![3], vec![5, 2], vec![]],
             model_sha256: String::new(),
             tokenizer_sha256: String::new(),
         }
@@ -452,6 +572,26 @@ pub(crate) mod tests {
         let full = c.cosines(&q, &norms, false);
         assert!((full[0] - 1.0).abs() < 1e-3);
         assert!(full[1].abs() < 1e-3);
+    }
+
+    #[test]
+    fn labels_are_written_once_and_read_back_with_their_weights() {
+        let mut c = content();
+        c.labels[2] = vec!["rock".into()];
+        c.label_weights[2] = vec![9];
+        let bytes = postcard::to_allocvec(&c).unwrap();
+        assert_eq!(
+            bytes.windows(4).filter(|w| w == b"rock").count(),
+            2,
+            "\"rock\" and \"indie rock\", each once"
+        );
+        let back: Content = postcard::from_bytes(&bytes).unwrap();
+        assert_eq!(back, c);
+        // An index past the vocabulary is refused, not a panic.
+        let mut wire = ContentWire::from(c);
+        wire.labels[0][0].0 = 99;
+        let bytes = postcard::to_allocvec(&wire).unwrap();
+        assert!(postcard::from_bytes::<Content>(&bytes).is_err());
     }
 
     #[test]

@@ -45,6 +45,7 @@ pub fn two_styles() -> Vec<u8> {
         text: QMatrix::quantize(&factors, n, 2),
         audio: QMatrix::quantize(&vec![0.0; n], n, 1),
         audio_weight: 0.5,
+        label_weights: labels.iter().map(|l| vec![1; l.len()]).collect(),
         labels,
         model_sha256: "m".into(),
         tokenizer_sha256: "t".into(),

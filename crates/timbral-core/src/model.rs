@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 use crate::als::{self, AlsParams};
 use crate::bundle::{self, kind, BundleError, BundleInfo};
 use crate::content::{
-    standardize, Content, ContentQuery, Fusion, FusionV1, FusionWeights, Standardizer,
+    standardize, Content, ContentQuery, ContentV2, Fusion, FusionV1, FusionWeights, Standardizer,
 };
 use crate::csr::Csr;
 use crate::error::Error;
@@ -98,6 +98,8 @@ pub struct Model {
     gram: OnceLock<Vec<f32>>,
     /// Each item's text for word search, built on the first search.
     search_texts: OnceLock<Vec<String>>,
+    /// Labels and names by key, for search, built on the first search.
+    search_index: OnceLock<crate::search::SearchIndex>,
     /// Content-vector norms, for cosines.
     content_norms: crate::content::ContentNorms,
     /// Standardised `1 − popularity penalty` of every item.
@@ -234,6 +236,7 @@ impl Model {
             user_index,
             gram: OnceLock::new(),
             search_texts: OnceLock::new(),
+            search_index: OnceLock::new(),
             content_norms,
             pop_term,
             cold,
@@ -252,16 +255,42 @@ impl Model {
         };
         let meta: Meta = bundle::decode_section(find(kind::META)?)?;
         let items: Items = bundle::decode_section(find(kind::ITEMS)?)?;
+        // A client bundle (format 3) carries no training listener: its
+        // three user sections are absent together. Before format 3 they are
+        // required, and one without the others is refused either way.
+        let user_kinds = [kind::USERS, kind::USER_FACTORS, kind::USER_ITEMS];
+        let present = user_kinds
+            .iter()
+            .filter(|&&k| sections.iter().any(|s| s.kind == k))
+            .count();
+        let (user_ids, user_factors, user_items) = if present == 0 && info.version >= 3 {
+            let f = meta.params.factors as usize;
+            (
+                Vec::new(),
+                QMatrix::quantize(&[], 0, f),
+                Csr::from_triplets(0, items.ids.len(), Vec::new()),
+            )
+        } else {
+            (
+                bundle::decode_section(find(kind::USERS)?)?,
+                bundle::decode_section(find(kind::USER_FACTORS)?)?,
+                bundle::decode_section(find(kind::USER_ITEMS)?)?,
+            )
+        };
         Model::from_parts(ModelParts {
             meta,
             item_ids: items.ids,
             item_names: items.names,
             popularity: bundle::decode_section(find(kind::POPULARITY)?)?,
             item_factors: bundle::decode_section(find(kind::ITEM_FACTORS)?)?,
-            user_ids: bundle::decode_section(find(kind::USERS)?)?,
-            user_factors: bundle::decode_section(find(kind::USER_FACTORS)?)?,
-            user_items: bundle::decode_section(find(kind::USER_ITEMS)?)?,
-            content: optional(&sections, kind::CONTENT)?,
+            user_ids,
+            user_factors,
+            user_items,
+            content: if info.version <= 2 {
+                optional::<ContentV2>(&sections, kind::CONTENT)?.map(Content::from)
+            } else {
+                optional(&sections, kind::CONTENT)?
+            },
             fusion: if info.version == 1 {
                 optional::<FusionV1>(&sections, kind::FUSION)?.map(Fusion::from)
             } else {
@@ -283,10 +312,16 @@ impl Model {
             bundle::section(kind::ITEMS, &items),
             bundle::section(kind::POPULARITY, &p.popularity),
             bundle::section(kind::ITEM_FACTORS, &p.item_factors),
-            bundle::section(kind::USERS, &p.user_ids),
-            bundle::section(kind::USER_FACTORS, &p.user_factors),
-            bundle::section(kind::USER_ITEMS, &p.user_items),
         ];
+        // A client bundle has no user sections at all, not empty ones: what
+        // is not in the file cannot leak from it.
+        if !self.is_client() {
+            sections.extend([
+                bundle::section(kind::USERS, &p.user_ids),
+                bundle::section(kind::USER_FACTORS, &p.user_factors),
+                bundle::section(kind::USER_ITEMS, &p.user_items),
+            ]);
+        }
         if let Some(c) = &p.content {
             sections.push(bundle::section(kind::CONTENT, c));
         }
@@ -302,6 +337,24 @@ impl Model {
     /// The framing of a bundle, for `inspect`.
     pub fn inspect(bytes: &[u8]) -> Result<BundleInfo, BundleError> {
         bundle::decode(bytes).map(|(info, _)| info)
+    }
+
+    /// The same model without any training listener: no user ids, factors
+    /// or histories, only what every listener may download (item factors,
+    /// content, popularity counts, fusion weights). What the browser and the
+    /// Worker ship; new listeners are folded in from their own history, so
+    /// every score a client computes is the full bundle's.
+    pub fn client(&self) -> Model {
+        let mut parts = self.parts.clone();
+        parts.user_ids = Vec::new();
+        parts.user_factors = QMatrix::quantize(&[], 0, self.factors());
+        parts.user_items = Csr::from_triplets(0, self.n_items(), Vec::new());
+        Model::from_parts(parts).expect("dropping the listeners keeps a model valid")
+    }
+
+    /// Whether this is a client bundle (no training listener in it).
+    pub fn is_client(&self) -> bool {
+        self.parts.user_ids.is_empty()
     }
 
     pub fn parts(&self) -> &ModelParts {
@@ -345,6 +398,12 @@ impl Model {
     }
 
     pub fn user_index(&self, id: &str) -> Result<u32, Error> {
+        if self.is_client() {
+            return Err(Error::InvalidInput(format!(
+                "user `{id}`: this is a client bundle, which holds no training listener; \
+                 use the full bundle, or fold in a history"
+            )));
+        }
         self.user_index
             .get(id)
             .copied()
@@ -368,6 +427,12 @@ impl Model {
     /// `build` on the first call.
     pub(crate) fn search_texts(&self, build: impl FnOnce() -> Vec<String>) -> &[String] {
         self.search_texts.get_or_init(build)
+    }
+
+    /// Labels and names by key (`crate::search`), made on the first call.
+    pub(crate) fn search_index(&self) -> &crate::search::SearchIndex {
+        self.search_index
+            .get_or_init(|| crate::search::SearchIndex::build(self))
     }
 
     fn gram(&self) -> &[f32] {
@@ -815,7 +880,7 @@ impl Model {
         top_k(scored, m).into_iter().map(|s| s.index).collect()
     }
 
-    fn need_content(&self) -> Result<&Content, Error> {
+    pub(crate) fn need_content(&self) -> Result<&Content, Error> {
         self.content().ok_or_else(|| {
             Error::InvalidInput(
                 "this bundle has no content vectors; train it with the text encoder".into(),
@@ -939,6 +1004,91 @@ pub(crate) mod tests {
         let back = Model::from_bytes(&bytes).unwrap();
         assert_eq!(back.parts(), m.parts());
         assert_eq!(back.to_bytes(), bytes);
+    }
+
+    #[test]
+    fn a_client_bundle_holds_no_listener_and_scores_alike() {
+        let mut p = with_content();
+        p.user_ids = vec!["listener-secret-7".into(), "listener-secret-8".into()];
+        let full = Model::from_parts(p).unwrap();
+        let client = full.client();
+        let bytes = client.to_bytes();
+        let (_, sections) = bundle::decode(&bytes).unwrap();
+        let kinds: Vec<u32> = sections.iter().map(|s| s.kind).collect();
+        for k in [kind::USERS, kind::USER_FACTORS, kind::USER_ITEMS] {
+            assert!(!kinds.contains(&k), "{kinds:?}");
+        }
+        assert!(!bytes.windows(14).any(|w| w == b"listener-secre"));
+        let back = Model::from_bytes(&bytes).unwrap();
+        assert!(back.is_client() && back.n_users() == 0);
+        assert_eq!(back.parts(), client.parts());
+        let err = back
+            .user_index("listener-secret-7")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("client bundle"), "{err}");
+        // A new listener gets the same scores from either bundle.
+        let h = [(0, 4.0), (2, 1.0)];
+        let (xf, xc) = (full.fold_in(&h).unwrap(), back.fold_in(&h).unwrap());
+        assert_eq!(xf, xc);
+        let w = FusionWeights::default();
+        assert_eq!(
+            full.recommend_fused(&xf, &h, &[0, 2], 3, w),
+            back.recommend_fused(&xc, &h, &[0, 2], 3, w)
+        );
+    }
+
+    #[test]
+    fn some_user_sections_without_the_others_are_refused() {
+        let bytes = Model::from_parts(tiny()).unwrap().to_bytes();
+        let (_, secs) = bundle::decode(&bytes).unwrap();
+        let kept: Vec<(u32, Vec<u8>)> = secs
+            .iter()
+            .filter(|s| s.kind != kind::USER_ITEMS)
+            .map(|s| (s.kind, s.bytes.to_vec()))
+            .collect();
+        let err = Model::from_bytes(&bundle::encode(&kept)).unwrap_err();
+        assert_eq!(err, BundleError::Missing("user_items"));
+        // Before format 3 a bundle without users is not a client bundle.
+        let client: Vec<(u32, Vec<u8>)> = secs
+            .iter()
+            .filter(|s| ![kind::USERS, kind::USER_FACTORS, kind::USER_ITEMS].contains(&s.kind))
+            .map(|s| (s.kind, s.bytes.to_vec()))
+            .collect();
+        let mut v2 = bundle::encode(&client);
+        v2[8..12].copy_from_slice(&2u32.to_le_bytes());
+        assert_eq!(
+            Model::from_bytes(&v2).unwrap_err(),
+            BundleError::Missing("users")
+        );
+    }
+
+    #[test]
+    fn version_2_content_is_read_with_one_vote_a_label() {
+        let m = Model::from_parts(with_content()).unwrap();
+        let c = m.content().unwrap();
+        let old = (
+            &c.text,
+            &c.audio,
+            c.audio_weight,
+            &c.labels,
+            &c.model_sha256,
+            &c.tokenizer_sha256,
+        );
+        let bytes = m.to_bytes();
+        let (_, secs) = bundle::decode(&bytes).unwrap();
+        let mut owned: Vec<(u32, Vec<u8>)> = secs
+            .iter()
+            .filter(|s| s.kind != kind::CONTENT)
+            .map(|s| (s.kind, s.bytes.to_vec()))
+            .collect();
+        owned.push(bundle::section(kind::CONTENT, &old));
+        let mut v2 = bundle::encode(&owned);
+        v2[8..12].copy_from_slice(&2u32.to_le_bytes());
+        let back = Model::from_bytes(&v2).unwrap();
+        let bc = back.content().unwrap();
+        assert_eq!(bc.labels, c.labels);
+        assert_eq!(bc.label_weights, vec![vec![1], vec![1, 1], vec![]]);
     }
 
     #[test]

@@ -314,6 +314,7 @@ pub(crate) mod tests {
             audio: QMatrix::quantize(&a, n, audio),
             audio_weight: 0.5,
             labels: vec![vec![]; n],
+            label_weights: vec![vec![]; n],
             model_sha256: String::new(),
             tokenizer_sha256: String::new(),
         }

@@ -37,22 +37,36 @@ pub fn load_encoder(dir: &Path) -> Result<Encoder> {
 }
 
 /// Item metadata for whatever `data` is: HetRec tags (+ Spotify genres and
-/// audio features when `spotify` exists), the synthetic genres, or names.
+/// audio features when `spotify` exists), the synthetic catalogue, or
+/// names; and what `ds`'s items files say, merged in.
 pub fn metadata(
     data: Option<&Path>,
     ds: &Dataset,
     spotify: Option<&Path>,
 ) -> Result<Vec<ItemMeta>> {
+    let mut meta = base_metadata(data, ds, spotify)?;
+    if let Some(c) = &ds.catalogue {
+        for (m, id) in meta.iter_mut().zip(&ds.item_ids) {
+            if let Some(item) = c.get(id) {
+                m.add(&ItemMeta::from_catalogue(item));
+            }
+        }
+    }
+    Ok(meta)
+}
+
+fn base_metadata(
+    data: Option<&Path>,
+    ds: &Dataset,
+    spotify: Option<&Path>,
+) -> Result<Vec<ItemMeta>> {
+    if data.is_none() && ds.catalogue.is_some() {
+        return Ok(vec![ItemMeta::default(); ds.n_items()]);
+    }
     match data {
         None => {
-            let s = synth::generate(SynthConfig::default());
-            Ok(s.item_genre
-                .iter()
-                .map(|&g| ItemMeta {
-                    genres: vec![synth::GENRES[g].to_string()],
-                    ..Default::default()
-                })
-                .collect())
+            let cfg = SynthConfig::default();
+            Ok(synth_meta(&synth::generate(cfg), cfg.seed))
         }
         Some(p) if p.is_dir() => {
             let spotify = spotify.map(Path::to_path_buf).or_else(|| {
@@ -63,6 +77,18 @@ pub fn metadata(
         }
         Some(_) => Ok(vec![ItemMeta::default(); ds.n_items()]),
     }
+}
+
+/// The embedded default's catalogue as item metadata.
+pub fn synth_meta(s: &synth::Synthetic, seed: u64) -> Vec<ItemMeta> {
+    synth::catalogue(s, seed)
+        .into_iter()
+        .map(|c| ItemMeta {
+            tags: c.tags,
+            genres: vec![c.genre.to_string()],
+            audio: Some(c.audio),
+        })
+        .collect()
 }
 
 /// Embeds the catalogue.
@@ -87,7 +113,7 @@ pub fn check_encoder(model: &Model, encoder: &Encoder) -> Result<()> {
 }
 
 /// Search precision: the `n` labels carried by most items, each used as a
-/// query; the share of the top 10 that carry it.
+/// query; the share of the top 10 (by [`Model::search`]) that carry it.
 pub fn search_precision(
     model: &Model,
     encoder: &Encoder,
@@ -105,7 +131,7 @@ pub fn search_precision(
     let mut per = Vec::new();
     for (tag, _) in top.into_iter().take(n) {
         let q = encoder.embed(tag)?;
-        let hits = model.search_vector(&q, None, 10)?;
+        let hits = model.search(tag, &q, None, 10)?;
         let carry = hits
             .iter()
             .filter(|s| c.labels[s.index as usize].iter().any(|l| l == tag))

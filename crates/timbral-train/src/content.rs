@@ -7,6 +7,7 @@ use std::path::Path;
 
 use rayon::prelude::*;
 use timbral_core::encoder::Encoder;
+use timbral_core::search::label_key;
 use timbral_core::{Content, QMatrix};
 
 use crate::data::hetrec::{decode_text, lines};
@@ -32,18 +33,63 @@ pub const AUDIO_FEATURES: &[&str] = &[
 /// What we know about one item before embedding.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct ItemMeta {
-    pub tags: Vec<String>,
+    /// Tags with their votes (the listeners who gave them), heaviest first.
+    pub tags: Vec<(String, u32)>,
     pub genres: Vec<String>,
     pub audio: Option<Vec<f32>>,
 }
 
+/// The votes a catalogue's genre counts for: one listener's tag.
+pub const GENRE_VOTES: u32 = 1;
+
 impl ItemMeta {
+    /// What an items file says of an item. A file's tag weight `w` counts
+    /// `10·w` votes (at least one), so weights of 0–1 and counts both work.
+    pub fn from_catalogue(c: &crate::data::items::CatalogueItem) -> ItemMeta {
+        let mut tags: Vec<(String, u32)> = c
+            .tags
+            .iter()
+            .map(|(t, w)| (normalize(t), (w * 10.0).round().max(1.0) as u32))
+            .filter(|(t, _)| !t.is_empty())
+            .collect();
+        tags.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+        tags.truncate(MAX_TAGS);
+        ItemMeta {
+            tags,
+            genres: c.genres.iter().map(|g| normalize(g)).filter(|g| !g.is_empty()).collect(),
+            audio: c.audio(),
+        }
+    }
+
+    /// Adds another source's metadata: its tags' votes and its genres
+    /// join these; its audio features fill in where these have none.
+    pub fn add(&mut self, other: &ItemMeta) {
+        for (t, v) in &other.tags {
+            match self.tags.iter_mut().find(|(x, _)| label_key(x) == label_key(t)) {
+                Some(x) => x.1 += v,
+                None => self.tags.push((t.clone(), *v)),
+            }
+        }
+        self.tags.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+        self.tags.truncate(MAX_TAGS);
+        for g in &other.genres {
+            if !self.genres.contains(g) {
+                self.genres.push(g.clone());
+            }
+        }
+        self.genres.truncate(MAX_TAGS);
+        if self.audio.is_none() {
+            self.audio = other.audio.clone();
+        }
+    }
+
     /// The text MiniLM embeds.
     pub fn text(&self, name: &str) -> String {
         let mut t = name.to_string();
         if !self.tags.is_empty() {
             t.push_str(". ");
-            t.push_str(&self.tags.join(", "));
+            let tags: Vec<&str> = self.tags.iter().map(|(t, _)| t.as_str()).collect();
+            t.push_str(&tags.join(", "));
         }
         if !self.genres.is_empty() {
             t.push_str(". ");
@@ -52,12 +98,20 @@ impl ItemMeta {
         t
     }
 
-    /// Tags then genres, deduplicated.
-    pub fn labels(&self) -> Vec<String> {
-        let mut out: Vec<String> = Vec::new();
-        for l in self.tags.iter().chain(&self.genres) {
-            if !out.iter().any(|o| o == l) {
-                out.push(l.clone());
+    /// Tags then genres with their votes; a genre that is also a tag (by
+    /// [`label_key`]) adds its vote to the tag's.
+    pub fn labels(&self) -> Vec<(String, u32)> {
+        let mut out: Vec<(String, u32)> = Vec::new();
+        let mut keys: Vec<String> = Vec::new();
+        let genres = self.genres.iter().map(|g| (g, GENRE_VOTES));
+        for (l, votes) in self.tags.iter().map(|(t, v)| (t, *v)).chain(genres) {
+            let key = label_key(l);
+            match keys.iter().position(|k| *k == key) {
+                Some(at) => out[at].1 += votes,
+                None => {
+                    keys.push(key);
+                    out.push((l.clone(), votes));
+                }
             }
         }
         out
@@ -76,54 +130,106 @@ fn read(path: &Path) -> Result<String, DataError> {
     Ok(decode_text(&crate::data::read_file(path)?))
 }
 
-/// Top tags of every HetRec artist in `ds`, weighted by how many users gave
-/// them (case-folded, deduplicated).
-pub fn hetrec_tags(dir: &Path, ds: &Dataset) -> Result<Vec<Vec<String>>, DataError> {
+/// Every tag a listener gave an item (HetRec's `user_taggedartists.dat`),
+/// with the tags' spellings merged by [`label_key`].
+#[derive(Clone, Debug, Default)]
+pub struct Taggings {
+    /// Each merged tag's shown spelling: its most used one.
+    pub tags: Vec<String>,
+    /// (user, item, tag): distinct triples, users numbered from 0.
+    pub rows: Vec<(u32, u32, u32)>,
+    /// Spellings that were merged into another (e.g. "hip-hop" → "hip hop").
+    pub merged_spellings: usize,
+}
+
+impl Taggings {
+    /// The top [`MAX_TAGS`] tags of every item by the votes of the users
+    /// `keep` accepts (distinct users per item and tag).
+    pub fn weigh(&self, n_items: usize, keep: impl Fn(u32) -> bool) -> Vec<Vec<(String, u32)>> {
+        let mut votes: HashMap<(u32, u32), u32> = HashMap::new();
+        for &(u, i, t) in &self.rows {
+            if keep(u) {
+                *votes.entry((i, t)).or_default() += 1;
+            }
+        }
+        let mut per_item: Vec<Vec<(u32, u32)>> = vec![Vec::new(); n_items];
+        for ((i, t), v) in votes {
+            per_item[i as usize].push((t, v));
+        }
+        per_item
+            .into_iter()
+            .map(|mut tv| {
+                tv.sort_by(|a, b| {
+                    b.1.cmp(&a.1)
+                        .then_with(|| self.tags[a.0 as usize].cmp(&self.tags[b.0 as usize]))
+                });
+                tv.into_iter()
+                    .take(MAX_TAGS)
+                    .map(|(t, v)| (self.tags[t as usize].clone(), v))
+                    .collect()
+            })
+            .collect()
+    }
+}
+
+/// HetRec's taggings of the artists in `ds`. Tag spellings that share a
+/// [`label_key`] ("hip hop", "hip-hop", "hiphop") become one tag, and a
+/// listener who gave two of them counts once.
+pub fn hetrec_taggings(dir: &Path, ds: &Dataset) -> Result<Taggings, DataError> {
     let tags_path = dir.join("tags.dat");
-    let mut tag_names: HashMap<String, String> = HashMap::new();
+    // tag id → spelling (normalised), then spelling → merged tag.
+    let mut spelling_of: HashMap<String, String> = HashMap::new();
     for (_, l) in lines(&read(&tags_path)?).skip(1) {
         if let Some((id, value)) = l.split_once('\t') {
             let v = normalize(value);
-            if !v.is_empty() {
-                tag_names.insert(id.trim().to_string(), v);
+            if !label_key(&v).is_empty() {
+                spelling_of.insert(id.trim().to_string(), v);
             }
         }
     }
-    let index: HashMap<&str, usize> = ds
-        .item_ids
-        .iter()
-        .enumerate()
-        .map(|(i, id)| (id.as_str(), i))
-        .collect();
-    // (item, tag) → distinct users
-    let mut users: HashMap<(usize, String), Vec<String>> = HashMap::new();
+    let index = ds.item_lookup();
+    let mut users: HashMap<String, u32> = HashMap::new();
+    let mut keys: HashMap<String, u32> = HashMap::new();
+    // Per merged tag: how often each spelling was used.
+    let mut spellings: Vec<HashMap<String, u32>> = Vec::new();
+    let mut rows = Vec::new();
     let ta_path = dir.join("user_taggedartists.dat");
     for (_, l) in lines(&read(&ta_path)?).skip(1) {
         let f: Vec<&str> = l.split('\t').collect();
         if f.len() < 3 {
             continue;
         }
-        let (Some(&item), Some(tag)) = (index.get(f[1].trim()), tag_names.get(f[2].trim())) else {
+        let (Some(&item), Some(spelling)) = (index.get(f[1].trim()), spelling_of.get(f[2].trim()))
+        else {
             continue;
         };
-        users
-            .entry((item, tag.clone()))
-            .or_default()
-            .push(f[0].trim().to_string());
+        let n = keys.len() as u32;
+        let tag = *keys.entry(label_key(spelling)).or_insert(n);
+        if tag as usize == spellings.len() {
+            spellings.push(HashMap::new());
+        }
+        *spellings[tag as usize].entry(spelling.clone()).or_default() += 1;
+        let n = users.len() as u32;
+        let user = *users.entry(f[0].trim().to_string()).or_insert(n);
+        rows.push((user, item, tag));
     }
-    let mut per_item: Vec<Vec<(usize, String)>> = vec![Vec::new(); ds.n_items()];
-    for ((item, tag), mut us) in users {
-        us.sort_unstable();
-        us.dedup();
-        per_item[item].push((us.len(), tag));
-    }
-    Ok(per_item
+    rows.sort_unstable();
+    rows.dedup();
+    let merged_spellings = spellings.iter().map(|s| s.len() - 1).sum();
+    let tags = spellings
         .into_iter()
-        .map(|mut t| {
-            t.sort_by(|a, b| b.0.cmp(&a.0).then_with(|| a.1.cmp(&b.1)));
-            t.into_iter().take(MAX_TAGS).map(|(_, tag)| tag).collect()
+        .map(|s| {
+            s.into_iter()
+                .max_by(|a, b| a.1.cmp(&b.1).then_with(|| b.0.cmp(&a.0)))
+                .map(|(spelling, _)| spelling)
+                .expect("a tag has a spelling")
         })
-        .collect())
+        .collect();
+    Ok(Taggings {
+        tags,
+        rows,
+        merged_spellings,
+    })
 }
 
 /// Spotify artists by normalised name: genres and raw audio features. Where
@@ -191,7 +297,8 @@ pub fn hetrec_meta(
     ds: &Dataset,
     spotify: Option<&Path>,
 ) -> Result<Vec<ItemMeta>, DataError> {
-    let tags = hetrec_tags(dir, ds)?;
+    let taggings = hetrec_taggings(dir, ds)?;
+    let tags = taggings.weigh(ds.n_items(), |_| true);
     let artists = match spotify {
         Some(p) => spotify_artists(p)?,
         None => HashMap::new(),
@@ -216,6 +323,8 @@ pub fn hetrec_meta(
     tracing::info!(
         items = ds.n_items(),
         tagged,
+        tags = taggings.tags.len(),
+        merged_spellings = taggings.merged_spellings,
         spotify_matched = matched,
         "item metadata"
     );
@@ -286,6 +395,7 @@ pub fn build_content(
         .collect::<Result<_, _>>()?;
     bar.finish_and_clear();
     let dim = timbral_core::encoder::DIM;
+    let labels: Vec<Vec<(String, u32)>> = meta.iter().map(ItemMeta::labels).collect();
     let vectors = embedded.concat();
     let secs = t.elapsed().as_secs_f64();
     tracing::info!(
@@ -298,7 +408,14 @@ pub fn build_content(
         text: QMatrix::quantize(&vectors, texts.len(), dim),
         audio: audio_matrix(meta),
         audio_weight: AUDIO_WEIGHT,
-        labels: meta.iter().map(ItemMeta::labels).collect(),
+        labels: labels
+            .iter()
+            .map(|l| l.iter().map(|(t, _)| t.clone()).collect())
+            .collect(),
+        label_weights: labels
+            .iter()
+            .map(|l| l.iter().map(|&(_, v)| v).collect())
+            .collect(),
         model_sha256: encoder.model_sha256().to_string(),
         tokenizer_sha256: encoder.tokenizer_sha256().to_string(),
     })

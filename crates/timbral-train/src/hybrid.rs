@@ -16,6 +16,24 @@ use crate::data::Dataset;
 use crate::eval::{evaluate, AtK};
 use crate::split::{holdout, Split};
 
+/// The weights of a catalogue nobody has played yet: the listener's taste
+/// in content, and a little popularity (the catalogue's own).
+pub const CONTENT_ONLY: Fusion = Fusion {
+    weights: FusionWeights {
+        alpha: 0.0,
+        beta: 1.0,
+        gamma: -0.2,
+        cold: 0.0,
+    },
+    short: FusionWeights {
+        alpha: 0.0,
+        beta: 1.0,
+        gamma: -0.2,
+        cold: 0.0,
+    },
+    short_max_items: 3,
+};
+
 /// Validation users used to learn the weights (a deterministic sample).
 const MAX_TUNE_USERS: usize = 800;
 
@@ -635,6 +653,7 @@ mod tests {
             audio: QMatrix::quantize(&vec![0.0; n], n, 1),
             audio_weight: 0.5,
             labels: vec![Vec::new(); n],
+            label_weights: vec![Vec::new(); n],
             model_sha256: String::new(),
             tokenizer_sha256: String::new(),
         };

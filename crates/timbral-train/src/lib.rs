@@ -11,6 +11,8 @@ pub mod data;
 pub mod eval;
 pub mod fit;
 pub mod hybrid;
+#[cfg(feature = "content")]
+pub mod search_eval;
 pub mod sketch;
 pub mod split;
 pub mod synth;
@@ -57,10 +59,12 @@ pub fn build_model(
     .expect("a freshly trained model is consistent")
 }
 
-/// Trains on a whole data set and returns the model to write.
+/// Trains on a whole data set and returns the model to write. A catalogue
+/// nobody has played ranks by its own popularity (e.g. Spotify's 0–100),
+/// which stands in for listener counts.
 pub fn train_dataset(ds: &data::Dataset, params: AlsParams, progress: bool) -> Model {
     let factors = train_als(&ds.plays, &params, progress);
-    build_model(
+    let model = build_model(
         &ds.user_ids,
         &ds.item_ids,
         &ds.item_names,
@@ -68,5 +72,15 @@ pub fn train_dataset(ds: &data::Dataset, params: AlsParams, progress: bool) -> M
         &factors,
         params,
         &ds.source,
-    )
+    );
+    let Some(c) = ds.catalogue.as_ref().filter(|_| ds.plays.nnz() == 0) else {
+        return model;
+    };
+    let mut parts = model.into_parts();
+    for (i, id) in ds.item_ids.iter().enumerate() {
+        if let Some(p) = c.get(id).and_then(|c| c.popularity) {
+            parts.popularity.listeners[i] = p.round().max(0.0) as u32;
+        }
+    }
+    Model::from_parts(parts).expect("popularity keeps the model valid")
 }

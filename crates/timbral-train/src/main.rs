@@ -46,6 +46,27 @@ enum Cmd {
         /// Where to write the bundle (atomically).
         #[arg(long)]
         out: PathBuf,
+        /// Write the client bundle: no training listener's id, factor or
+        /// history (what a browser or a Worker ships).
+        #[arg(long)]
+        client: bool,
+    },
+    /// Read the data and say what was read, merged and dropped, without training.
+    Ingest {
+        #[command(flatten)]
+        data: DataArgs,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Write a bundle for another use (`--client`: without any training listener).
+    Export {
+        /// The client bundle: no training listener's id, factor or history.
+        #[arg(long, required = true)]
+        client: bool,
+        /// The full bundle to read.
+        from: PathBuf,
+        /// Where to write (atomically).
+        out: PathBuf,
     },
     /// Recommend for a known user, a new listener's history, or every user.
     Recommend(RecommendArgs),
@@ -200,6 +221,27 @@ struct DataArgs {
     /// Skip malformed rows (counted and reported) instead of failing.
     #[arg(long)]
     skip_bad_rows: bool,
+    /// Merge items by an alias file: `bad_id<TAB>good_id` lines (as
+    /// Audioscrobbler's artist_alias.txt).
+    #[arg(long, value_name = "FILE")]
+    aliases: Option<PathBuf>,
+    /// Keep items whose names are spellings of one artist apart (by
+    /// default "The Pet Shop Boys" and "Pet Shop Boys" are one item).
+    #[arg(long)]
+    keep_duplicates: bool,
+    /// Item metadata (CSV/TSV with a header, or JSON Lines): names,
+    /// artists, genres, tags, years, popularity, audio features. Repeat to
+    /// merge several sources by item id. Without --data, a content-only
+    /// bundle of the catalogue.
+    #[arg(long = "items", value_name = "FILE")]
+    items: Vec<PathBuf>,
+    /// Map item fields to an items file's columns, e.g.
+    /// `id=track_id,name=track_name,artist=track_artist`.
+    #[arg(long, value_delimiter = ',', value_name = "FIELD=COLUMN,…")]
+    item_map: Vec<String>,
+    /// The columns of a headerless items file, e.g. `id,name,genres`.
+    #[arg(long, value_delimiter = ',', value_name = "FIELD,…")]
+    item_columns: Option<Vec<String>>,
 }
 
 #[derive(Args)]
@@ -282,15 +324,69 @@ impl AlsArgs {
 
 impl DataArgs {
     fn load(&self) -> Result<Dataset> {
-        let Some(path) = &self.data else {
-            tracing::info!("no --data: using the embedded default data set");
-            return Ok(synth::generate(SynthConfig::default()).data);
+        Ok(self.ingest()?.0)
+    }
+
+    /// The items files, merged by id, or `None` without `--items`.
+    fn catalogue(&self) -> Result<Option<data::items::Catalogue>> {
+        if self.items.is_empty() {
+            return Ok(None);
+        }
+        let mut map = Vec::new();
+        for m in &self.item_map {
+            let (field, column) = m.split_once('=').with_context(|| {
+                format!("--item-map: `{m}` is not FIELD=COLUMN (e.g. name=track_name)")
+            })?;
+            map.push((field.trim().to_string(), column.trim().to_string()));
+        }
+        let format = data::items::ItemsFormat {
+            map,
+            columns: self.item_columns.clone(),
+            delimiter: self.delimiter_byte()?,
+            skip_bad_rows: self.skip_bad_rows,
         };
-        let delimiter = match self.delimiter {
-            None => None,
-            Some(c) if c.is_ascii() => Some(c as u8),
+        let mut c = data::items::Catalogue::default();
+        for p in &self.items {
+            c.read(p, &format)?;
+        }
+        tracing::info!(
+            "items: {} from {} file(s); {} rows, {} merged by id, {} bad rows skipped",
+            c.items.len(),
+            self.items.len(),
+            c.report.rows,
+            c.merged_rows,
+            c.report.bad_rows
+        );
+        Ok(Some(c))
+    }
+
+    fn delimiter_byte(&self) -> Result<Option<u8>> {
+        match self.delimiter {
+            None => Ok(None),
+            Some(c) if c.is_ascii() => Ok(Some(c as u8)),
             Some(c) => bail!("--delimiter must be an ASCII character, got `{c}`"),
+        }
+    }
+
+    /// Reads the data and merges its items ([`data::canonical`]).
+    fn ingest(&self) -> Result<(Dataset, data::canonical::MergeReport)> {
+        let catalogue = self.catalogue()?;
+        let Some(path) = &self.data else {
+            if let Some(c) = catalogue {
+                let source = self
+                    .items
+                    .iter()
+                    .map(|p| p.file_name().map_or_else(|| p.display().to_string(), |f| f.to_string_lossy().into_owned()))
+                    .collect::<Vec<_>>()
+                    .join(" + ");
+                tracing::info!("no --data: a content-only bundle of the catalogue");
+                return Ok((Dataset::from_catalogue(c, source), Default::default()));
+            }
+            tracing::info!("no --data: using the embedded default data set");
+            let ds = synth::generate(SynthConfig::default()).data;
+            return Ok((ds, Default::default()));
         };
+        let delimiter = self.delimiter_byte()?;
         let cols = ColumnNames {
             user: self.user_col.clone(),
             item: self.item_col.clone(),
@@ -320,7 +416,38 @@ impl DataArgs {
                 ds.report.first_bad.join("; ")
             );
         }
-        Ok(ds)
+        let aliases = match &self.aliases {
+            Some(p) => Some((data::canonical::read_aliases(p)?, p.clone())),
+            None => None,
+        };
+        // Names merge only where the data has them (an id is no name).
+        let has_names = ds.item_names.iter().zip(&ds.item_ids).any(|(n, i)| n != i);
+        let (ds, merged) = data::canonical::merge(
+            ds,
+            aliases.as_ref().map(|(a, p)| (a.as_slice(), p.as_path())),
+            has_names && !self.keep_duplicates,
+        )?;
+        if merged.merged > 0 {
+            let examples: Vec<String> = merged
+                .examples
+                .iter()
+                .take(3)
+                .map(|(a, b)| format!("\"{a}\" → \"{b}\""))
+                .collect();
+            tracing::info!(
+                "{}: merged {} items into others ({} by alias), e.g. {}; {} items remain",
+                path.display(),
+                merged.merged,
+                merged.by_alias,
+                examples.join(", "),
+                ds.n_items()
+            );
+        }
+        let ds = match catalogue {
+            Some(c) => ds.with_catalogue(c),
+            None => ds,
+        };
+        Ok((ds, merged))
     }
 }
 
@@ -518,6 +645,12 @@ fn recommend(a: &RecommendArgs, out: &mut dyn Write) -> Result<()> {
         return print_rows(out, &rec_rows(&model, &recs), a.json, &title);
     }
     if a.all_users {
+        if model.is_client() {
+            bail!(
+                "{}: a client bundle holds no training listener to precompute for; use the full bundle",
+                a.bundle.display()
+            );
+        }
         let fill = |out: &mut dyn Write| -> std::io::Result<()> {
             for u in 0..model.n_users() as u32 {
                 for (r, s) in for_user(u).iter().enumerate() {
@@ -582,7 +715,7 @@ fn search(
     let encoder = cli_content::load_encoder(model_dir)?;
     cli_content::check_encoder(&model, &encoder)?;
     let q = encoder.embed(query)?;
-    let hits = model.search_vector(&q, genre, k)?;
+    let hits = model.search(query, &q, genre, k)?;
     let content = model.content().expect("checked");
     let mut rows = rec_rows(&model, &plain(hits.clone()));
     for (r, h) in rows.iter_mut().zip(&hits) {
@@ -613,6 +746,8 @@ fn inspect(path: &Path, json: bool, out: &mut dyn Write) -> Result<()> {
             "path": path, "bytes": info.total_len, "format_version": info.version,
             "checksum": format!("{:08x}", info.checksum), "sections": sections,
             "users": model.n_users(), "items": model.n_items(), "plays": nnz,
+            "client": model.is_client(),
+            "bytes_per_item": info.total_len as f64 / model.n_items().max(1) as f64,
             "params": meta.params, "source": meta.source, "trainer": meta.trainer,
         });
         serde_json::to_writer_pretty(&mut *out, &v)?;
@@ -635,12 +770,25 @@ fn inspect(path: &Path, json: bool, out: &mut dyn Write) -> Result<()> {
         "source    {} (written by {})",
         meta.source, meta.trainer
     )?;
+    if model.is_client() {
+        writeln!(
+            out,
+            "counts    client bundle: no training listener; {} items",
+            model.n_items()
+        )?;
+    } else {
+        writeln!(
+            out,
+            "counts    {} users, {} items, {} plays",
+            model.n_users(),
+            model.n_items(),
+            nnz
+        )?;
+    }
     writeln!(
         out,
-        "counts    {} users, {} items, {} plays",
-        model.n_users(),
-        model.n_items(),
-        nnz
+        "per item  {:.0} bytes",
+        info.total_len as f64 / model.n_items().max(1) as f64
     )?;
     let p = &meta.params;
     writeln!(
@@ -672,7 +820,28 @@ fn demo(path: &Path, out: &mut dyn Write) -> Result<()> {
     let report = eval::run(ds, params, 0.2, params.seed, &[10, 20], true);
     writeln!(out, "{report}")?;
 
-    let model = timbral_train::train_dataset(ds, params, true);
+    let mut model = timbral_train::train_dataset(ds, params, true);
+    // Content: the catalogue's tags, genres and audio features, embedded by
+    // MiniLM, and fusion weights learned on a validation split.
+    #[cfg(feature = "content")]
+    let encoder = {
+        use timbral_train::cli_content;
+        match cli_content::load_encoder(&cli_content::default_model_dir()) {
+            Ok(e) => {
+                let meta = cli_content::synth_meta(&s, SynthConfig::default().seed);
+                let c = cli_content::build(&e, ds, &meta, true)?;
+                let learned =
+                    timbral_train::hybrid::learn_weights(ds, &ds.plays, &c, params, params.seed);
+                writeln!(out, "{learned}")?;
+                model = timbral_train::hybrid::with_content(model, &c, Some(learned.fusion));
+                Some(e)
+            }
+            Err(e) => {
+                writeln!(out, "(CF only: {e:#})\n")?;
+                None
+            }
+        }
+    };
     let bytes = model.to_bytes();
     write::atomic(path, &bytes)?;
     writeln!(
@@ -741,6 +910,41 @@ fn demo(path: &Path, out: &mut dyn Write) -> Result<()> {
             genre(r.index),
             r.score
         )?;
+    }
+
+    #[cfg(feature = "content")]
+    if let Some(encoder) = encoder {
+        // The same listener, fused and explained as the app shows it.
+        writeln!(out, "\nFused (CF + content + popularity) and explained:")?;
+        for e in model.recommend_explained(&seeds, &[], 5, None)? {
+            let because: Vec<&str> = e.because.iter().map(|&i| model.item_name(i)).collect();
+            writeln!(
+                out,
+                "  {:<28} {:<12} because you like {}{}",
+                model.item_name(e.rec.index),
+                genre(e.rec.index),
+                because.join(", "),
+                if e.shared_tags.is_empty() {
+                    String::new()
+                } else {
+                    format!("; shares {}", e.shared_tags.join(", "))
+                }
+            )?;
+        }
+        for query in ["aggressive loud guitars", "calm piano music"] {
+            let q = encoder.embed(query)?;
+            let hits = model.search(query, &q, None, 5)?;
+            writeln!(out, "\nSearch \"{query}\" (embedded by MiniLM):")?;
+            for h in hits {
+                writeln!(
+                    out,
+                    "  {:<28} {:<12} {:>7.3}",
+                    model.item_name(h.index),
+                    genre(h.index),
+                    h.score
+                )?;
+            }
+        }
     }
     Ok(())
 }
@@ -827,21 +1031,32 @@ fn run(cli: Cli) -> Result<()> {
             als,
             content,
             out: path,
+            client,
         } => {
             let params = als.params()?;
             let ds = data.load()?;
             let mut model = timbral_train::train_dataset(&ds, params, !cli.quiet);
             if let Some((c, _)) = content_for(&ds, &data, &content, !cli.quiet)? {
-                let learned =
-                    timbral_train::hybrid::learn_weights(&ds, &ds.plays, &c, params, params.seed);
-                write!(out, "{learned}")?;
-                model = timbral_train::hybrid::with_content(model, &c, Some(learned.fusion));
+                let fusion = if ds.plays.nnz() == 0 {
+                    writeln!(out, "no plays: content and popularity alone (no fusion weights to learn)")?;
+                    timbral_train::hybrid::CONTENT_ONLY
+                } else {
+                    let learned = timbral_train::hybrid::learn_weights(
+                        &ds, &ds.plays, &c, params, params.seed,
+                    );
+                    write!(out, "{learned}")?;
+                    learned.fusion
+                };
+                model = timbral_train::hybrid::with_content(model, &c, Some(fusion));
+            }
+            if client {
+                model = model.client();
             }
             let bytes = model.to_bytes();
             write::atomic(&path, &bytes)?;
             writeln!(
                 out,
-                "wrote {} ({} bytes): {} users, {} items, {} plays, {} factors{}",
+                "wrote {} ({} bytes): {} users, {} items, {} plays, {} factors{}{}",
                 path.display(),
                 bytes.len(),
                 ds.n_users(),
@@ -852,7 +1067,109 @@ fn run(cli: Cli) -> Result<()> {
                     ", content vectors"
                 } else {
                     ""
+                },
+                if client {
+                    "; client bundle: no listener's data in it"
+                } else {
+                    ""
                 }
+            )?;
+        }
+        Cmd::Ingest { data, json } => {
+            let (ds, merged) = data.ingest()?;
+            let r = &ds.report;
+            if json {
+                let v = serde_json::json!({
+                    "source": ds.source, "rows": r.rows, "users": ds.n_users(),
+                    "items": ds.n_items(), "plays": ds.plays.nnz(),
+                    "duplicate_rows_summed": r.duplicates, "bad_rows_skipped": r.bad_rows,
+                    "first_bad_rows": r.first_bad, "items_merged": merged.merged,
+                    "items_merged_by_alias": merged.by_alias,
+                    "merged_plays_summed": merged.plays_summed,
+                    "merge_examples": merged.examples,
+                    "catalogue": ds.catalogue.as_ref().map(|c| serde_json::json!({
+                        "items": c.items.len(), "rows": c.report.rows,
+                        "rows_merged_by_id": c.merged_rows, "bad_rows_skipped": c.report.bad_rows,
+                        "first_bad_rows": c.report.first_bad,
+                        "with_audio": c.items.iter().filter(|i| i.audio().is_some()).count(),
+                    })),
+                });
+                serde_json::to_writer_pretty(&mut out, &v)?;
+                writeln!(out)?;
+            } else {
+                writeln!(out, "source    {}", ds.source)?;
+                writeln!(out, "read      {} rows", r.rows)?;
+                writeln!(
+                    out,
+                    "kept      {} users, {} items, {} (user, item) plays",
+                    ds.n_users(),
+                    ds.n_items(),
+                    ds.plays.nnz()
+                )?;
+                writeln!(
+                    out,
+                    "summed    {} duplicate (user, item) rows",
+                    r.duplicates
+                )?;
+                writeln!(
+                    out,
+                    "dropped   {} bad rows{}",
+                    r.bad_rows,
+                    if r.first_bad.is_empty() {
+                        String::new()
+                    } else {
+                        format!(" (first: {})", r.first_bad.join("; "))
+                    }
+                )?;
+                writeln!(
+                    out,
+                    "merged    {} items into others ({} by alias, the rest by name); {} listeners' plays of merged items summed",
+                    merged.merged, merged.by_alias, merged.plays_summed
+                )?;
+                for (a, b) in &merged.examples {
+                    writeln!(out, "          \"{a}\" → \"{b}\"")?;
+                }
+                if let Some(c) = &ds.catalogue {
+                    writeln!(
+                        out,
+                        "items     {} from items files: {} rows, {} repeating an id merged into it, {} bad rows skipped{}",
+                        c.items.len(),
+                        c.report.rows,
+                        c.merged_rows,
+                        c.report.bad_rows,
+                        if c.report.first_bad.is_empty() {
+                            String::new()
+                        } else {
+                            format!(" (first: {})", c.report.first_bad.join("; "))
+                        }
+                    )?;
+                    let audio = c.items.iter().filter(|i| i.audio().is_some()).count();
+                    let genres = c.items.iter().filter(|i| !i.genres.is_empty()).count();
+                    let tags = c.items.iter().filter(|i| !i.tags.is_empty()).count();
+                    let years = c.items.iter().filter(|i| i.year.is_some()).count();
+                    writeln!(
+                        out,
+                        "          {audio} with audio features, {genres} with genres, {tags} with tags, {years} with a year"
+                    )?;
+                }
+            }
+        }
+        Cmd::Export {
+            client: _,
+            from,
+            out: path,
+        } => {
+            let full = read_bundle(&from)?;
+            let bytes = full.client().to_bytes();
+            write::atomic(&path, &bytes)?;
+            writeln!(
+                out,
+                "wrote {} ({} bytes, from {} bytes): the client bundle of {}, without its {} training listeners",
+                path.display(),
+                bytes.len(),
+                std::fs::metadata(&from).map(|m| m.len()).unwrap_or(0),
+                from.display(),
+                full.n_users()
             )?;
         }
         Cmd::Recommend(a) => recommend(&a, &mut out)?,
@@ -892,6 +1209,26 @@ fn run(cli: Cli) -> Result<()> {
                         writeln!(out, "\nsearch precision@10 over the 20 most frequent tags as queries: {mean:.3}")?;
                         for (t, p) in &per {
                             writeln!(out, "  {t:<24} {p:.1}")?;
+                        }
+                    }
+                    if let Some(dir) = data.data.as_deref().filter(|p| p.is_dir()) {
+                        let taggings = timbral_train::content::hetrec_taggings(dir, &ds)?;
+                        let meta = timbral_train::cli_content::metadata(
+                            Some(dir),
+                            &ds,
+                            content.spotify.as_deref(),
+                        )?;
+                        let graded = timbral_train::search_eval::run(
+                            &model,
+                            &enc,
+                            &taggings,
+                            &meta,
+                            params.seed,
+                        )?;
+                        value["search_graded"] = serde_json::to_value(&graded)?;
+                        if !json {
+                            writeln!(out)?;
+                            write!(out, "{graded}")?;
                         }
                     }
                 }

@@ -62,6 +62,7 @@ mod tests {
             audio: QMatrix::quantize(&vec![0.0; n], n, 1),
             audio_weight: 0.5,
             labels: vec![vec![]; n],
+            label_weights: vec![vec![]; n],
             model_sha256: String::new(),
             tokenizer_sha256: String::new(),
         };

@@ -8,6 +8,7 @@ use rand::{Rng, SeedableRng};
 use rand_distr::{Distribution, LogNormal};
 use timbral_core::Csr;
 
+use crate::data::canonical::artist_key;
 use crate::data::{Dataset, LoadReport};
 
 pub const GENRES: &[&str] = &[
@@ -134,6 +135,139 @@ const NOUNS: [&[&str]; 12] = [
     ],
 ];
 
+/// Each genre's tags (most given first) and decade of its records.
+const GENRE_TAGS: [(&[&str], u16); 12] = [
+    (
+        &["indie", "alternative", "guitar", "british", "melancholic"],
+        2000,
+    ),
+    (&["80s", "new wave", "electronic", "dance", "synth"], 1980),
+    (
+        &["rap", "underground", "beats", "west coast", "party"],
+        1990,
+    ),
+    (
+        &["saxophone", "smooth jazz", "instrumental", "bebop", "chill"],
+        1950,
+    ),
+    (&["electronic", "dance", "minimal", "berlin", "club"], 2000),
+    (
+        &[
+            "acoustic",
+            "singer-songwriter",
+            "mellow",
+            "sad",
+            "americana",
+        ],
+        1970,
+    ),
+    (
+        &["heavy metal", "death metal", "aggressive", "thrash", "loud"],
+        1990,
+    ),
+    (
+        &["r&b", "motown", "romantic", "funk", "female vocalists"],
+        1960,
+    ),
+    (
+        &[
+            "chillout",
+            "atmospheric",
+            "relaxing",
+            "instrumental",
+            "sleep",
+        ],
+        1990,
+    ),
+    (
+        &["punk rock", "aggressive", "loud", "70s", "hardcore"],
+        1970,
+    ),
+    (
+        &["piano", "orchestral", "instrumental", "baroque", "calm"],
+        1800,
+    ),
+    (&["dub", "jamaica", "chill", "roots reggae", "upbeat"], 1970),
+];
+
+/// Each genre's mean audio features, in `AUDIO` order: acousticness,
+/// danceability, energy, instrumentalness, liveness, loudness (dB),
+/// speechiness, tempo (BPM), valence.
+const GENRE_AUDIO: [[f32; 9]; 12] = [
+    [0.20, 0.50, 0.70, 0.10, 0.15, -6.0, 0.04, 125.0, 0.45],
+    [0.10, 0.70, 0.75, 0.20, 0.12, -7.0, 0.04, 120.0, 0.60],
+    [0.15, 0.80, 0.65, 0.02, 0.18, -6.5, 0.30, 95.0, 0.55],
+    [0.80, 0.55, 0.35, 0.60, 0.20, -12.0, 0.05, 110.0, 0.50],
+    [0.05, 0.75, 0.85, 0.80, 0.10, -8.0, 0.05, 128.0, 0.40],
+    [0.85, 0.50, 0.30, 0.05, 0.15, -11.0, 0.04, 105.0, 0.40],
+    [0.02, 0.35, 0.95, 0.15, 0.20, -4.5, 0.08, 140.0, 0.25],
+    [0.40, 0.70, 0.55, 0.02, 0.15, -8.0, 0.06, 100.0, 0.70],
+    [0.75, 0.30, 0.20, 0.85, 0.10, -18.0, 0.04, 90.0, 0.20],
+    [0.05, 0.45, 0.92, 0.02, 0.30, -5.0, 0.07, 160.0, 0.50],
+    [0.95, 0.25, 0.15, 0.90, 0.12, -20.0, 0.04, 100.0, 0.30],
+    [0.30, 0.75, 0.55, 0.10, 0.15, -8.0, 0.10, 85.0, 0.75],
+];
+
+/// What the embedded default knows about an artist, beside its plays: a
+/// catalogue like a real one (genre, tags with votes, a year, Spotify-style
+/// audio features), drawn from its genre.
+#[derive(Clone, Debug, PartialEq)]
+pub struct SynthItem {
+    pub genre: &'static str,
+    /// Tags with votes, heaviest first.
+    pub tags: Vec<(String, u32)>,
+    pub year: u16,
+    pub audio: Vec<f32>,
+}
+
+/// The catalogue of `s`, deterministic for its seed (its own random
+/// stream, so the plays do not depend on it). More listeners give an
+/// artist's tags more votes, as on Last.fm.
+pub fn catalogue(s: &Synthetic, seed: u64) -> Vec<SynthItem> {
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed ^ 0x5eed_ca7a);
+    let mut listeners = vec![0u32; s.data.n_items()];
+    for (_, i, _) in s.data.plays.triplets() {
+        listeners[i as usize] += 1;
+    }
+    s.item_genre
+        .iter()
+        .zip(&listeners)
+        .map(|(&k, &l)| {
+            let (vocab, decade) = GENRE_TAGS[k];
+            let scale = 1.0 + (l as f64).sqrt();
+            let mut tags: Vec<(String, u32)> = Vec::new();
+            for (r, t) in vocab.iter().enumerate() {
+                if rng.random_bool(0.7) {
+                    let v = scale / (r + 1) as f64 * rng.random_range(0.5..1.5);
+                    tags.push((t.to_string(), v.round().max(1.0) as u32));
+                }
+            }
+            tags.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+            let spread = if decade < 1900 { 200 } else { 25 };
+            let year = decade + rng.random_range(0..spread);
+            let audio = GENRE_AUDIO[k]
+                .iter()
+                .enumerate()
+                .map(|(j, &m)| {
+                    let (sd, lo, hi) = match j {
+                        5 => (3.0, -40.0, 0.0),
+                        7 => (15.0, 50.0, 220.0),
+                        _ => (0.12, 0.0, 1.0),
+                    };
+                    let noise: f32 = rng.random_range(-1.0..1.0) + rng.random_range(-1.0..1.0);
+                    (m + sd * noise).clamp(lo, hi)
+                })
+                .collect();
+            SynthItem {
+                genre: GENRES[k],
+                tags,
+                year: year.min(2025),
+                audio,
+            }
+        })
+        .collect()
+}
+
 /// The shape of a synthetic data set.
 #[derive(Clone, Copy, Debug)]
 pub struct SynthConfig {
@@ -195,6 +329,8 @@ pub fn generate(cfg: SynthConfig) -> Synthetic {
         .map(|m| cumulative((0..m.len()).map(|r| 1.0 / (r + 1) as f64)))
         .collect();
 
+    // Names are counted by their canonical key, so "The Velvet Lanterns"
+    // and "Velvet Lanterns" are two artists that merging keeps apart.
     let mut names = std::collections::HashMap::<String, usize>::new();
     let item_names: Vec<String> = item_genre
         .iter()
@@ -206,7 +342,7 @@ pub fn generate(cfg: SynthConfig) -> Synthetic {
             } else {
                 format!("{adj} {noun}")
             };
-            let n = names.entry(base.clone()).or_insert(0);
+            let n = names.entry(artist_key(&base)).or_insert(0);
             *n += 1;
             if *n == 1 {
                 base
@@ -273,6 +409,8 @@ pub fn generate(cfg: SynthConfig) -> Synthetic {
                 cfg.users, cfg.items, cfg.seed
             ),
             report,
+            aliases: Default::default(),
+            catalogue: None,
         },
         item_genre,
         user_genre,
@@ -308,5 +446,33 @@ mod tests {
             }
         }
         assert!(fav * 3 > all, "{fav} of {all}");
+        // No two artists are one artist's spellings.
+        let keys: std::collections::HashSet<String> =
+            a.data.item_names.iter().map(|n| artist_key(n)).collect();
+        assert_eq!(keys.len(), a.data.n_items());
+    }
+
+    #[test]
+    fn the_catalogue_follows_the_genres_and_popularity() {
+        let s = generate(SynthConfig::default());
+        let c = catalogue(&s, 42);
+        assert_eq!(c, catalogue(&s, 42));
+        assert_eq!(c.len(), s.data.n_items());
+        let energy = |g: &str| {
+            let e: Vec<f32> = c
+                .iter()
+                .filter(|x| x.genre == g)
+                .map(|x| x.audio[2])
+                .collect();
+            e.iter().sum::<f32>() / e.len() as f32
+        };
+        assert!(energy("metal") > energy("ambient") + 0.4);
+        assert!(c
+            .iter()
+            .all(|x| x.tags.windows(2).all(|w| w[0].1 >= w[1].1)));
+        assert!(c
+            .iter()
+            .filter(|x| x.genre == "synthpop")
+            .all(|x| (1980..2005).contains(&x.year)));
     }
 }

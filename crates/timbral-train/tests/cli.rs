@@ -466,9 +466,37 @@ fn hetrec_is_read_trained_and_evaluated() {
     ]);
     let info: serde_json::Value =
         serde_json::from_str(&ok(&["inspect", s(&bundle), "--json"])).unwrap();
+    // Spellings of one artist are one item ("The Pet Shop Boys" is "Pet
+    // Shop Boys"); `ingest` says how many, and --keep-duplicates keeps all.
+    let ingest: serde_json::Value =
+        serde_json::from_str(&ok(&["-q", "ingest", "--data", s(&hetrec), "--json"])).unwrap();
+    let merged = ingest["items_merged"].as_u64().unwrap();
+    assert!((100..1000).contains(&merged), "{ingest}");
+    assert!(ingest["merge_examples"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|e| e[0] != e[1]));
     assert_eq!(info["users"], 1892);
-    assert_eq!(info["items"], 17632);
-    assert_eq!(info["plays"], 92834);
+    assert_eq!(info["items"].as_u64().unwrap(), 17632 - merged);
+    assert_eq!(info["items"], ingest["items"]);
+    assert_eq!(
+        info["plays"].as_u64().unwrap(),
+        92834 - ingest["merged_plays_summed"].as_u64().unwrap()
+    );
+    let raw: serde_json::Value = serde_json::from_str(&ok(&[
+        "-q",
+        "ingest",
+        "--data",
+        s(&hetrec),
+        "--keep-duplicates",
+        "--json",
+    ]))
+    .unwrap();
+    assert_eq!(
+        (raw["items"].as_u64(), raw["plays"].as_u64()),
+        (Some(17632), Some(92834))
+    );
     let recs: serde_json::Value = serde_json::from_str(&ok(&[
         "recommend",
         "--bundle",
@@ -518,6 +546,76 @@ fn hetrec_is_read_trained_and_evaluated() {
         ndcg(1),
         ndcg(0)
     );
+}
+
+#[test]
+fn a_client_bundle_holds_no_training_listener() {
+    let (dir, _data, bundle) = trained();
+    let client = dir.path().join("client.bundle");
+    let said = ok(&["export", "--client", s(&bundle), s(&client)]);
+    assert!(said.contains("300 training listeners"), "{said}");
+    let bytes = std::fs::read(&client).unwrap();
+    assert!(
+        !bytes.windows(9).any(|w| w == b"listener-"),
+        "a training listener's id is in the client bundle"
+    );
+    assert!(std::fs::read(&bundle)
+        .unwrap()
+        .windows(9)
+        .any(|w| w == b"listener-"));
+    let info: serde_json::Value =
+        serde_json::from_str(&ok(&["inspect", s(&client), "--json"])).unwrap();
+    assert_eq!(info["users"], 0);
+    assert_eq!(info["client"], true);
+    let names: Vec<&str> = info["sections"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|x| x["name"].as_str().unwrap())
+        .collect();
+    assert!(!names.iter().any(|n| n.starts_with("user")), "{names:?}");
+    // A new listener gets the same list from either; a known user, or a
+    // precompute, needs the full bundle and says so.
+    let history = write(dir.path(), "h.tsv", "artist-00003\t12\nartist-00010\t2\n");
+    let rec = |b: &Path| {
+        ok(&[
+            "recommend",
+            "--bundle",
+            s(b),
+            "--history",
+            s(&history),
+            "--json",
+        ])
+    };
+    assert_eq!(rec(&bundle), rec(&client));
+    let err = fails(&[
+        "recommend",
+        "--bundle",
+        s(&client),
+        "--user",
+        "listener-00001",
+    ]);
+    assert!(err.contains("client bundle"), "{err}");
+    let err = fails(&["recommend", "--bundle", s(&client), "--all-users"]);
+    assert!(err.contains("client bundle"), "{err}");
+    // train --client writes the same bytes as export --client.
+    let direct = dir.path().join("direct.bundle");
+    let data = dir.path().join("plays.tsv");
+    ok(&[
+        "-q",
+        "train",
+        "--no-content",
+        "--client",
+        "--data",
+        s(&data),
+        "--out",
+        s(&direct),
+        "--factors",
+        "16",
+        "--iterations",
+        "8",
+    ]);
+    assert_eq!(std::fs::read(&direct).unwrap(), bytes);
 }
 
 #[test]

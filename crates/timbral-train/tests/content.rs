@@ -221,3 +221,108 @@ fn embed_prints_a_unit_vector() {
     let err = fails(&["embed", ""]);
     assert!(err.contains("empty"), "{err}");
 }
+
+/// A small song catalogue, written as CSV and as JSON Lines.
+fn catalogue(dir: &Path) -> (PathBuf, PathBuf) {
+    let genres = [
+        ("metal", "heavy metal", 0.95, 0.2),
+        ("jazz", "bebop", 0.3, 0.5),
+        ("pop", "dance pop", 0.8, 0.8),
+        ("folk", "acoustic", 0.25, 0.4),
+    ];
+    let mut csv = String::from(
+        "track_id,track_name,track_artist,track_popularity,track_album_release_date,playlist_genre,playlist_subgenre,danceability,energy,valence,tags\n",
+    );
+    let mut jsonl = String::new();
+    for i in 0..40 {
+        let (g, sub, energy, valence) = genres[i % 4];
+        let (name, artist, pop, year) = (
+            format!("Song {i}"),
+            format!("{g} band {}", i / 4),
+            10 + i,
+            1970 + i,
+        );
+        let dance = 0.3 + 0.01 * i as f64;
+        csv.push_str(&format!(
+            "t{i},{name},{artist},{pop},{year}-01-01,{g},{sub},{dance},{energy},{valence},{sub}:2|{g}\n"
+        ));
+        jsonl.push_str(&format!(
+            "{{\"track_id\":\"t{i}\",\"track_name\":\"{name}\",\"track_artist\":\"{artist}\",\"track_popularity\":{pop},\"track_album_release_date\":\"{year}-01-01\",\"playlist_genre\":\"{g}\",\"playlist_subgenre\":\"{sub}\",\"danceability\":{dance},\"energy\":{energy},\"valence\":{valence},\"tags\":[\"{sub}:2\",\"{g}\"]}}\n"
+        ));
+    }
+    let (c, j) = (dir.join("songs.csv"), dir.join("songs.jsonl"));
+    std::fs::write(&c, csv).unwrap();
+    std::fs::write(&j, jsonl).unwrap();
+    (c, j)
+}
+
+#[test]
+fn a_catalogue_alone_makes_a_content_only_bundle_the_same_from_csv_and_json_lines() {
+    let dir = tempfile::tempdir().unwrap();
+    let (csv, jsonl) = catalogue(dir.path());
+    let bundles: Vec<PathBuf> = [&csv, &jsonl]
+        .iter()
+        .map(|items| {
+            let out = dir.path().join(format!(
+                "{}.bundle",
+                items.extension().unwrap().to_str().unwrap()
+            ));
+            let said = ok(&["-q", "train", "--items", s(items), "--out", s(&out)]);
+            assert!(said.contains("0 users, 40 items"), "{said}");
+            out
+        })
+        .collect();
+    let b = &bundles[0];
+    let history = dir.path().join("h.tsv");
+    std::fs::write(&history, "t2\t5\nt6\t3\n").unwrap();
+    // CSV and JSON Lines give the same answers (the bundles differ only in
+    // the source they name).
+    let answers = |b: &Path| {
+        [
+            ok(&["similar", "--bundle", s(b), "--item", "t3", "--json"]),
+            ok(&["search", "--bundle", s(b), "--json", "upbeat dance pop"]),
+            ok(&["recommend", "--bundle", s(b), "--history", s(&history), "--json"]),
+        ]
+    };
+    let (a, j) = (answers(&bundles[0]), answers(&bundles[1]));
+    assert!(a == j, "CSV and JSON Lines disagree:\n{a:?}\n{j:?}");
+    let sim = json(&ok(&[
+        "similar", "--bundle", s(b), "--item", "t0", "--k", "3", "--json",
+    ]));
+    // t0 is metal: its nearest are the other metal songs.
+    assert!(
+        sim.iter().all(|r| {
+            let i: usize = r["item"].as_str().unwrap()[1..].parse().unwrap();
+            i % 4 == 0
+        }),
+        "{sim:?}"
+    );
+    assert!(sim[0]["name"].as_str().unwrap().contains(" — metal band"));
+    let hits = json(&ok(&[
+        "search", "--bundle", s(b), "--k", "5", "--json", "bebop jazz",
+    ]));
+    assert!(
+        hits.iter().all(|r| {
+            let i: usize = r["item"].as_str().unwrap()[1..].parse().unwrap();
+            i % 4 == 1
+        }),
+        "{hits:?}"
+    );
+    // A listener's history: fold-in has no plays to learn from, so content
+    // and the catalogue's popularity rank.
+    let recs = json(&ok(&[
+        "recommend", "--bundle", s(b), "--history", s(&history), "--k", "4", "--json",
+    ]));
+    assert_eq!(recs.len(), 4);
+    let pop_like = recs
+        .iter()
+        .filter(|r| r["item"].as_str().unwrap()[1..].parse::<usize>().unwrap() % 4 == 2)
+        .count();
+    assert!(pop_like >= 3, "{recs:?}");
+    // A bad items file is refused with its line and field.
+    let bad = dir.path().join("bad.csv");
+    std::fs::write(&bad, "track_id,energy\nt1,0.5\nt2,very\n").unwrap();
+    let err = fails(&["train", "--items", s(&bad), "--out", s(&dir.path().join("x"))]);
+    assert!(err.contains("bad.csv:3") && err.contains("`energy`"), "{err}");
+    assert!(!dir.path().join("x").exists());
+}

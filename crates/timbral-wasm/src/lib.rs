@@ -35,7 +35,12 @@ export interface Explanation {
 export interface ScoredItem { item: string; name: string; score: number; tags: string[] }
 export interface RecommendedItem extends ScoredItem { explanation: Explanation }
 export interface ColdStartOptions { genres?: string[]; seedItems?: string[]; k?: number }
-export interface SearchOptions { k?: number; genre?: string }
+export interface SearchOptions {
+  k?: number; genre?: string;
+  /** searchVector: the query's text, so the crowd's labels and the
+   *  catalogue's names rank with the embedding (without it: cosine alone). */
+  query?: string;
+}
 export interface TasteShare { label: string; share: number }
 export interface BundleSummary {
   formatVersion: number; items: number; users: number; factors: number;
@@ -125,6 +130,7 @@ struct ColdStartOptions {
 struct SearchOptions {
     k: Option<usize>,
     genre: Option<String>,
+    query: Option<String>,
 }
 
 #[derive(Serialize)]
@@ -257,7 +263,12 @@ impl Recommender {
         let k = listener::check_k(o.k.unwrap_or(10)).map_err(error)?;
         let list = self
             .model
-            .search_vector(embedding, o.genre.as_deref(), k)
+            .search(
+                o.query.as_deref().unwrap_or(""),
+                embedding,
+                o.genre.as_deref(),
+                k,
+            )
             .map_err(error)?;
         self.scored_list(&list)
     }

@@ -36,7 +36,7 @@ const PLAYS: &[&str] = &[
 const NAME: &[&str] = &["name", "item_name", "artist_name", "track_name", "title"];
 
 /// The delimiter: explicit, else by extension, else sniffed from the header.
-fn delimiter(path: &Path, explicit: Option<u8>, bytes: &[u8]) -> u8 {
+pub(crate) fn delimiter(path: &Path, explicit: Option<u8>, bytes: &[u8]) -> u8 {
     if let Some(d) = explicit {
         return d;
     }

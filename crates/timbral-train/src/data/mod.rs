@@ -3,8 +3,10 @@
 //! field; by default the first bad row fails the load (nothing is trained or
 //! written), with `skip_bad_rows` they are counted and reported instead.
 
+pub mod canonical;
 mod delimited;
 pub mod hetrec;
+pub mod items;
 
 use std::collections::HashMap;
 use std::fmt;
@@ -26,6 +28,11 @@ pub struct Dataset {
     /// A short description of where the data came from.
     pub source: String,
     pub report: LoadReport,
+    /// Ids merged into another item ([`canonical::merge`]) → the id kept,
+    /// so side files that name a merged id (tags) find its item.
+    pub aliases: HashMap<String, String>,
+    /// What items files said about the items ([`items::Catalogue`]).
+    pub catalogue: Option<items::Catalogue>,
 }
 
 /// What a load saw, for the user to check.
@@ -185,6 +192,8 @@ impl Builder {
             plays,
             source,
             report: self.report,
+            aliases: HashMap::new(),
+            catalogue: None,
         })
     }
 }
@@ -226,6 +235,68 @@ pub fn load(path: &Path, columns: &ColumnNames, opts: ReadOptions) -> Result<Dat
 }
 
 impl Dataset {
+    /// A data set of a catalogue alone: its items, no listener.
+    pub fn from_catalogue(catalogue: items::Catalogue, source: String) -> Dataset {
+        let n = catalogue.items.len();
+        Dataset {
+            user_ids: Vec::new(),
+            item_ids: catalogue.items.iter().map(|c| c.id.clone()).collect(),
+            item_names: catalogue.items.iter().map(|c| c.display_name()).collect(),
+            plays: Csr::from_triplets(0, n, Vec::new()),
+            source,
+            report: catalogue.report.clone(),
+            aliases: HashMap::new(),
+            catalogue: Some(catalogue),
+        }
+    }
+
+    /// Attaches a catalogue: its items that nobody played join the data
+    /// (new items, with no plays), and items named only by their id take
+    /// the catalogue's name.
+    pub fn with_catalogue(mut self, catalogue: items::Catalogue) -> Dataset {
+        let known = self.item_lookup();
+        let mut names = self.item_names.clone();
+        let mut extra = Vec::new();
+        for c in &catalogue.items {
+            match known.get(c.id.as_str()) {
+                Some(&i) => {
+                    if names[i as usize] == self.item_ids[i as usize] {
+                        names[i as usize] = c.display_name();
+                    }
+                }
+                None => extra.push(c),
+            }
+        }
+        drop(known);
+        for c in extra {
+            self.item_ids.push(c.id.clone());
+            names.push(c.display_name());
+        }
+        self.item_names = names;
+        let n = self.item_ids.len();
+        if n > self.plays.n_cols() {
+            self.plays = Csr::from_triplets(self.n_users(), n, self.plays.triplets().collect());
+        }
+        self.catalogue = Some(catalogue);
+        self
+    }
+
+    /// The index of item `id`, through [`Self::aliases`] for a merged id.
+    pub fn item_lookup(&self) -> HashMap<&str, u32> {
+        let mut index: HashMap<&str, u32> = self
+            .item_ids
+            .iter()
+            .enumerate()
+            .map(|(i, id)| (id.as_str(), i as u32))
+            .collect();
+        for (from, to) in &self.aliases {
+            if let Some(&i) = index.get(to.as_str()) {
+                index.insert(from.as_str(), i);
+            }
+        }
+        index
+    }
+
     pub fn n_users(&self) -> usize {
         self.user_ids.len()
     }

@@ -1,0 +1,470 @@
+//! Search that ranks what listeners mean.
+//!
+//! A text query's embedding finds the items whose text is near it, but on
+//! its own it ranks the obscure artist who happens to carry a tag next to
+//! the band a thousand listeners gave it. So the cosine is blended with
+//! what the crowd says:
+//!
+//! ```text
+//! score = cos(query, item text)
+//!       + CROWD · crowd(item)      the query's concepts, by their votes
+//!       + POPULARITY · pop(item)   ln(1 + listeners) / ln(1 + max)
+//!                                  (× 0.3 for a query naming no concept)
+//!       + NAME · [the query names the item]
+//! ```
+//!
+//! A *concept* is a label of the catalogue that the query names: its words,
+//! folded ([`fold_word`]), matched greedily, longest first ("80s synthpop"
+//! → `80s`, `synthpop`; "synth pop" → `synthpop`, not `synth` and `pop`).
+//! `crowd(item)` is the mean over the concepts of
+//! `ln(1 + votes) / ln(1 + the concept's most votes)`, so an item carrying
+//! both concepts strongly comes first and one carrying neither gets 0.
+//! The weights were chosen by `timbral eval`'s graded search figure
+//! (listeners' votes from a held-out half of the taggers).
+
+use std::collections::HashMap;
+
+use crate::content::ContentQuery;
+use crate::linalg::ln_1p;
+use crate::listener::check_k;
+use crate::model::Model;
+use crate::topk::{top_k, Scored};
+use crate::Error;
+
+/// How much each part of a search score weighs next to the cosine.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct SearchWeights {
+    pub crowd: f32,
+    pub popularity: f32,
+    pub name: f32,
+}
+
+impl SearchWeights {
+    /// The blend every runtime uses.
+    pub const DEFAULT: SearchWeights = SearchWeights {
+        crowd: 1.0,
+        popularity: 0.3,
+        name: 1.0,
+    };
+    /// The cosine alone: plain semantic search.
+    pub const COSINE: SearchWeights = SearchWeights {
+        crowd: 0.0,
+        popularity: 0.0,
+        name: 0.0,
+    };
+}
+
+impl Default for SearchWeights {
+    fn default() -> Self {
+        SearchWeights::DEFAULT
+    }
+}
+
+/// Single words that never stand for a concept on their own.
+const STOPWORDS: &[&str] = &[
+    "a", "an", "and", "artist", "band", "best", "by", "for", "from", "good", "great", "in", "like",
+    "me", "music", "my", "of", "on", "or", "some", "song", "that", "the", "to", "track", "with",
+];
+
+/// The longest concept, in words.
+const MAX_CONCEPT_WORDS: usize = 4;
+
+/// A query that names no concept is about what its words mean, not about
+/// what is popular: popularity counts this much of its weight there.
+const POPULARITY_WITHOUT_CONCEPTS: f32 = 0.3;
+
+/// A label carried by this many items is a genre or a mood, not a name: a
+/// query that is both ("electronic", "ambient") means the label, and the
+/// artist who is called that gets no name boost.
+const COMMON_LABEL_ITEMS: usize = 10;
+
+/// Folds a letter: lower case, common Latin accents dropped (so "Sigur
+/// Rós" matches "sigur ros"); nothing for a character that is not
+/// alphanumeric.
+fn fold_char(c: char, out: &mut String) {
+    for l in c.to_lowercase() {
+        let plain = match l {
+            'à' | 'á' | 'â' | 'ã' | 'ä' | 'å' | 'ā' | 'ă' | 'ą' => "a",
+            'ç' | 'ć' | 'č' => "c",
+            'ď' | 'đ' => "d",
+            'è' | 'é' | 'ê' | 'ë' | 'ē' | 'ė' | 'ę' | 'ě' => "e",
+            'ì' | 'í' | 'î' | 'ï' | 'ī' | 'į' | 'ı' => "i",
+            'ł' => "l",
+            'ñ' | 'ń' | 'ň' => "n",
+            'ò' | 'ó' | 'ô' | 'õ' | 'ö' | 'ø' | 'ō' | 'ő' => "o",
+            'ř' => "r",
+            'ś' | 'š' | 'ş' => "s",
+            'ß' => "ss",
+            'ť' | 'ţ' => "t",
+            'ù' | 'ú' | 'û' | 'ü' | 'ū' | 'ů' | 'ű' => "u",
+            'ý' | 'ÿ' => "y",
+            'ź' | 'ż' | 'ž' => "z",
+            'æ' => "ae",
+            'œ' => "oe",
+            l if l.is_alphanumeric() => {
+                out.push(l);
+                continue;
+            }
+            _ => continue,
+        };
+        out.push_str(plain);
+    }
+}
+
+/// A text folded to its letters and digits: lower case, common Latin
+/// accents dropped, everything else removed ("Mary J. Blige" →
+/// `maryjblige`). No plural rule: for names, where "Killers" is not
+/// "Killer".
+pub fn fold_text(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        fold_char(c, &mut out);
+    }
+    out
+}
+
+/// One word folded for matching: lower case, accents and punctuation
+/// dropped, a plural `s` dropped from words of four or more letters
+/// ("vocalists" → "vocalist", "80s" stays). Labels and queries are folded
+/// alike, so the rule only has to be consistent, not linguistic.
+pub fn fold_word(w: &str) -> String {
+    let mut out = fold_text(w);
+    if out.len() >= 4 && out.ends_with('s') && !out.ends_with("ss") {
+        out.pop();
+    }
+    out
+}
+
+/// A text's words, folded; empty ones dropped. Words split at anything
+/// that is not a letter or digit ("hip-hop" is two words).
+pub fn words(text: &str) -> Vec<String> {
+    text.split(|c: char| !c.is_alphanumeric())
+        .map(fold_word)
+        .filter(|w| !w.is_empty())
+        .collect()
+}
+
+/// The key two spellings of one label share: its folded words joined
+/// ("Hip-Hop", "hip hop" and "hiphop" → `hiphop`). The trainer merges tags
+/// by it; search matches queries by it.
+pub fn label_key(label: &str) -> String {
+    words(label).concat()
+}
+
+/// One concept's items and how strongly each carries it.
+#[derive(Debug, Default)]
+struct Posting {
+    /// (item, ln(1 + votes)).
+    items: Vec<(u32, f32)>,
+    max: f32,
+}
+
+/// Labels and names by key, built once per model on the first search.
+#[derive(Debug, Default)]
+pub struct SearchIndex {
+    labels: HashMap<String, Posting>,
+    names: HashMap<String, Vec<u32>>,
+}
+
+impl SearchIndex {
+    pub(crate) fn build(model: &Model) -> SearchIndex {
+        let mut index = SearchIndex::default();
+        if let Some(c) = model.content() {
+            for (i, (labels, weights)) in c.labels.iter().zip(&c.label_weights).enumerate() {
+                for (l, &w) in labels.iter().zip(weights) {
+                    let key = label_key(l);
+                    if key.is_empty() {
+                        continue;
+                    }
+                    let p = index.labels.entry(key).or_default();
+                    let v = ln_1p(w as f32);
+                    // Two labels of one item with one key: the heavier counts.
+                    match p.items.last_mut() {
+                        Some(last) if last.0 == i as u32 => last.1 = last.1.max(v),
+                        _ => p.items.push((i as u32, v)),
+                    }
+                    p.max = p.max.max(v);
+                }
+            }
+        }
+        for i in 0..model.n_items() as u32 {
+            let key = label_key(model.item_name(i));
+            if !key.is_empty() {
+                index.names.entry(key).or_default().push(i);
+            }
+        }
+        index
+    }
+
+    /// The catalogue's labels that `query` names, as keys: greedy, longest
+    /// first, left to right, each word used once. A single stopword is no
+    /// concept.
+    pub fn concepts(&self, query: &str) -> Vec<String> {
+        let w = words(query);
+        let mut out: Vec<String> = Vec::new();
+        let mut at = 0;
+        while at < w.len() {
+            let found = (1..=MAX_CONCEPT_WORDS.min(w.len() - at))
+                .rev()
+                .find_map(|n| {
+                    if n == 1 && STOPWORDS.contains(&w[at].as_str()) {
+                        return None;
+                    }
+                    let key = w[at..at + n].concat();
+                    self.labels.contains_key(&key).then_some((n, key))
+                });
+            match found {
+                Some((n, key)) => {
+                    if !out.contains(&key) {
+                        out.push(key);
+                    }
+                    at += n;
+                }
+                None => at += 1,
+            }
+        }
+        out
+    }
+
+    /// Each item's crowd strength for `concepts`, in [0, 1].
+    fn crowd(&self, concepts: &[String], n_items: usize) -> Vec<f32> {
+        let mut crowd = vec![0f32; n_items];
+        if concepts.is_empty() {
+            return crowd;
+        }
+        let share = 1.0 / concepts.len() as f32;
+        for key in concepts {
+            let Some(p) = self.labels.get(key) else {
+                continue;
+            };
+            if p.max <= 0.0 {
+                continue;
+            }
+            for &(i, v) in &p.items {
+                crowd[i as usize] += share * v / p.max;
+            }
+        }
+        crowd
+    }
+
+    /// Items whose whole name the query is, or, for a name of two words or
+    /// more, which the query contains ("sigur ros live" names Sigur Rós);
+    /// not a name that is also a common label ([`COMMON_LABEL_ITEMS`]).
+    fn named(&self, query: &str) -> Vec<u32> {
+        let w = words(query);
+        let mut out = Vec::new();
+        for start in 0..w.len() {
+            for end in start + 1..=w.len() {
+                let whole = start == 0 && end == w.len();
+                if !whole && end - start < 2 {
+                    continue;
+                }
+                let key = w[start..end].concat();
+                let common = self
+                    .labels
+                    .get(&key)
+                    .is_some_and(|p| p.items.len() >= COMMON_LABEL_ITEMS);
+                if common {
+                    continue;
+                }
+                if let Some(items) = self.names.get(&key) {
+                    out.extend_from_slice(items);
+                }
+            }
+        }
+        out.sort_unstable();
+        out.dedup();
+        out
+    }
+}
+
+impl Model {
+    /// Search: the query's embedding (from the text encoder) blended with
+    /// the crowd's labels, popularity and names ([`SearchWeights::DEFAULT`]);
+    /// optionally only items labelled with `genre`.
+    pub fn search(
+        &self,
+        query: &str,
+        embedding: &[f32],
+        genre: Option<&str>,
+        k: usize,
+    ) -> Result<Vec<Scored>, Error> {
+        self.search_with(query, embedding, genre, k, SearchWeights::DEFAULT)
+    }
+
+    /// [`Self::search`] with explicit weights (`timbral eval` compares them).
+    pub fn search_with(
+        &self,
+        query: &str,
+        embedding: &[f32],
+        genre: Option<&str>,
+        k: usize,
+        w: SearchWeights,
+    ) -> Result<Vec<Scored>, Error> {
+        check_k(k)?;
+        let c = self.need_content()?;
+        if embedding.len() != c.text_dim() {
+            return Err(Error::InvalidInput(format!(
+                "query vector has {} dimensions, the bundle's content vectors {}",
+                embedding.len(),
+                c.text_dim()
+            )));
+        }
+        let q = ContentQuery {
+            text: embedding.to_vec(),
+            audio: vec![0.0; c.audio.cols()],
+        };
+        let mut score = c.cosines(&q, self.content_norms(), true);
+        let index = self.search_index();
+        let concepts = index.concepts(query);
+        if w.crowd != 0.0 {
+            for (s, v) in score.iter_mut().zip(index.crowd(&concepts, self.n_items())) {
+                *s += w.crowd * v;
+            }
+        }
+        let popularity = if concepts.is_empty() {
+            w.popularity * POPULARITY_WITHOUT_CONCEPTS
+        } else {
+            w.popularity
+        };
+        if popularity != 0.0 {
+            let pop = self.popularity();
+            let max = pop.listeners.iter().copied().max().unwrap_or(0);
+            for (i, s) in score.iter_mut().enumerate() {
+                *s += popularity * pop.penalty_with_max(i, max);
+            }
+        }
+        if w.name != 0.0 {
+            for i in index.named(query) {
+                score[i as usize] += w.name;
+            }
+        }
+        let cands = score
+            .iter()
+            .enumerate()
+            .filter(|&(j, _)| genre.is_none_or(|g| c.has_label(j, g)))
+            .map(|(j, &s)| Scored {
+                index: j as u32,
+                score: s,
+            })
+            .collect();
+        Ok(top_k(cands, k))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::tests::tiny;
+    use crate::{Content, Model, QMatrix};
+
+    #[test]
+    fn spellings_of_one_label_share_a_key() {
+        for s in ["hip hop", "Hip-Hop", "hiphop", "HIP  HOP", "hip-hop!"] {
+            assert_eq!(label_key(s), "hiphop", "{s}");
+        }
+        assert_eq!(label_key("Female Vocalists"), label_key("female vocalist"));
+        assert_eq!(label_key("Sigur Rós"), "sigurros");
+        assert_eq!(label_key("80s"), "80s");
+        assert_eq!(label_key("Motörhead"), "motorhead");
+        assert_eq!(label_key("bass"), "bass");
+        assert_eq!(label_key("—"), "");
+    }
+
+    /// Four items: two synthpop bands (one with many votes), an 80s rock
+    /// band and an obscure act whose text is nearest every query.
+    fn model() -> Model {
+        let mut p = tiny();
+        let n = 4;
+        p.item_ids = (0..n).map(|i| format!("i{i}")).collect();
+        p.item_names = vec![
+            "Depeche Mode".into(),
+            "Obscure Act".into(),
+            "Bon Jovi".into(),
+            "Little Synth".into(),
+        ];
+        let plays = crate::Csr::from_triplets(
+            3,
+            n,
+            vec![
+                (0, 0, 5.0),
+                (1, 0, 2.0),
+                (2, 0, 1.0),
+                (0, 2, 3.0),
+                (1, 3, 1.0),
+            ],
+        );
+        p.popularity = crate::Popularity::from_plays(&plays);
+        p.user_items = crate::Csr::from_triplets(2, n, vec![]);
+        p.item_factors = QMatrix::quantize(&vec![0.5; n * 2], n, 2);
+        p.content = Some(Content {
+            // Item 1 is nearest the query direction (1, 0).
+            text: QMatrix::quantize(&[0.8, 0.6, 1.0, 0.0, 0.6, 0.8, 0.7, 0.7], n, 2),
+            audio: QMatrix::quantize(&vec![0.0; n], n, 1),
+            audio_weight: 0.5,
+            labels: vec![
+                vec!["synthpop".into(), "80s".into()],
+                vec!["synth pop".into()],
+                vec!["80s".into(), "rock".into()],
+                vec!["Synth-Pop".into(), "80s".into()],
+            ],
+            label_weights: vec![vec![40, 30], vec![1], vec![25, 10], vec![3, 1]],
+            model_sha256: String::new(),
+            tokenizer_sha256: String::new(),
+        });
+        Model::from_parts(p).unwrap()
+    }
+
+    #[test]
+    fn concepts_are_matched_longest_first_and_stopwords_alone_are_none() {
+        let m = model();
+        let ix = m.search_index();
+        assert_eq!(ix.concepts("80s synthpop"), ["80s", "synthpop"]);
+        assert_eq!(ix.concepts("synth pop songs"), ["synthpop"]);
+        assert_eq!(ix.concepts("some rock music"), ["rock"]);
+        assert!(ix.concepts("the music").is_empty());
+    }
+
+    #[test]
+    fn the_crowd_puts_the_band_most_listeners_tag_first() {
+        let m = model();
+        let q = [1.0, 0.0];
+        let plain = m.search_with("80s synthpop", &q, None, 4, SearchWeights::COSINE);
+        assert_eq!(
+            plain.unwrap()[0].index,
+            1,
+            "the cosine alone: the obscure act"
+        );
+        let hits = m.search("80s synthpop", &q, None, 4).unwrap();
+        let order: Vec<u32> = hits.iter().map(|s| s.index).collect();
+        assert_eq!(order, [0, 1, 3, 2]);
+        // Without the query's words, the crowd has nothing to say.
+        let no_pop = SearchWeights {
+            popularity: 0.0,
+            ..SearchWeights::DEFAULT
+        };
+        let blind = m.search_with("", &q, None, 4, no_pop).unwrap();
+        assert_eq!(blind[0].index, 1);
+        // A genre filter keeps only the labelled items.
+        let rock = m.search("80s", &q, Some("rock"), 4).unwrap();
+        assert_eq!(rock.iter().map(|s| s.index).collect::<Vec<_>>(), [2]);
+    }
+
+    #[test]
+    fn a_query_that_names_an_item_finds_it() {
+        let m = model();
+        let hits = m.search("depeche mode", &[0.0, 1.0], None, 1).unwrap();
+        assert_eq!(hits[0].index, 0);
+        let hits = m.search("depeche mode live", &[0.0, 1.0], None, 1).unwrap();
+        assert_eq!(hits[0].index, 0);
+    }
+
+    #[test]
+    fn bad_queries_are_refused() {
+        let m = model();
+        assert!(m.search("x", &[1.0; 3], None, 5).is_err());
+        assert!(m.search("x", &[1.0; 2], None, 0).is_err());
+        let no_content = Model::from_parts(tiny()).unwrap();
+        assert!(no_content.search("x", &[1.0; 2], None, 5).is_err());
+    }
+}

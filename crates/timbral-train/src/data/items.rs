@@ -1,0 +1,705 @@
+//! Item metadata files: a catalogue of tracks or artists with names,
+//! artists, genres, tags, years, popularity and audio features, as CSV/TSV
+//! with a header (or `--item-columns` for a headerless file) or JSON Lines.
+//!
+//! Columns are found by common names ([`FIELDS`]) or mapped explicitly
+//! (`--item-map id=track_id,name=track_name`). Several rows of one id are
+//! one item: their genres and tags are merged, the first non-empty value of
+//! every other field is kept (Spotify's songs file lists a track once per
+//! playlist it is on). Lists come as JSON arrays, Python-list strings
+//! (`['a', 'b']`), or `|`- or `,`-separated values; a tag may carry a weight
+//! (`rock:0.8`). A bad row fails the load with its file, line and field,
+//! unless bad rows are skipped (then counted and reported).
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+
+use super::canonical::artist_key;
+use super::hetrec::decode_text;
+use super::{read_file, DataError, LoadReport, MAX_REPORTED};
+
+/// Spotify's audio features, in the order the bundle stores them.
+pub const AUDIO_FEATURES: [&str; 9] = [
+    "acousticness",
+    "danceability",
+    "energy",
+    "instrumentalness",
+    "liveness",
+    "loudness",
+    "speechiness",
+    "tempo",
+    "valence",
+];
+
+/// A field of an item and the column names that give it, most specific
+/// first. `genres` takes every column it finds (a genre and a subgenre).
+pub const FIELDS: &[(&str, &[&str])] = &[
+    ("id", &["id", "item_id", "item", "track_id", "artist_id", "song_id"]),
+    ("name", &["name", "track_name", "title", "item_name", "song", "artists"]),
+    ("artist", &["artist", "track_artist", "artist_name", "artists_name"]),
+    ("album", &["album", "album_name", "track_album_name"]),
+    ("duration_ms", &["duration_ms", "duration"]),
+    ("year", &["year", "release_year"]),
+    ("release_date", &["release_date", "track_album_release_date", "date"]),
+    ("genres", &["genres", "genre", "playlist_genre", "playlist_subgenre", "subgenre"]),
+    ("tags", &["tags", "tag", "labels"]),
+    ("popularity", &["popularity", "track_popularity"]),
+];
+
+/// One item as the catalogue knows it.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct CatalogueItem {
+    pub id: String,
+    pub name: String,
+    pub artist: Option<String>,
+    pub album: Option<String>,
+    pub duration_ms: Option<f32>,
+    pub year: Option<u16>,
+    pub genres: Vec<String>,
+    /// Tags with weights (1 where the file gives none).
+    pub tags: Vec<(String, f32)>,
+    /// The catalogue's own popularity (e.g. Spotify's 0–100).
+    pub popularity: Option<f32>,
+    /// Measured audio features, in [`AUDIO_FEATURES`] order.
+    pub audio: [Option<f32>; 9],
+}
+
+impl CatalogueItem {
+    /// What a listener sees: "Title — Artist" for a track, the name alone
+    /// for an artist.
+    pub fn display_name(&self) -> String {
+        match &self.artist {
+            Some(a) if !a.is_empty() && *a != self.name => format!("{} — {a}", self.name),
+            _ => self.name.clone(),
+        }
+    }
+
+    /// All nine audio features, where every one is known.
+    pub fn audio(&self) -> Option<Vec<f32>> {
+        self.audio.iter().copied().collect()
+    }
+
+    fn merge(&mut self, other: CatalogueItem) {
+        fn first<T>(a: &mut Option<T>, b: Option<T>) {
+            if a.is_none() {
+                *a = b;
+            }
+        }
+        if self.name.is_empty() {
+            self.name = other.name;
+        }
+        first(&mut self.artist, other.artist);
+        first(&mut self.album, other.album);
+        first(&mut self.duration_ms, other.duration_ms);
+        first(&mut self.year, other.year);
+        first(&mut self.popularity, other.popularity);
+        for (a, b) in self.audio.iter_mut().zip(other.audio) {
+            first(a, b);
+        }
+        for g in other.genres {
+            if !self.genres.contains(&g) {
+                self.genres.push(g);
+            }
+        }
+        for (t, w) in other.tags {
+            match self.tags.iter_mut().find(|(x, _)| *x == t) {
+                Some(x) => x.1 += w,
+                None => self.tags.push((t, w)),
+            }
+        }
+    }
+}
+
+/// How to read an items file.
+#[derive(Clone, Debug, Default)]
+pub struct ItemsFormat {
+    /// field → column, overriding [`FIELDS`]' names.
+    pub map: Vec<(String, String)>,
+    /// The columns of a headerless CSV/TSV file.
+    pub columns: Option<Vec<String>>,
+    /// CSV/TSV delimiter (default: by extension, else sniffed).
+    pub delimiter: Option<u8>,
+    pub skip_bad_rows: bool,
+}
+
+/// A catalogue read from one or more files, merged by id in order of first
+/// appearance.
+#[derive(Clone, Debug, Default)]
+pub struct Catalogue {
+    pub items: Vec<CatalogueItem>,
+    pub report: LoadReport,
+    /// Rows that repeated an id and were merged into its item.
+    pub merged_rows: u64,
+    index: HashMap<String, usize>,
+}
+
+impl Catalogue {
+    pub fn get(&self, id: &str) -> Option<&CatalogueItem> {
+        self.index.get(id).map(|&i| &self.items[i])
+    }
+
+    fn add(&mut self, item: CatalogueItem) {
+        match self.index.get(&item.id) {
+            Some(&i) => {
+                self.items[i].merge(item);
+                self.merged_rows += 1;
+            }
+            None => {
+                self.index.insert(item.id.clone(), self.items.len());
+                self.items.push(item);
+            }
+        }
+    }
+
+    /// Reads `path` (CSV/TSV, or JSON Lines by a `.jsonl`/`.ndjson`
+    /// extension) and merges its items into this catalogue.
+    pub fn read(&mut self, path: &Path, format: &ItemsFormat) -> Result<(), DataError> {
+        let text = decode_text(&read_file(path)?);
+        let name = path.to_string_lossy().to_lowercase();
+        let mut sink = Rows {
+            path: path.to_path_buf(),
+            skip: format.skip_bad_rows,
+            report: &mut self.report,
+            items: Vec::new(),
+        };
+        if name.ends_with(".jsonl") || name.ends_with(".ndjson") {
+            read_json_lines(&text, format, &mut sink)?;
+        } else {
+            read_delimited_items(&text, path, format, &mut sink)?;
+        }
+        let items = std::mem::take(&mut sink.items);
+        for item in items {
+            self.add(item);
+        }
+        Ok(())
+    }
+}
+
+/// Collects rows, failing or counting bad ones.
+struct Rows<'a> {
+    path: PathBuf,
+    skip: bool,
+    report: &'a mut LoadReport,
+    items: Vec<CatalogueItem>,
+}
+
+impl Rows<'_> {
+    fn push(&mut self, line: u64, row: Result<CatalogueItem, String>) -> Result<(), DataError> {
+        self.report.rows += 1;
+        match row {
+            Ok(item) => self.items.push(item),
+            Err(problem) if !self.skip => {
+                return Err(DataError::Row {
+                    path: self.path.clone(),
+                    line,
+                    problem,
+                })
+            }
+            Err(problem) => {
+                self.report.bad_rows += 1;
+                if self.report.first_bad.len() < MAX_REPORTED {
+                    self.report
+                        .first_bad
+                        .push(format!("line {line}: {problem}"));
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Which column gives which field: explicit mappings first, then the
+/// common names. An explicit mapping to a column the file lacks, or of a
+/// field that does not exist, is an error naming what there is.
+fn resolve_columns(
+    header: &[String],
+    format: &ItemsFormat,
+    path: &Path,
+) -> Result<Vec<(String, Vec<usize>)>, DataError> {
+    let file_error = |problem: String| DataError::File {
+        path: path.to_path_buf(),
+        problem,
+    };
+    let known: Vec<&str> = FIELDS
+        .iter()
+        .map(|(f, _)| *f)
+        .chain(AUDIO_FEATURES)
+        .collect();
+    let col = |name: &str| header.iter().position(|h| h.trim().eq_ignore_ascii_case(name));
+    let mut out: Vec<(String, Vec<usize>)> = Vec::new();
+    for (field, column) in &format.map {
+        if !known.contains(&field.as_str()) {
+            return Err(file_error(format!(
+                "--item-map: unknown field `{field}` (fields: {})",
+                known.join(", ")
+            )));
+        }
+        let i = col(column).ok_or_else(|| {
+            file_error(format!(
+                "--item-map {field}={column}: no column `{column}` (columns: {})",
+                header.join(", ")
+            ))
+        })?;
+        out.push((field.clone(), vec![i]));
+    }
+    for &field in &known {
+        if out.iter().any(|(f, _)| f == field) {
+            continue;
+        }
+        let names: &[&str] = FIELDS
+            .iter()
+            .find(|(f, _)| *f == field)
+            .map(|(_, n)| *n)
+            .unwrap_or(&[]);
+        let mut found: Vec<usize> = if names.is_empty() {
+            col(field).into_iter().collect()
+        } else {
+            names.iter().filter_map(|n| col(n)).collect()
+        };
+        if field != "genres" {
+            found.truncate(1);
+        }
+        // A column already mapped explicitly gives only that field.
+        found.retain(|i| !out.iter().any(|(_, c)| c.contains(i)));
+        if !found.is_empty() {
+            out.push((field.to_string(), found));
+        }
+    }
+    // Without an id, an item is known by its canonical name ([`finish`]).
+    if !out.iter().any(|(f, _)| f == "id" || f == "name") {
+        return Err(file_error(format!(
+            "no item id or name column (looked for {} and {}; map one with --item-map id=COLUMN); columns: {}",
+            FIELDS[0].1.join(", "),
+            FIELDS[1].1.join(", "),
+            header.join(", ")
+        )));
+    }
+    Ok(out)
+}
+
+/// Splits a list field: a JSON array, a Python-list string, or `|`- or
+/// `,`-separated values.
+pub fn parse_list(field: &str, value: &str) -> Result<Vec<String>, String> {
+    let v = value.trim();
+    if v.is_empty() || v == "[]" {
+        return Ok(Vec::new());
+    }
+    if let Some(inner) = v.strip_prefix('[') {
+        let inner = inner.strip_suffix(']').ok_or_else(|| {
+            format!("field `{field}`: `{value}` opens a list with `[` but never closes it")
+        })?;
+        if let Ok(list) = serde_json::from_str::<Vec<String>>(v) {
+            return Ok(list);
+        }
+        // A Python list: quoted items, commas between.
+        let mut out = Vec::new();
+        let mut chars = inner.chars().peekable();
+        loop {
+            while chars.peek().is_some_and(|c| c.is_whitespace() || *c == ',') {
+                chars.next();
+            }
+            let Some(q) = chars.next() else { break };
+            if q != '\'' && q != '"' {
+                return Err(format!(
+                    "field `{field}`: `{value}` is not a list of quoted strings"
+                ));
+            }
+            let mut item = String::new();
+            loop {
+                match chars.next() {
+                    Some('\\') => item.extend(chars.next()),
+                    Some(c) if c == q => break,
+                    Some(c) => item.push(c),
+                    None => {
+                        return Err(format!(
+                            "field `{field}`: `{value}` has an unclosed quote"
+                        ))
+                    }
+                }
+            }
+            out.push(item);
+        }
+        return Ok(out);
+    }
+    let sep = if v.contains('|') { '|' } else { ',' };
+    Ok(v.split(sep)
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(String::from)
+        .collect())
+}
+
+/// A tag with an optional `:weight` suffix.
+fn weighted(field: &str, tag: &str) -> Result<(String, f32), String> {
+    if let Some((t, w)) = tag.rsplit_once(':') {
+        if let Ok(w) = w.trim().parse::<f32>() {
+            if !(w.is_finite() && w >= 0.0) {
+                return Err(format!("field `{field}`: tag `{tag}` has a bad weight"));
+            }
+            return Ok((t.trim().to_string(), w));
+        }
+    }
+    Ok((tag.trim().to_string(), 1.0))
+}
+
+fn number(field: &str, value: &str) -> Result<Option<f32>, String> {
+    let v = value.trim();
+    if v.is_empty() {
+        return Ok(None);
+    }
+    match v.parse::<f32>() {
+        Ok(x) if x.is_finite() => Ok(Some(x)),
+        _ => Err(format!("field `{field}`: `{value}` is not a number")),
+    }
+}
+
+/// The year of a release date (`1984`, `1984-06-04`, `1984-06`).
+fn year_of(field: &str, value: &str) -> Result<Option<u16>, String> {
+    let v = value.trim();
+    if v.is_empty() {
+        return Ok(None);
+    }
+    let digits: String = v.chars().take_while(|c| c.is_ascii_digit()).collect();
+    match digits.parse::<u16>() {
+        Ok(y) if digits.len() == 4 => Ok(Some(y)),
+        _ => Err(format!("field `{field}`: `{value}` is not a year or a date")),
+    }
+}
+
+/// Sets one field of `item` from a text value.
+fn set_field(item: &mut CatalogueItem, field: &str, value: &str) -> Result<(), String> {
+    let v = value.trim();
+    match field {
+        "id" => item.id = v.to_string(),
+        "name" => item.name = v.to_string(),
+        "artist" => {
+            // Spotify's artists column is a Python list of names.
+            let names = if v.starts_with("['") || v.starts_with("[\"") {
+                parse_list(field, v)?
+            } else {
+                vec![v.to_string()]
+            };
+            item.artist = names.into_iter().find(|n| !n.is_empty());
+        }
+        "album" => item.album = Some(v.to_string()).filter(|s| !s.is_empty()),
+        "duration_ms" => item.duration_ms = number(field, v)?,
+        "year" | "release_date" => {
+            if item.year.is_none() {
+                item.year = year_of(field, v)?;
+            }
+        }
+        "genres" => {
+            for g in parse_list(field, v)? {
+                if !item.genres.contains(&g) {
+                    item.genres.push(g);
+                }
+            }
+        }
+        "tags" => {
+            for t in parse_list(field, v)? {
+                let (t, w) = weighted(field, &t)?;
+                if !t.is_empty() {
+                    item.tags.push((t, w));
+                }
+            }
+        }
+        "popularity" => item.popularity = number(field, v)?,
+        f => {
+            let j = AUDIO_FEATURES
+                .iter()
+                .position(|a| *a == f)
+                .expect("a known field");
+            item.audio[j] = number(field, v)?;
+        }
+    }
+    Ok(())
+}
+
+/// The id of an item whose file gives none: its canonical artist and
+/// title ([`artist_key`]), so every spelling of one artist or track is one
+/// item ("The Pet Shop Boys" and "Pet Shop Boys" are `pet shop boys`'s).
+pub fn canonical_id(artist: Option<&str>, name: &str) -> String {
+    match artist.map(artist_key).filter(|a| !a.is_empty()) {
+        Some(a) if a != artist_key(name) => format!("{a}/{}", artist_key(name)),
+        _ => artist_key(name),
+    }
+}
+
+fn finish(mut item: CatalogueItem) -> Result<CatalogueItem, String> {
+    if item.id.is_empty() {
+        if item.name.is_empty() {
+            return Err("field `id`: empty, and no name to make one from".into());
+        }
+        item.id = canonical_id(item.artist.as_deref(), &item.name);
+        if item.id.is_empty() {
+            return Err(format!("field `name`: `{}` has no letters or digits to make an id from", item.name));
+        }
+    }
+    if item.name.is_empty() {
+        item.name = item.id.clone();
+    }
+    Ok(item)
+}
+
+fn read_delimited_items(
+    text: &str,
+    path: &Path,
+    format: &ItemsFormat,
+    sink: &mut Rows<'_>,
+) -> Result<(), DataError> {
+    let delimiter = super::delimited::delimiter(path, format.delimiter, text.as_bytes());
+    let mut rdr = csv::ReaderBuilder::new()
+        .delimiter(delimiter)
+        .has_headers(format.columns.is_none())
+        .flexible(true)
+        .from_reader(text.as_bytes());
+    let header: Vec<String> = match &format.columns {
+        Some(c) => c.clone(),
+        None => rdr
+            .headers()
+            .map_err(|e| DataError::File {
+                path: path.to_path_buf(),
+                problem: format!("cannot read the header: {e}"),
+            })?
+            .iter()
+            .map(String::from)
+            .collect(),
+    };
+    let columns = resolve_columns(&header, format, path)?;
+    for rec in rdr.records() {
+        let rec = rec.map_err(|e| DataError::File {
+            path: path.to_path_buf(),
+            problem: e.to_string(),
+        })?;
+        let line = rec.position().map_or(0, |p| p.line());
+        let row = (|| {
+            if rec.len() != header.len() {
+                return Err(format!(
+                    "expected {} fields, found {}",
+                    header.len(),
+                    rec.len()
+                ));
+            }
+            let mut item = CatalogueItem::default();
+            for (field, cols) in &columns {
+                for &c in cols {
+                    set_field(&mut item, field, &rec[c])?;
+                }
+            }
+            finish(item)
+        })();
+        sink.push(line, row)?;
+    }
+    Ok(())
+}
+
+fn read_json_lines(text: &str, format: &ItemsFormat, sink: &mut Rows<'_>) -> Result<(), DataError> {
+    let mut columns: Option<Vec<(String, Vec<usize>)>> = None;
+    let mut keys: Vec<String> = Vec::new();
+    for (n, l) in text.split('\n').enumerate() {
+        let line = n as u64 + 1;
+        let l = l.trim();
+        if l.is_empty() {
+            continue;
+        }
+        let value: serde_json::Value = match serde_json::from_str(l) {
+            Ok(v) => v,
+            Err(e) => {
+                sink.push(line, Err(format!("not JSON: {e}")))?;
+                continue;
+            }
+        };
+        let Some(obj) = value.as_object() else {
+            sink.push(line, Err("a JSON line must be an object".into()))?;
+            continue;
+        };
+        // The first object's keys name the columns.
+        if columns.is_none() {
+            keys = obj.keys().cloned().collect();
+            columns = Some(resolve_columns(&keys, format, &sink.path)?);
+        }
+        let cols = columns.as_ref().expect("set above");
+        let row = (|| {
+            let mut item = CatalogueItem::default();
+            for (field, idx) in cols {
+                for &c in idx {
+                    let Some(v) = obj.get(&keys[c]) else { continue };
+                    match v {
+                        serde_json::Value::Null => {}
+                        serde_json::Value::String(s) => set_field(&mut item, field, s)?,
+                        serde_json::Value::Number(x) => {
+                            set_field(&mut item, field, &x.to_string())?
+                        }
+                        serde_json::Value::Array(a) if field == "genres" || field == "tags" => {
+                            for e in a {
+                                match (field.as_str(), e) {
+                                    (_, serde_json::Value::String(s)) => {
+                                        set_field(&mut item, field, &s.replace(['|', ','], " "))?
+                                    }
+                                    ("tags", serde_json::Value::Object(o)) => {
+                                        let t = o.get("tag").and_then(|t| t.as_str());
+                                        let w = o.get("weight").and_then(|w| w.as_f64());
+                                        match (t, w) {
+                                            (Some(t), w) => {
+                                                item.tags.push((t.to_string(), w.unwrap_or(1.0) as f32))
+                                            }
+                                            _ => {
+                                                return Err(format!(
+                                                    "field `{field}`: a tag object needs a `tag` string"
+                                                ))
+                                            }
+                                        }
+                                    }
+                                    _ => {
+                                        return Err(format!(
+                                            "field `{field}`: list items must be strings"
+                                        ))
+                                    }
+                                }
+                            }
+                        }
+                        other => {
+                            return Err(format!(
+                                "field `{field}` (key `{}`): unexpected {other}",
+                                keys[c]
+                            ))
+                        }
+                    }
+                }
+            }
+            finish(item)
+        })();
+        sink.push(line, row)?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn read(name: &str, text: &str, format: &ItemsFormat) -> Result<Catalogue, DataError> {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join(name);
+        std::fs::write(&p, text).unwrap();
+        let mut c = Catalogue::default();
+        c.read(&p, format).map(|()| c)
+    }
+
+    #[test]
+    fn lists_come_in_every_spelling() {
+        let want = vec!["dance pop".to_string(), "pop".to_string()];
+        for v in [
+            "['dance pop', 'pop']",
+            "[\"dance pop\", \"pop\"]",
+            "dance pop|pop",
+            "dance pop, pop",
+        ] {
+            assert_eq!(parse_list("genres", v).unwrap(), want, "{v}");
+        }
+        assert_eq!(parse_list("genres", "[]").unwrap(), Vec::<String>::new());
+        assert_eq!(parse_list("g", "['it\\'s']").unwrap(), ["it's"]);
+        for bad in ["['pop'", "['pop", "[pop]"] {
+            let err = parse_list("genres", bad).unwrap_err();
+            assert!(err.contains("genres"), "{bad}: {err}");
+        }
+    }
+
+    const SONGS: &str = "track_id,track_name,track_artist,track_popularity,track_album_release_date,playlist_genre,playlist_subgenre,energy,valence,tags\n\
+        t1,Song A,Band,70,1984-06-04,pop,dance pop,0.8,0.6,upbeat:2|80s\n\
+        t2,Song B,Other,40,2001,rock,hard rock,0.9,0.2,\n\
+        t1,Song A,Band,70,1984-06-04,pop,electropop,0.8,0.6,80s\n";
+
+    #[test]
+    fn a_csv_catalogue_is_found_by_common_names_and_merged_by_id() {
+        let c = read("songs.csv", SONGS, &ItemsFormat::default()).unwrap();
+        assert_eq!(c.items.len(), 2);
+        assert_eq!(c.merged_rows, 1);
+        let a = c.get("t1").unwrap();
+        assert_eq!(a.display_name(), "Song A — Band");
+        assert_eq!(a.year, Some(1984));
+        assert_eq!(a.genres, ["pop", "dance pop", "electropop"]);
+        assert_eq!(a.tags, [("upbeat".to_string(), 2.0), ("80s".to_string(), 2.0)]);
+        assert_eq!(a.popularity, Some(70.0));
+        assert_eq!(a.audio[2], Some(0.8));
+        assert_eq!(a.audio(), None, "not every feature is known");
+    }
+
+    #[test]
+    fn json_lines_give_the_same_catalogue() {
+        let jsonl = "{\"track_id\":\"t1\",\"track_name\":\"Song A\",\"track_artist\":\"Band\",\"track_popularity\":70,\"track_album_release_date\":\"1984-06-04\",\"playlist_genre\":\"pop\",\"playlist_subgenre\":\"dance pop\",\"energy\":0.8,\"valence\":0.6,\"tags\":[{\"tag\":\"upbeat\",\"weight\":2},\"80s\"]}\n\
+            {\"track_id\":\"t2\",\"track_name\":\"Song B\",\"track_artist\":\"Other\",\"track_popularity\":40,\"track_album_release_date\":\"2001\",\"playlist_genre\":\"rock\",\"playlist_subgenre\":\"hard rock\",\"energy\":0.9,\"valence\":0.2,\"tags\":[]}\n\
+            \n\
+            {\"track_id\":\"t1\",\"playlist_genre\":\"pop\",\"playlist_subgenre\":\"electropop\",\"tags\":[\"80s\"]}\n";
+        let j = read("songs.jsonl", jsonl, &ItemsFormat::default()).unwrap();
+        let c = read("songs.csv", SONGS, &ItemsFormat::default()).unwrap();
+        assert_eq!(j.items, c.items);
+    }
+
+    #[test]
+    fn items_without_ids_are_known_by_their_canonical_names() {
+        let c = read(
+            "artists.csv",
+            "artists,genres,energy\nPet Shop Boys,['synthpop'],0.7\nThe Pet Shop Boys,['dance pop'],\nMadonna,[],0.8\n",
+            &ItemsFormat::default(),
+        )
+        .unwrap();
+        assert_eq!(c.items.len(), 2);
+        assert_eq!(c.items[0].id, "petshopboys");
+        assert_eq!(c.items[0].genres, ["synthpop", "dance pop"]);
+        assert_eq!(canonical_id(Some("Queen"), "Bohemian Rhapsody - Remastered 2011"), "queen/bohemianrhapsody");
+    }
+
+    #[test]
+    fn explicit_maps_and_headerless_columns() {
+        let f = ItemsFormat {
+            map: vec![("id".into(), "code".into()), ("name".into(), "label".into())],
+            ..Default::default()
+        };
+        let c = read("x.csv", "code,label\n1,One\n", &f).unwrap();
+        assert_eq!(c.items[0].name, "One");
+        let f = ItemsFormat {
+            columns: Some(vec!["id".into(), "name".into(), "genres".into()]),
+            delimiter: Some(b'\t'),
+            ..Default::default()
+        };
+        let c = read("x.tsv", "7\tSeven\tjazz|soul\n", &f).unwrap();
+        assert_eq!(c.items[0].genres, ["jazz", "soul"]);
+    }
+
+    #[test]
+    fn bad_input_names_the_file_line_and_field() {
+        let err = |name: &str, text: &str, f: &ItemsFormat| {
+            read(name, text, f).unwrap_err().to_string()
+        };
+        let d = ItemsFormat::default();
+        let e = err("a.csv", "id,energy\n1,0.5\n2,loud\n", &d);
+        assert!(e.contains("a.csv:3") && e.contains("`energy`"), "{e}");
+        let e = err("a.csv", "id,genres\n1,\"['pop'\"\n", &d);
+        assert!(e.contains("a.csv:2") && e.contains("`genres`"), "{e}");
+        let e = err("a.jsonl", "{\"id\":\"1\"}\n[1,2]\n", &d);
+        assert!(e.contains("a.jsonl:2") && e.contains("object"), "{e}");
+        let e = err("a.csv", "colour\nx\n", &d);
+        assert!(e.contains("no item id or name column"), "{e}");
+        let bad_map = ItemsFormat {
+            map: vec![("name".into(), "nope".into())],
+            ..Default::default()
+        };
+        let e = err("a.csv", "id,title\n1,x\n", &bad_map);
+        assert!(e.contains("no column `nope`") && e.contains("title"), "{e}");
+        let bad_field = ItemsFormat {
+            map: vec![("colour".into(), "id".into())],
+            ..Default::default()
+        };
+        assert!(err("a.csv", "id\n1\n", &bad_field).contains("unknown field `colour`"));
+        // Skipped, bad rows are counted and the good ones kept.
+        let skip = ItemsFormat {
+            skip_bad_rows: true,
+            ..Default::default()
+        };
+        let c = read("a.csv", "id,energy\n1,0.5\n2,loud\n,0.1\n", &skip).unwrap();
+        assert_eq!(c.items.len(), 1);
+        assert_eq!(c.report.bad_rows, 2);
+        assert!(c.report.first_bad[0].contains("line 3"), "{:?}", c.report.first_bad);
+    }
+}
