@@ -11,6 +11,9 @@ cd "$(dirname "$0")/.."
 echo "== cargo fmt --check"
 cargo fmt --all -- --check
 
+echo "== cargo clippy (workspace, all targets, warnings are errors)"
+cargo clippy --locked --workspace --all-targets -- -D warnings
+
 echo "== timbral-core for wasm32-unknown-unknown"
 cargo build --locked -p timbral-core --target wasm32-unknown-unknown
 
@@ -18,7 +21,7 @@ echo "== cargo test (workspace)"
 cargo test --locked --workspace
 
 echo "== MiniLM encoder in wasm32 (simd128) under Node, wasm-bindgen-test"
-cargo test --locked -p timbral-core --features encoder --target wasm32-unknown-unknown --test encoder_wasm
+cargo test --locked -p timbral-encoder --target wasm32-unknown-unknown --test encoder_wasm
 
 echo "== timbral-wasm bindings under Node and in headless Chromium, wasm-bindgen-test"
 cargo test --locked -p timbral-wasm --target wasm32-unknown-unknown

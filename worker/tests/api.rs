@@ -162,13 +162,20 @@ fn search_by_words_or_by_embedding() {
     assert_eq!(s, 200, "{v}");
     assert_eq!(v["mode"], "words");
     assert_eq!(ids(&v["items"]).len(), 3);
-    // The fixture's content space is 2-d: (1, 0) is the folk corner.
-    let (s, v) = decode(api.search(&body, Some(&[1.0, 0.0])));
+    // The fixture's content space is 2-d: (1, 0) is the folk corner. A
+    // query that names no label is ranked by its embedding...
+    let quiet: SearchBody = serde_json::from_str(r#"{"query": "quiet evenings", "k": 3}"#).unwrap();
+    let (s, v) = decode(api.search(&quiet, Some(&[1.0, 0.0])));
     assert_eq!(s, 200, "{v}");
     assert_eq!(v["mode"], "semantic");
     assert!(ids(&v["items"])
         .iter()
         .all(|i| ["a0", "a1", "a2"].contains(i)));
+    // ...one that names a label gets the items the crowd gave it.
+    let (_, v) = decode(api.search(&body, Some(&[1.0, 0.0])));
+    assert!(ids(&v["items"])
+        .iter()
+        .all(|i| ["a3", "a4", "a5"].contains(i)));
 
     let empty: SearchBody = serde_json::from_str(r#"{"query": "  "}"#).unwrap();
     let (s, v) = decode(api.search(&empty, None));

@@ -38,6 +38,50 @@ pub struct Content {
     /// The text each vector was made from (what search explains against).
     pub model_sha256: String,
     pub tokenizer_sha256: String,
+    /// Where the text vectors are compact: the map from the encoder's
+    /// embedding to them, which a query's embedding goes through too.
+    pub projection: Option<TextProjection>,
+}
+
+/// A linear map from the encoder's embeddings (`input` dimensions) to the
+/// compact text vectors (`dims`): `axes · (e − mean)`, the leading
+/// principal axes of the catalogue's embeddings.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct TextProjection {
+    pub input: u32,
+    pub dims: u32,
+    pub mean: Vec<f32>,
+    /// `dims` rows of `input`, row-major.
+    pub axes: Vec<f32>,
+}
+
+impl TextProjection {
+    pub fn validate(&self, text_dim: usize) -> Result<(), String> {
+        let (i, d) = (self.input as usize, self.dims as usize);
+        if d != text_dim || self.mean.len() != i || self.axes.len() != i * d {
+            return Err(format!(
+                "a projection of {} × {} (mean {}, axes {}) for {text_dim}-d text vectors",
+                self.dims,
+                self.input,
+                self.mean.len(),
+                self.axes.len()
+            ));
+        }
+        if self.mean.iter().chain(&self.axes).any(|v| !v.is_finite()) {
+            return Err("the projection has a value that is not finite".into());
+        }
+        Ok(())
+    }
+
+    /// `axes · (e − mean)`, summed in a fixed order (the same on every
+    /// target).
+    pub fn apply(&self, e: &[f32]) -> Vec<f32> {
+        let centred: Vec<f32> = e.iter().zip(&self.mean).map(|(x, m)| x - m).collect();
+        self.axes
+            .chunks_exact(self.input as usize)
+            .map(|a| dot(a, &centred))
+            .collect()
+    }
 }
 
 /// How [`Content`] is written: each item's labels as (vocabulary index,
@@ -51,6 +95,7 @@ struct ContentWire {
     labels: Vec<Vec<(u32, u32)>>,
     model_sha256: String,
     tokenizer_sha256: String,
+    projection: Option<TextProjection>,
 }
 
 impl From<Content> for ContentWire {
@@ -77,6 +122,7 @@ impl From<Content> for ContentWire {
             audio_weight: c.audio_weight,
             model_sha256: c.model_sha256,
             tokenizer_sha256: c.tokenizer_sha256,
+            projection: c.projection,
         }
     }
 }
@@ -108,6 +154,7 @@ impl TryFrom<ContentWire> for Content {
             label_weights,
             model_sha256: w.model_sha256,
             tokenizer_sha256: w.tokenizer_sha256,
+            projection: w.projection,
         })
     }
 }
@@ -134,6 +181,7 @@ impl From<ContentV2> for Content {
             labels: v.labels,
             model_sha256: v.model_sha256,
             tokenizer_sha256: v.tokenizer_sha256,
+            projection: None,
         }
     }
 }
@@ -272,6 +320,29 @@ impl Content {
         self.text.cols()
     }
 
+    /// The dimensions of the encoder's embeddings these vectors take.
+    pub fn embedding_dim(&self) -> usize {
+        self.projection
+            .as_ref()
+            .map_or(self.text_dim(), |p| p.input as usize)
+    }
+
+    /// A query's embedding in the text vectors' space (through the
+    /// projection where they are compact).
+    pub fn text_query(&self, embedding: &[f32]) -> Result<Vec<f32>, String> {
+        if embedding.len() != self.embedding_dim() {
+            return Err(format!(
+                "query vector has {} dimensions, the bundle's content vectors take {}",
+                embedding.len(),
+                self.embedding_dim()
+            ));
+        }
+        Ok(match &self.projection {
+            Some(p) => p.apply(embedding),
+            None => embedding.to_vec(),
+        })
+    }
+
     pub fn validate(&self, n_items: usize) -> Result<(), String> {
         self.text.validate()?;
         self.audio.validate()?;
@@ -299,6 +370,9 @@ impl Content {
                 self.labels[i].len(),
                 self.label_weights[i].len()
             ));
+        }
+        if let Some(p) = &self.projection {
+            p.validate(self.text_dim())?;
         }
         if !(self.audio_weight.is_finite() && self.audio_weight >= 0.0) {
             return Err(format!("invalid audio weight {}", self.audio_weight));
@@ -557,6 +631,7 @@ pub(crate) mod tests {
             label_weights: vec![vec![3], vec![5, 2], vec![]],
             model_sha256: String::new(),
             tokenizer_sha256: String::new(),
+            projection: None,
         }
     }
 

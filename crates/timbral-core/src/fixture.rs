@@ -49,6 +49,7 @@ pub fn two_styles() -> Vec<u8> {
         labels,
         model_sha256: "m".into(),
         tokenizer_sha256: "t".into(),
+        projection: None,
     };
     let norms = content.norms();
     let parts = ModelParts {

@@ -11,8 +11,6 @@ pub mod als;
 pub mod bundle;
 pub mod content;
 pub mod csr;
-#[cfg(feature = "encoder")]
-pub mod encoder;
 mod error;
 #[cfg(feature = "fixtures")]
 pub mod fixture;

@@ -935,15 +935,8 @@ impl Model {
         k: usize,
     ) -> Result<Vec<Scored>, Error> {
         let c = self.need_content()?;
-        if query.len() != c.text_dim() {
-            return Err(Error::InvalidInput(format!(
-                "query vector has {} dimensions, the bundle's content vectors {}",
-                query.len(),
-                c.text_dim()
-            )));
-        }
         let q = ContentQuery {
-            text: query.to_vec(),
+            text: c.text_query(query).map_err(Error::InvalidInput)?,
             audio: vec![0.0; c.audio.cols()],
         };
         let sims = c.cosines(&q, &self.content_norms, true);

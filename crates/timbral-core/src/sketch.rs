@@ -317,6 +317,7 @@ pub(crate) mod tests {
             label_weights: vec![vec![]; n],
             model_sha256: String::new(),
             tokenizer_sha256: String::new(),
+            projection: None,
         }
     }
 

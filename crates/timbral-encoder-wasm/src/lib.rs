@@ -2,7 +2,7 @@
 //! module: about 3 MB gzipped, so a page fetches it only when a listener
 //! first searches, while the recommender module starts at once.
 
-use timbral_core::encoder::Encoder;
+use timbral_encoder::Encoder;
 use wasm_bindgen::prelude::*;
 
 fn error(msg: impl std::fmt::Display) -> JsValue {

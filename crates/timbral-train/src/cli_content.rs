@@ -5,8 +5,8 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
-use timbral_core::encoder::Encoder;
 use timbral_core::{Content, Model};
+use timbral_encoder::Encoder;
 
 use crate::content::{self, ItemMeta};
 use crate::data::Dataset;

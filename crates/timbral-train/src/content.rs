@@ -6,9 +6,9 @@ use std::collections::HashMap;
 use std::path::Path;
 
 use rayon::prelude::*;
-use timbral_core::encoder::Encoder;
 use timbral_core::search::label_key;
 use timbral_core::{Content, QMatrix};
+use timbral_encoder::Encoder;
 
 use crate::data::hetrec::{decode_text, lines};
 use crate::data::{DataError, Dataset};
@@ -56,7 +56,12 @@ impl ItemMeta {
         tags.truncate(MAX_TAGS);
         ItemMeta {
             tags,
-            genres: c.genres.iter().map(|g| normalize(g)).filter(|g| !g.is_empty()).collect(),
+            genres: c
+                .genres
+                .iter()
+                .map(|g| normalize(g))
+                .filter(|g| !g.is_empty())
+                .collect(),
             audio: c.audio(),
         }
     }
@@ -65,12 +70,17 @@ impl ItemMeta {
     /// join these; its audio features fill in where these have none.
     pub fn add(&mut self, other: &ItemMeta) {
         for (t, v) in &other.tags {
-            match self.tags.iter_mut().find(|(x, _)| label_key(x) == label_key(t)) {
+            match self
+                .tags
+                .iter_mut()
+                .find(|(x, _)| label_key(x) == label_key(t))
+            {
                 Some(x) => x.1 += v,
                 None => self.tags.push((t.clone(), *v)),
             }
         }
-        self.tags.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+        self.tags
+            .sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
         self.tags.truncate(MAX_TAGS);
         for g in &other.genres {
             if !self.genres.contains(g) {
@@ -394,7 +404,7 @@ pub fn build_content(
         })
         .collect::<Result<_, _>>()?;
     bar.finish_and_clear();
-    let dim = timbral_core::encoder::DIM;
+    let dim = timbral_encoder::DIM;
     let labels: Vec<Vec<(String, u32)>> = meta.iter().map(ItemMeta::labels).collect();
     let vectors = embedded.concat();
     let secs = t.elapsed().as_secs_f64();
@@ -418,5 +428,6 @@ pub fn build_content(
             .collect(),
         model_sha256: encoder.model_sha256().to_string(),
         tokenizer_sha256: encoder.tokenizer_sha256().to_string(),
+        projection: None,
     })
 }

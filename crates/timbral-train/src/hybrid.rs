@@ -42,7 +42,8 @@ const MAX_TUNE_USERS: usize = 800;
 pub fn with_content(model: Model, content: &Content, fusion: Option<Fusion>) -> Model {
     let mut parts = model.into_parts();
     map_new_items(&mut parts, content);
-    parts.content_sketch = Some(crate::sketch::content_sketch(content));
+    parts.content_sketch = (content.text_dim() > crate::sketch::SKETCH_MIN_TEXT_DIM)
+        .then(|| crate::sketch::content_sketch(content));
     parts.content = Some(content.clone());
     parts.fusion = fusion;
     Model::from_parts(parts).expect("content matches the catalogue")
@@ -656,6 +657,7 @@ mod tests {
             label_weights: vec![Vec::new(); n],
             model_sha256: String::new(),
             tokenizer_sha256: String::new(),
+            projection: None,
         };
         let before = parts.item_factors.dequantize_row(1);
         map_new_items(&mut parts, &content);

@@ -5,6 +5,7 @@
 pub mod bench;
 #[cfg(feature = "content")]
 pub mod cli_content;
+pub mod compact;
 #[cfg(feature = "content")]
 pub mod content;
 pub mod data;

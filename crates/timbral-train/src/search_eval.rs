@@ -24,9 +24,9 @@ use anyhow::{Context, Result};
 use rand::seq::SliceRandom;
 use rand::SeedableRng;
 use serde::Serialize;
-use timbral_core::encoder::Encoder;
 use timbral_core::search::label_key;
 use timbral_core::{Model, SearchWeights};
+use timbral_encoder::Encoder;
 
 use crate::content::{ItemMeta, Taggings};
 

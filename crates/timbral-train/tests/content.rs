@@ -281,13 +281,27 @@ fn a_catalogue_alone_makes_a_content_only_bundle_the_same_from_csv_and_json_line
         [
             ok(&["similar", "--bundle", s(b), "--item", "t3", "--json"]),
             ok(&["search", "--bundle", s(b), "--json", "upbeat dance pop"]),
-            ok(&["recommend", "--bundle", s(b), "--history", s(&history), "--json"]),
+            ok(&[
+                "recommend",
+                "--bundle",
+                s(b),
+                "--history",
+                s(&history),
+                "--json",
+            ]),
         ]
     };
     let (a, j) = (answers(&bundles[0]), answers(&bundles[1]));
     assert!(a == j, "CSV and JSON Lines disagree:\n{a:?}\n{j:?}");
     let sim = json(&ok(&[
-        "similar", "--bundle", s(b), "--item", "t0", "--k", "3", "--json",
+        "similar",
+        "--bundle",
+        s(b),
+        "--item",
+        "t0",
+        "--k",
+        "3",
+        "--json",
     ]));
     // t0 is metal: its nearest are the other metal songs.
     assert!(
@@ -299,7 +313,13 @@ fn a_catalogue_alone_makes_a_content_only_bundle_the_same_from_csv_and_json_line
     );
     assert!(sim[0]["name"].as_str().unwrap().contains(" — metal band"));
     let hits = json(&ok(&[
-        "search", "--bundle", s(b), "--k", "5", "--json", "bebop jazz",
+        "search",
+        "--bundle",
+        s(b),
+        "--k",
+        "5",
+        "--json",
+        "bebop jazz",
     ]));
     assert!(
         hits.iter().all(|r| {
@@ -311,7 +331,14 @@ fn a_catalogue_alone_makes_a_content_only_bundle_the_same_from_csv_and_json_line
     // A listener's history: fold-in has no plays to learn from, so content
     // and the catalogue's popularity rank.
     let recs = json(&ok(&[
-        "recommend", "--bundle", s(b), "--history", s(&history), "--k", "4", "--json",
+        "recommend",
+        "--bundle",
+        s(b),
+        "--history",
+        s(&history),
+        "--k",
+        "4",
+        "--json",
     ]));
     assert_eq!(recs.len(), 4);
     let pop_like = recs
@@ -322,7 +349,16 @@ fn a_catalogue_alone_makes_a_content_only_bundle_the_same_from_csv_and_json_line
     // A bad items file is refused with its line and field.
     let bad = dir.path().join("bad.csv");
     std::fs::write(&bad, "track_id,energy\nt1,0.5\nt2,very\n").unwrap();
-    let err = fails(&["train", "--items", s(&bad), "--out", s(&dir.path().join("x"))]);
-    assert!(err.contains("bad.csv:3") && err.contains("`energy`"), "{err}");
+    let err = fails(&[
+        "train",
+        "--items",
+        s(&bad),
+        "--out",
+        s(&dir.path().join("x")),
+    ]);
+    assert!(
+        err.contains("bad.csv:3") && err.contains("`energy`"),
+        "{err}"
+    );
     assert!(!dir.path().join("x").exists());
 }

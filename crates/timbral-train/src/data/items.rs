@@ -34,14 +34,42 @@ pub const AUDIO_FEATURES: [&str; 9] = [
 /// A field of an item and the column names that give it, most specific
 /// first. `genres` takes every column it finds (a genre and a subgenre).
 pub const FIELDS: &[(&str, &[&str])] = &[
-    ("id", &["id", "item_id", "item", "track_id", "artist_id", "song_id"]),
-    ("name", &["name", "track_name", "title", "item_name", "song", "artists"]),
-    ("artist", &["artist", "track_artist", "artist_name", "artists_name"]),
+    (
+        "id",
+        &["id", "item_id", "item", "track_id", "artist_id", "song_id"],
+    ),
+    (
+        "name",
+        &[
+            "name",
+            "track_name",
+            "title",
+            "item_name",
+            "song",
+            "artists",
+        ],
+    ),
+    (
+        "artist",
+        &["artist", "track_artist", "artist_name", "artists_name"],
+    ),
     ("album", &["album", "album_name", "track_album_name"]),
     ("duration_ms", &["duration_ms", "duration"]),
     ("year", &["year", "release_year"]),
-    ("release_date", &["release_date", "track_album_release_date", "date"]),
-    ("genres", &["genres", "genre", "playlist_genre", "playlist_subgenre", "subgenre"]),
+    (
+        "release_date",
+        &["release_date", "track_album_release_date", "date"],
+    ),
+    (
+        "genres",
+        &[
+            "genres",
+            "genre",
+            "playlist_genre",
+            "playlist_subgenre",
+            "subgenre",
+        ],
+    ),
     ("tags", &["tags", "tag", "labels"]),
     ("popularity", &["popularity", "track_popularity"]),
 ];
@@ -225,7 +253,11 @@ fn resolve_columns(
         .map(|(f, _)| *f)
         .chain(AUDIO_FEATURES)
         .collect();
-    let col = |name: &str| header.iter().position(|h| h.trim().eq_ignore_ascii_case(name));
+    let col = |name: &str| {
+        header
+            .iter()
+            .position(|h| h.trim().eq_ignore_ascii_case(name))
+    };
     let mut out: Vec<(String, Vec<usize>)> = Vec::new();
     for (field, column) in &format.map {
         if !known.contains(&field.as_str()) {
@@ -311,9 +343,7 @@ pub fn parse_list(field: &str, value: &str) -> Result<Vec<String>, String> {
                     Some(c) if c == q => break,
                     Some(c) => item.push(c),
                     None => {
-                        return Err(format!(
-                            "field `{field}`: `{value}` has an unclosed quote"
-                        ))
+                        return Err(format!("field `{field}`: `{value}` has an unclosed quote"))
                     }
                 }
             }
@@ -362,7 +392,9 @@ fn year_of(field: &str, value: &str) -> Result<Option<u16>, String> {
     let digits: String = v.chars().take_while(|c| c.is_ascii_digit()).collect();
     match digits.parse::<u16>() {
         Ok(y) if digits.len() == 4 => Ok(Some(y)),
-        _ => Err(format!("field `{field}`: `{value}` is not a year or a date")),
+        _ => Err(format!(
+            "field `{field}`: `{value}` is not a year or a date"
+        )),
     }
 }
 
@@ -432,7 +464,10 @@ fn finish(mut item: CatalogueItem) -> Result<CatalogueItem, String> {
         }
         item.id = canonical_id(item.artist.as_deref(), &item.name);
         if item.id.is_empty() {
-            return Err(format!("field `name`: `{}` has no letters or digits to make an id from", item.name));
+            return Err(format!(
+                "field `name`: `{}` has no letters or digits to make an id from",
+                item.name
+            ));
         }
     }
     if item.name.is_empty() {
@@ -619,7 +654,10 @@ mod tests {
         assert_eq!(a.display_name(), "Song A — Band");
         assert_eq!(a.year, Some(1984));
         assert_eq!(a.genres, ["pop", "dance pop", "electropop"]);
-        assert_eq!(a.tags, [("upbeat".to_string(), 2.0), ("80s".to_string(), 2.0)]);
+        assert_eq!(
+            a.tags,
+            [("upbeat".to_string(), 2.0), ("80s".to_string(), 2.0)]
+        );
         assert_eq!(a.popularity, Some(70.0));
         assert_eq!(a.audio[2], Some(0.8));
         assert_eq!(a.audio(), None, "not every feature is known");
@@ -647,13 +685,19 @@ mod tests {
         assert_eq!(c.items.len(), 2);
         assert_eq!(c.items[0].id, "petshopboys");
         assert_eq!(c.items[0].genres, ["synthpop", "dance pop"]);
-        assert_eq!(canonical_id(Some("Queen"), "Bohemian Rhapsody - Remastered 2011"), "queen/bohemianrhapsody");
+        assert_eq!(
+            canonical_id(Some("Queen"), "Bohemian Rhapsody - Remastered 2011"),
+            "queen/bohemianrhapsody"
+        );
     }
 
     #[test]
     fn explicit_maps_and_headerless_columns() {
         let f = ItemsFormat {
-            map: vec![("id".into(), "code".into()), ("name".into(), "label".into())],
+            map: vec![
+                ("id".into(), "code".into()),
+                ("name".into(), "label".into()),
+            ],
             ..Default::default()
         };
         let c = read("x.csv", "code,label\n1,One\n", &f).unwrap();
@@ -669,9 +713,8 @@ mod tests {
 
     #[test]
     fn bad_input_names_the_file_line_and_field() {
-        let err = |name: &str, text: &str, f: &ItemsFormat| {
-            read(name, text, f).unwrap_err().to_string()
-        };
+        let err =
+            |name: &str, text: &str, f: &ItemsFormat| read(name, text, f).unwrap_err().to_string();
         let d = ItemsFormat::default();
         let e = err("a.csv", "id,energy\n1,0.5\n2,loud\n", &d);
         assert!(e.contains("a.csv:3") && e.contains("`energy`"), "{e}");
@@ -700,6 +743,10 @@ mod tests {
         let c = read("a.csv", "id,energy\n1,0.5\n2,loud\n,0.1\n", &skip).unwrap();
         assert_eq!(c.items.len(), 1);
         assert_eq!(c.report.bad_rows, 2);
-        assert!(c.report.first_bad[0].contains("line 3"), "{:?}", c.report.first_bad);
+        assert!(
+            c.report.first_bad[0].contains("line 3"),
+            "{:?}",
+            c.report.first_bad
+        );
     }
 }

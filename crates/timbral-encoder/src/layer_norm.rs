@@ -18,7 +18,7 @@ use tract_onnx::tract_hir::internal::*;
 use tract_onnx::tract_hir::ops::expandable::{expand, Expansion};
 
 use super::graph;
-use crate::linalg::sum_map;
+use timbral_core::linalg::sum_map;
 
 /// The op type the rewritten graph uses, registered with tract-onnx; ε is
 /// its float attribute `epsilon`.

@@ -1,14 +1,13 @@
 //! The MiniLM encoder against onnxruntime's answers on the same files
 //! (tests/fixtures/minilm.json, made by make_minilm_fixture.py).
-#![cfg(feature = "encoder")]
 
 mod common;
 
 use std::path::PathBuf;
 use std::sync::OnceLock;
 
-use timbral_core::encoder::{sha256_hex, Encoder, DIM};
 use timbral_core::linalg::cosine;
+use timbral_encoder::{sha256_hex, Encoder, DIM};
 
 fn model_dir() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../models/minilm")

@@ -1,8 +1,8 @@
 //! The onnxruntime fixture (fixtures/minilm.json), shared by the native and
 //! the wasm32 encoder tests.
 
-use timbral_core::encoder::{Encoder, DIM};
 use timbral_core::linalg::cosine;
+use timbral_encoder::{Encoder, DIM};
 
 /// Checks every fixture text: token ids exactly, embedding cosine ≥ 0.999.
 /// Returns the worst cosine.

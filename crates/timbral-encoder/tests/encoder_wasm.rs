@@ -3,11 +3,11 @@
 //! cosine ≥ 0.999), plus query-embedding latency figures (printed, not
 //! asserted). The model files are embedded at compile time: there is no
 //! file system here.
-#![cfg(all(target_arch = "wasm32", feature = "encoder"))]
+#![cfg(target_arch = "wasm32")]
 
 mod common;
 
-use timbral_core::encoder::Encoder;
+use timbral_encoder::Encoder;
 use wasm_bindgen_test::*;
 
 static MODEL: &[u8] = include_bytes!("../../../models/minilm/model.onnx");

@@ -42,7 +42,7 @@ use tract_onnx::pb;
 use tract_onnx::prelude::*;
 use tract_onnx::tract_core::ops::konst::Const;
 
-use crate::error::Error;
+use timbral_core::Error;
 
 mod dense;
 mod gelu;
@@ -429,7 +429,7 @@ impl Encoder {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::linalg::cosine;
+    use timbral_core::linalg::cosine;
 
     fn load(own_dense: bool) -> Encoder {
         let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../models/minilm");
