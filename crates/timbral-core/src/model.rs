@@ -925,32 +925,6 @@ impl Model {
             .collect();
         Ok(top_k(cands, k))
     }
-
-    /// Items nearest a text-query embedding (cosine over the text part),
-    /// optionally only those labelled with `genre`.
-    pub fn search_vector(
-        &self,
-        query: &[f32],
-        genre: Option<&str>,
-        k: usize,
-    ) -> Result<Vec<Scored>, Error> {
-        let c = self.need_content()?;
-        let q = ContentQuery {
-            text: c.text_query(query).map_err(Error::InvalidInput)?,
-            audio: vec![0.0; c.audio.cols()],
-        };
-        let sims = c.cosines(&q, &self.content_norms, true);
-        let cands = sims
-            .iter()
-            .enumerate()
-            .filter(|&(j, _)| genre.is_none_or(|g| c.has_label(j, g)))
-            .map(|(j, &s)| Scored {
-                index: j as u32,
-                score: s,
-            })
-            .collect();
-        Ok(top_k(cands, k))
-    }
 }
 
 #[cfg(test)]

@@ -17,18 +17,8 @@ use crate::data::{DataError, Dataset};
 pub const MAX_TAGS: usize = 12;
 /// Weight of the audio part in `[text ‖ w·audio]`.
 pub const AUDIO_WEIGHT: f32 = 0.5;
-/// Spotify's artist-level audio features used, in order.
-pub const AUDIO_FEATURES: &[&str] = &[
-    "acousticness",
-    "danceability",
-    "energy",
-    "instrumentalness",
-    "liveness",
-    "loudness",
-    "speechiness",
-    "tempo",
-    "valence",
-];
+/// Spotify's audio features, in the order the bundle stores them.
+pub use crate::data::items::AUDIO_FEATURES;
 
 /// What we know about one item before embedding.
 #[derive(Clone, Debug, Default, PartialEq)]

@@ -864,6 +864,14 @@ fn demo(path: &Path, out: &mut dyn Write) -> Result<()> {
     // Read it back as a runtime would.
     let model = read_bundle(path)?;
     let genre = |i: u32| synth::GENRES[s.item_genre[i as usize]];
+    let row = |out: &mut dyn Write, i: u32, score: f32| {
+        writeln!(
+            out,
+            "  {:<28} {:<12} {score:>7.3}",
+            model.item_name(i),
+            genre(i)
+        )
+    };
     let u = 0u32;
     let (items, plays) = model.user_history(u);
     let mut top: Vec<(u32, f32)> = items.iter().copied().zip(plays.iter().copied()).collect();
@@ -879,13 +887,7 @@ fn demo(path: &Path, out: &mut dyn Write) -> Result<()> {
     }
     writeln!(out, "and is recommended:")?;
     for r in model.recommend_user(u, 8) {
-        writeln!(
-            out,
-            "  {:<28} {:<12} {:>7.3}",
-            model.item_name(r.index),
-            genre(r.index),
-            r.score
-        )?;
+        row(out, r.index, r.score)?;
     }
 
     // A brand-new listener: three jazz artists, folded in without retraining.
@@ -912,13 +914,7 @@ fn demo(path: &Path, out: &mut dyn Write) -> Result<()> {
         names.join(", ")
     )?;
     for r in recs {
-        writeln!(
-            out,
-            "  {:<28} {:<12} {:>7.3}",
-            model.item_name(r.index),
-            genre(r.index),
-            r.score
-        )?;
+        row(out, r.index, r.score)?;
     }
 
     #[cfg(feature = "content")]
@@ -945,13 +941,7 @@ fn demo(path: &Path, out: &mut dyn Write) -> Result<()> {
             let hits = model.search(query, &q, None, 5)?;
             writeln!(out, "\nSearch \"{query}\" (embedded by MiniLM):")?;
             for h in hits {
-                writeln!(
-                    out,
-                    "  {:<28} {:<12} {:>7.3}",
-                    model.item_name(h.index),
-                    genre(h.index),
-                    h.score
-                )?;
+                row(out, h.index, h.score)?;
             }
         }
     }

@@ -16,7 +16,7 @@ use std::path::{Path, PathBuf};
 
 use super::canonical::artist_key;
 use super::hetrec::decode_text;
-use super::{read_file, DataError, LoadReport, MAX_REPORTED};
+use super::{read_file, DataError, LoadReport};
 
 /// Spotify's audio features, in the order the bundle stores them.
 pub const AUDIO_FEATURES: [&str; 9] = [
@@ -216,21 +216,7 @@ impl Rows<'_> {
         self.report.rows += 1;
         match row {
             Ok(item) => self.items.push(item),
-            Err(problem) if !self.skip => {
-                return Err(DataError::Row {
-                    path: self.path.clone(),
-                    line,
-                    problem,
-                })
-            }
-            Err(problem) => {
-                self.report.bad_rows += 1;
-                if self.report.first_bad.len() < MAX_REPORTED {
-                    self.report
-                        .first_bad
-                        .push(format!("line {line}: {problem}"));
-                }
-            }
+            Err(problem) => self.report.bad_row(&self.path, self.skip, line, problem)?,
         }
         Ok(())
     }

@@ -48,6 +48,31 @@ pub struct LoadReport {
 
 pub const MAX_REPORTED: usize = 5;
 
+impl LoadReport {
+    /// Records a bad row of `path`: the error naming it, or, where bad rows
+    /// are skipped, a count and (for the first few) its line and problem.
+    pub(crate) fn bad_row(
+        &mut self,
+        path: &Path,
+        skip: bool,
+        line: u64,
+        problem: String,
+    ) -> Result<(), DataError> {
+        if !skip {
+            return Err(DataError::Row {
+                path: path.to_path_buf(),
+                line,
+                problem,
+            });
+        }
+        self.bad_rows += 1;
+        if self.first_bad.len() < MAX_REPORTED {
+            self.first_bad.push(format!("line {line}: {problem}"));
+        }
+        Ok(())
+    }
+}
+
 impl fmt::Display for LoadReport {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{} rows read", self.rows)?;
@@ -142,20 +167,8 @@ impl Builder {
 
     /// Records a bad row: an error unless bad rows are skipped.
     pub fn bad_row(&mut self, line: u64, problem: String) -> Result<(), DataError> {
-        if !self.opts.skip_bad_rows {
-            return Err(DataError::Row {
-                path: self.path.clone(),
-                line,
-                problem,
-            });
-        }
-        self.report.bad_rows += 1;
-        if self.report.first_bad.len() < MAX_REPORTED {
-            self.report
-                .first_bad
-                .push(format!("line {line}: {problem}"));
-        }
-        Ok(())
+        self.report
+            .bad_row(&self.path, self.opts.skip_bad_rows, line, problem)
     }
 
     pub fn push(&mut self, user: &str, item: &str, plays: f32) {
