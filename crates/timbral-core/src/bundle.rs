@@ -45,6 +45,8 @@ pub mod kind {
     /// Optional: a low-rank sketch of the content vectors
     /// (`sketch::ContentSketch`) that speeds up fused recommendations.
     pub const CONTENT_SKETCH: u32 = 10;
+    /// Optional: ids merged into another item → its index.
+    pub const ITEM_ALIASES: u32 = 11;
 }
 
 /// A human name for a section kind.
@@ -60,6 +62,7 @@ pub fn kind_name(k: u32) -> &'static str {
         kind::CONTENT => "content",
         kind::FUSION => "fusion",
         kind::CONTENT_SKETCH => "content_sketch",
+        kind::ITEM_ALIASES => "item_aliases",
         _ => "unknown",
     }
 }

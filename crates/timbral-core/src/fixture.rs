@@ -78,6 +78,7 @@ pub fn two_styles() -> Vec<u8> {
             vec![0.0, 1.0, 0.0],
             &Moments::of(&content, &norms),
         )),
+        item_aliases: Vec::new(),
     };
     Model::from_parts(parts)
         .expect("the fixture is a valid model")

@@ -56,6 +56,10 @@ pub struct ModelParts {
     /// A low-rank sketch of the content vectors that speeds up fused
     /// recommendations (optional: they scan every content vector without).
     pub content_sketch: Option<ContentSketch>,
+    /// Ids the trainer merged into another item (a spelling of one artist,
+    /// an alias file's bad id) → that item's index, so a listener's history
+    /// saved under the old id still finds its item.
+    pub item_aliases: Vec<(String, u32)>,
 }
 
 /// One fused recommendation and the parts of its score.
@@ -221,7 +225,21 @@ impl Model {
             s.validate(n_items, c.dim())
                 .map_err(|e| invalid(kind::CONTENT_SKETCH, e))?;
         }
-        let item_index = index_of(&p.item_ids, kind::ITEMS)?;
+        let mut item_index = index_of(&p.item_ids, kind::ITEMS)?;
+        for (alias, i) in &p.item_aliases {
+            if *i as usize >= n_items {
+                return Err(invalid(
+                    kind::ITEM_ALIASES,
+                    format!("alias `{alias}` points at item {i} of {n_items}"),
+                ));
+            }
+            if item_index.insert(alias.clone(), *i).is_some() {
+                return Err(invalid(
+                    kind::ITEM_ALIASES,
+                    format!("alias `{alias}` is also an item's id, or appears twice"),
+                ));
+            }
+        }
         let user_index = index_of(&p.user_ids, kind::USERS)?;
         let content_norms = p.content.as_ref().map(Content::norms).unwrap_or_default();
         let max = p.popularity.listeners.iter().copied().max().unwrap_or(0);
@@ -297,6 +315,7 @@ impl Model {
                 optional(&sections, kind::FUSION)?
             },
             content_sketch: optional(&sections, kind::CONTENT_SKETCH)?,
+            item_aliases: optional(&sections, kind::ITEM_ALIASES)?.unwrap_or_default(),
         })
     }
 
@@ -330,6 +349,9 @@ impl Model {
         }
         if let Some(s) = &p.content_sketch {
             sections.push(bundle::section(kind::CONTENT_SKETCH, s));
+        }
+        if !p.item_aliases.is_empty() {
+            sections.push(bundle::section(kind::ITEM_ALIASES, &p.item_aliases));
         }
         bundle::encode(&sections)
     }
@@ -961,6 +983,7 @@ pub(crate) mod tests {
             content: None,
             fusion: None,
             content_sketch: None,
+            item_aliases: Vec::new(),
         }
     }
 
@@ -1003,6 +1026,22 @@ pub(crate) mod tests {
             full.recommend_fused(&xf, &h, &[0, 2], 3, w),
             back.recommend_fused(&xc, &h, &[0, 2], 3, w)
         );
+    }
+
+    #[test]
+    fn a_merged_id_still_finds_its_item_and_bad_aliases_are_refused() {
+        let mut p = tiny();
+        p.item_aliases = vec![("old-b".into(), 1)];
+        let m = Model::from_parts(p.clone()).unwrap();
+        let back = Model::from_bytes(&m.to_bytes()).unwrap();
+        assert_eq!(back.item_index("old-b").unwrap(), 1);
+        assert_eq!(back.item_index("b").unwrap(), 1);
+        assert_eq!(back.client().item_index("old-b").unwrap(), 1);
+        p.item_aliases = vec![("a".into(), 1)];
+        assert!(Model::from_parts(p.clone()).is_err());
+        p.item_aliases = vec![("x".into(), 9)];
+        let err = Model::from_parts(p).unwrap_err().to_string();
+        assert!(err.contains("item_aliases"), "{err}");
     }
 
     #[test]
@@ -1194,6 +1233,7 @@ pub(crate) mod tests {
             content_sketch: sketch.then(|| crate::sketch::tests::sketch_of(&content, 6)),
             content: Some(content),
             fusion: None,
+            item_aliases: Vec::new(),
         })
         .unwrap()
     }

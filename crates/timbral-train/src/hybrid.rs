@@ -648,6 +648,7 @@ mod tests {
             content: None,
             fusion: None,
             content_sketch: None,
+            item_aliases: Vec::new(),
         };
         let content = Content {
             text: QMatrix::quantize(&text, n, 3),

@@ -56,6 +56,7 @@ pub fn build_model(
         content: None,
         fusion: None,
         content_sketch: None,
+        item_aliases: Vec::new(),
     })
     .expect("a freshly trained model is consistent")
 }
@@ -74,14 +75,60 @@ pub fn train_dataset(ds: &data::Dataset, params: AlsParams, progress: bool) -> M
         params,
         &ds.source,
     );
-    let Some(c) = ds.catalogue.as_ref().filter(|_| ds.plays.nnz() == 0) else {
-        return model;
-    };
     let mut parts = model.into_parts();
+    // Merged ids still find their item in every runtime.
+    let index: std::collections::HashMap<&str, u32> = ds
+        .item_ids
+        .iter()
+        .enumerate()
+        .map(|(i, id)| (id.as_str(), i as u32))
+        .collect();
+    parts.item_aliases = ds
+        .aliases
+        .iter()
+        .filter_map(|(from, to)| Some((from.clone(), *index.get(to.as_str())?)))
+        .filter(|(from, _)| !index.contains_key(from.as_str()))
+        .collect();
+    parts.item_aliases.sort();
+    let Some(c) = ds.catalogue.as_ref().filter(|_| ds.plays.nnz() == 0) else {
+        return Model::from_parts(parts).expect("aliases point at items");
+    };
     for (i, id) in ds.item_ids.iter().enumerate() {
         if let Some(p) = c.get(id).and_then(|c| c.popularity) {
             parts.popularity.listeners[i] = p.round().max(0.0) as u32;
         }
     }
     Model::from_parts(parts).expect("popularity keeps the model valid")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::data::{canonical, Dataset, LoadReport};
+
+    #[test]
+    fn a_merged_id_finds_its_item_in_the_bundle() {
+        let plays = Csr::from_triplets(2, 3, vec![(0, 0, 3.0), (1, 1, 5.0), (1, 2, 1.0)]);
+        let ds = Dataset {
+            user_ids: vec!["u0".into(), "u1".into()],
+            item_ids: vec!["1".into(), "2".into(), "3".into()],
+            item_names: vec!["The Killers".into(), "Killers".into(), "Muse".into()],
+            plays,
+            source: "test".into(),
+            report: LoadReport::default(),
+            aliases: Default::default(),
+            catalogue: None,
+        };
+        let (ds, report) = canonical::merge(ds, None, true).unwrap();
+        assert_eq!(report.merged, 1);
+        let params = AlsParams {
+            factors: 2,
+            iterations: 2,
+            ..AlsParams::default()
+        };
+        let bytes = train_dataset(&ds, params, false).client().to_bytes();
+        let m = Model::from_bytes(&bytes).unwrap();
+        assert_eq!(m.n_items(), 2);
+        assert_eq!(m.item_index("1").unwrap(), m.item_index("2").unwrap());
+    }
 }
