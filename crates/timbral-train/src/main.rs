@@ -353,12 +353,18 @@ impl DataArgs {
         for p in &self.items {
             c.read(p, &format)?;
         }
+        let tracks = if self.keep_duplicates {
+            0
+        } else {
+            c.merge_tracks()
+        };
         tracing::info!(
-            "items: {} from {} file(s); {} rows, {} merged by id, {} bad rows skipped",
+            "items: {} from {} file(s); {} rows, {} merged by id, {} tracks merged into another of the same artist, title and length, {} bad rows skipped",
             c.items.len(),
             self.items.len(),
             c.report.rows,
             c.merged_rows,
+            tracks,
             c.report.bad_rows
         );
         Ok(Some(c))
@@ -425,10 +431,16 @@ impl DataArgs {
                 ds.report.first_bad.join("; ")
             );
         }
-        let aliases = match &self.aliases {
+        // The alias file's merges, then the catalogue's (tracks of one
+        // recording), which the plays may name too.
+        let mut aliases = match &self.aliases {
             Some(p) => Some((data::canonical::read_aliases(p)?, p.clone())),
             None => None,
         };
+        if let Some(c) = catalogue.as_ref().filter(|c| !c.aliases.is_empty()) {
+            let (list, _) = aliases.get_or_insert_with(|| (Vec::new(), self.items[0].clone()));
+            list.extend(c.aliases.iter().cloned());
+        }
         // Names merge only where the data has them (an id is no name).
         let has_names = ds.item_names.iter().zip(&ds.item_ids).any(|(n, i)| n != i);
         let (ds, merged) = data::canonical::merge(
@@ -1034,8 +1046,12 @@ fn run(cli: Cli) -> Result<()> {
             out: path,
             client,
         } => {
-            let params = als.params()?;
+            let mut params = als.params()?;
             let ds = data.load()?;
+            if ds.plays.nnz() == 0 {
+                // Nothing to factorise: one factor, not 64 of zeros a row.
+                params.factors = 1;
+            }
             let mut model = timbral_train::train_dataset(&ds, params, !cli.quiet);
             if let Some((c, _)) = content_for(&ds, &data, &content, !cli.quiet)? {
                 let fusion = if ds.plays.nnz() == 0 {
@@ -1097,7 +1113,8 @@ fn run(cli: Cli) -> Result<()> {
                     "merge_examples": merged.examples,
                     "catalogue": ds.catalogue.as_ref().map(|c| serde_json::json!({
                         "items": c.items.len(), "rows": c.report.rows,
-                        "rows_merged_by_id": c.merged_rows, "bad_rows_skipped": c.report.bad_rows,
+                        "rows_merged_by_id": c.merged_rows, "tracks_merged": c.aliases.len(),
+                        "bad_rows_skipped": c.report.bad_rows,
                         "first_bad_rows": c.report.first_bad,
                         "with_audio": c.items.iter().filter(|i| i.audio().is_some()).count(),
                     })),
@@ -1140,10 +1157,11 @@ fn run(cli: Cli) -> Result<()> {
                 if let Some(c) = &ds.catalogue {
                     writeln!(
                         out,
-                        "items     {} from items files: {} rows, {} repeating an id merged into it, {} bad rows skipped{}",
+                        "items     {} from items files: {} rows, {} repeating an id merged into it, {} tracks merged into one of the same artist, title and length, {} bad rows skipped{}",
                         c.items.len(),
                         c.report.rows,
                         c.merged_rows,
+                        c.aliases.len(),
                         c.report.bad_rows,
                         if c.report.first_bad.is_empty() {
                             String::new()

@@ -74,6 +74,11 @@ pub const FIELDS: &[(&str, &[&str])] = &[
     ("popularity", &["popularity", "track_popularity"]),
 ];
 
+/// Two recordings of one artist and title this close in length are one
+/// track (releases of one recording differ by a second or two; a live or
+/// extended version by more).
+pub const SAME_TRACK_MS: f32 = 10_000.0;
+
 /// One item as the catalogue knows it.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct CatalogueItem {
@@ -158,6 +163,9 @@ pub struct Catalogue {
     pub report: LoadReport,
     /// Rows that repeated an id and were merged into its item.
     pub merged_rows: u64,
+    /// Tracks merged into another one of the same artist, title and length
+    /// ([`Catalogue::merge_tracks`]): (merged id, kept id).
+    pub aliases: Vec<(String, String)>,
     index: HashMap<String, usize>,
 }
 
@@ -177,6 +185,80 @@ impl Catalogue {
                 self.items.push(item);
             }
         }
+    }
+
+    /// One track under several ids (a single and its album's version, a
+    /// remaster): items of one canonical artist and title
+    /// ([`canonical_id`]) whose lengths are within [`SAME_TRACK_MS`] of the
+    /// group's shortest are one item, the most popular id kept (then the
+    /// first seen). Returns how many were merged; [`Self::aliases`] says
+    /// which.
+    pub fn merge_tracks(&mut self) -> usize {
+        let mut groups: HashMap<String, Vec<usize>> = HashMap::new();
+        for (i, it) in self.items.iter().enumerate() {
+            if let Some(a) = it.artist.as_deref().filter(|a| !a.is_empty()) {
+                let key = canonical_id(Some(a), &it.name);
+                if !key.is_empty() {
+                    groups.entry(key).or_default().push(i);
+                }
+            }
+        }
+        let mut into: Vec<Option<usize>> = vec![None; self.items.len()];
+        let mut keys: Vec<&String> = groups.keys().collect();
+        keys.sort();
+        for key in keys {
+            let mut g = groups[key].clone();
+            if g.len() < 2 {
+                continue;
+            }
+            let len = |i: usize| self.items[i].duration_ms.unwrap_or(0.0);
+            g.sort_by(|&a, &b| len(a).total_cmp(&len(b)).then(a.cmp(&b)));
+            let mut start = 0;
+            while start < g.len() {
+                let mut end = start + 1;
+                while end < g.len() && len(g[end]) - len(g[start]) <= SAME_TRACK_MS {
+                    end += 1;
+                }
+                let cluster = &g[start..end];
+                let pop = |i: usize| self.items[i].popularity.unwrap_or(-1.0);
+                let keep = *cluster
+                    .iter()
+                    .max_by(|&&a, &&b| pop(a).total_cmp(&pop(b)).then(b.cmp(&a)))
+                    .expect("a cluster has items");
+                for &i in cluster {
+                    if i != keep {
+                        into[i] = Some(keep);
+                    }
+                }
+                start = end;
+            }
+        }
+        let merged = into.iter().filter(|x| x.is_some()).count();
+        if merged == 0 {
+            return 0;
+        }
+        for (i, k) in into.iter().enumerate() {
+            if let Some(k) = *k {
+                let item = self.items[i].clone();
+                self.aliases
+                    .push((item.id.clone(), self.items[k].id.clone()));
+                self.items[k].merge(item);
+            }
+        }
+        let items = std::mem::take(&mut self.items);
+        self.items = items
+            .into_iter()
+            .zip(&into)
+            .filter(|(_, k)| k.is_none())
+            .map(|(it, _)| it)
+            .collect();
+        self.index = self
+            .items
+            .iter()
+            .enumerate()
+            .map(|(i, it)| (it.id.clone(), i))
+            .collect();
+        merged
     }
 
     /// Reads `path` (CSV/TSV, or JSON Lines by a `.jsonl`/`.ndjson`
@@ -675,6 +757,26 @@ mod tests {
             canonical_id(Some("Queen"), "Bohemian Rhapsody - Remastered 2011"),
             "queen/bohemianrhapsody"
         );
+    }
+
+    #[test]
+    fn one_track_under_several_ids_is_one_item() {
+        let csv = "track_id,track_name,track_artist,track_popularity,duration_ms,playlist_genre\n\
+            a,Sweet Child O' Mine,Guns N' Roses,80,356067,rock\n\
+            b,Sweet Child O' Mine - Remastered,Guns N' Roses,60,355000,classic rock\n\
+            c,Sweet Child O' Mine,Guns N' Roses,30,420000,rock\n\
+            d,Sweet Child O' Mine,Sheryl Crow,50,356000,pop\n";
+        let mut c = read("s.csv", csv, &ItemsFormat::default()).unwrap();
+        assert_eq!(c.merge_tracks(), 1);
+        let ids: Vec<&str> = c.items.iter().map(|i| i.id.as_str()).collect();
+        assert_eq!(
+            ids,
+            ["a", "c", "d"],
+            "the live-length take and the cover stay"
+        );
+        assert_eq!(c.aliases, [("b".to_string(), "a".to_string())]);
+        assert_eq!(c.get("a").unwrap().genres, ["rock", "classic rock"]);
+        assert!(c.get("b").is_none());
     }
 
     #[test]

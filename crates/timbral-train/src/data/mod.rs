@@ -258,7 +258,7 @@ impl Dataset {
             plays: Csr::from_triplets(0, n, Vec::new()),
             source,
             report: catalogue.report.clone(),
-            aliases: HashMap::new(),
+            aliases: catalogue.aliases.iter().cloned().collect(),
             catalogue: Some(catalogue),
         }
     }
