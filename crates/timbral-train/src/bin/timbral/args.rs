@@ -1,0 +1,477 @@
+//! The `timbral` command line's flags: every command and option, apart
+//! from what the commands do (ripgrep's flags/defs.rs, in small), and how
+//! the data flags turn into a data set (`DataArgs::ingest`).
+
+use std::path::PathBuf;
+
+use anyhow::{bail, Context, Result};
+use clap::{Args, Parser, Subcommand};
+use timbral_core::AlsParams;
+use timbral_train::data::{self, ColumnNames, Dataset, ReadOptions};
+use timbral_train::synth::{self, SynthConfig};
+
+#[derive(Parser)]
+#[command(
+    name = "timbral",
+    version,
+    about = "Train and query Timbral music-recommendation bundles"
+)]
+pub(crate) struct Cli {
+    /// Worker threads for training and evaluation (default: all cores).
+    #[arg(long, global = true)]
+    pub(crate) threads: Option<usize>,
+    /// More logging (-v debug).
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    pub(crate) verbose: u8,
+    /// Only warnings and errors on stderr.
+    #[arg(short, long, global = true)]
+    pub(crate) quiet: bool,
+    #[command(subcommand)]
+    pub(crate) cmd: Cmd,
+}
+
+#[derive(Subcommand)]
+pub(crate) enum Cmd {
+    /// Train implicit ALS (+ content vectors and fusion weights) and write a bundle.
+    Train {
+        #[command(flatten)]
+        data: DataArgs,
+        #[command(flatten)]
+        als: AlsArgs,
+        #[command(flatten)]
+        content: ContentArgs,
+        /// Where to write the bundle (atomically).
+        #[arg(long)]
+        out: PathBuf,
+        /// Write the client bundle: no training listener's id, factor or
+        /// history (what a browser or a Worker ships).
+        #[arg(long)]
+        client: bool,
+    },
+    /// Read the data and say what was read, merged and dropped, without training.
+    Ingest {
+        #[command(flatten)]
+        data: DataArgs,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Write a bundle for another use (`--client`: without any training listener).
+    Export {
+        /// The client bundle: no training listener's id, factor or history.
+        #[arg(long, required = true)]
+        client: bool,
+        /// The full bundle to read.
+        from: PathBuf,
+        /// Where to write (atomically).
+        out: PathBuf,
+    },
+    /// Recommend for a known user, a new listener's history, or every user.
+    Recommend(RecommendArgs),
+    /// Offline evaluation on a per-user holdout: popularity, ALS, content, fusion, cold slices.
+    Eval {
+        #[command(flatten)]
+        data: DataArgs,
+        #[command(flatten)]
+        als: AlsArgs,
+        #[command(flatten)]
+        content: ContentArgs,
+        /// Share of each user's items held out (users with ≥ 5 items).
+        #[arg(long, default_value_t = 0.2)]
+        holdout: f64,
+        /// Cut-offs, comma-separated.
+        #[arg(long, value_delimiter = ',', default_value = "10,20")]
+        k: Vec<usize>,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Grid search on a validation split carved from the training data.
+    Tune {
+        #[command(flatten)]
+        data: DataArgs,
+        #[command(flatten)]
+        als: AlsArgs,
+        #[arg(long, default_value_t = 0.2)]
+        holdout: f64,
+        /// Validation splits to average over.
+        #[arg(long, default_value_t = 1)]
+        repeats: u32,
+        #[arg(long, value_delimiter = ',', default_value = "32,64,128")]
+        factors_grid: Vec<u32>,
+        #[arg(long, value_delimiter = ',', default_value = "0.1,1,5,20")]
+        regularization_grid: Vec<f32>,
+        #[arg(long, value_delimiter = ',', default_value = "1,3,10,30")]
+        alpha_grid: Vec<f32>,
+        #[arg(long, value_delimiter = ',', default_value = "15")]
+        iterations_grid: Vec<u32>,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Items most similar in content to an item.
+    #[cfg(feature = "content")]
+    Similar {
+        #[arg(long)]
+        bundle: PathBuf,
+        /// An item id as in the training data.
+        #[arg(long)]
+        item: String,
+        #[arg(long, default_value_t = 10)]
+        k: usize,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Semantic search: the query is embedded by MiniLM and matched against the catalogue.
+    #[cfg(feature = "content")]
+    Search {
+        #[arg(long)]
+        bundle: PathBuf,
+        /// Only items labelled with this genre or tag.
+        #[arg(long)]
+        genre: Option<String>,
+        #[arg(long, default_value_t = 10)]
+        k: usize,
+        #[arg(long)]
+        json: bool,
+        /// Directory with model.onnx and tokenizer.json (default: models/minilm in the repository).
+        #[arg(long)]
+        model_dir: Option<PathBuf>,
+        query: String,
+    },
+    /// Print a text's MiniLM embedding as a JSON array.
+    #[cfg(feature = "content")]
+    Embed {
+        /// Directory with model.onnx and tokenizer.json (default: models/minilm in the repository).
+        #[arg(long)]
+        model_dir: Option<PathBuf>,
+        text: String,
+    },
+    /// Show a bundle's format version, checksum, sections and counts.
+    Inspect {
+        bundle: PathBuf,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Time ALS fits and top-k scoring; prints figures.
+    Bench {
+        /// Real data to time (default: the embedded default).
+        #[arg(long)]
+        data: Option<PathBuf>,
+        #[arg(long, default_value_t = 200_000)]
+        synthetic_users: usize,
+        #[arg(long, default_value_t = 50_000)]
+        synthetic_items: usize,
+        /// Mean play rows per synthetic user (64 gives about 10M distinct plays).
+        #[arg(long, default_value_t = 64)]
+        synthetic_plays_per_user: usize,
+        #[arg(long, default_value_t = 5)]
+        synthetic_iterations: u32,
+        /// Also compare HNSW with the exact scan over this bundle's content vectors.
+        #[arg(long)]
+        bundle: Option<PathBuf>,
+        /// Directory with model.onnx and tokenizer.json, for embedding latency (default: models/minilm).
+        #[arg(long)]
+        model_dir: Option<PathBuf>,
+        /// Skip the ALS and synthetic-data timings.
+        #[arg(long)]
+        content_only: bool,
+    },
+    /// Write a synthetic interactions file (TSV: user, item, name, plays).
+    Synth {
+        #[arg(long)]
+        out: PathBuf,
+        #[arg(long, default_value_t = SynthConfig::default().users)]
+        users: usize,
+        #[arg(long, default_value_t = SynthConfig::default().items)]
+        items: usize,
+        #[arg(long, default_value_t = SynthConfig::default().plays_per_user)]
+        plays_per_user: usize,
+        #[arg(long, default_value_t = 42)]
+        seed: u64,
+    },
+    /// The main job on the embedded default: evaluate, train, write a bundle, recommend.
+    Demo {
+        #[arg(long, default_value = "timbral-demo.bundle")]
+        out: PathBuf,
+    },
+}
+
+#[derive(Args)]
+pub(crate) struct DataArgs {
+    /// A HetRec Last.fm-2k directory or a CSV/TSV interactions file with a
+    /// header (default: the embedded synthetic data set).
+    #[arg(long)]
+    pub(crate) data: Option<PathBuf>,
+    /// User column of a CSV/TSV file (default: user, user_id, …).
+    #[arg(long)]
+    pub(crate) user_col: Option<String>,
+    /// Item column (default: item, item_id, artist, …).
+    #[arg(long)]
+    pub(crate) item_col: Option<String>,
+    /// Play-count column (default: plays, count, weight, …; none = 1 play a row).
+    #[arg(long)]
+    pub(crate) plays_col: Option<String>,
+    /// Item-name column (default: name, item_name, …).
+    #[arg(long)]
+    pub(crate) name_col: Option<String>,
+    /// Field delimiter of a CSV/TSV file (default: by extension, else sniffed).
+    #[arg(long)]
+    pub(crate) delimiter: Option<char>,
+    /// Skip malformed rows (counted and reported) instead of failing.
+    #[arg(long)]
+    pub(crate) skip_bad_rows: bool,
+    /// Merge items by an alias file: `bad_id<TAB>good_id` lines (as
+    /// Audioscrobbler's artist_alias.txt).
+    #[arg(long, value_name = "FILE")]
+    pub(crate) aliases: Option<PathBuf>,
+    /// Keep items whose names are spellings of one artist apart (by
+    /// default "The Pet Shop Boys" and "Pet Shop Boys" are one item).
+    #[arg(long)]
+    pub(crate) keep_duplicates: bool,
+    /// Item metadata (CSV/TSV with a header, or JSON Lines): names,
+    /// artists, genres, tags, years, popularity, audio features. Repeat to
+    /// merge several sources by item id. Without --data, a content-only
+    /// bundle of the catalogue.
+    #[arg(long = "items", value_name = "FILE")]
+    pub(crate) items: Vec<PathBuf>,
+    /// Map item fields to an items file's columns, e.g.
+    /// `id=track_id,name=track_name,artist=track_artist`.
+    #[arg(long, value_delimiter = ',', value_name = "FIELD=COLUMN,…")]
+    pub(crate) item_map: Vec<String>,
+    /// The columns of a headerless items file, e.g. `id,name,genres`.
+    #[arg(long, value_delimiter = ',', value_name = "FIELD,…")]
+    pub(crate) item_columns: Option<Vec<String>>,
+}
+
+#[derive(Args)]
+pub(crate) struct ContentArgs {
+    /// CF only: no content vectors, no text encoder needed.
+    #[arg(long)]
+    pub(crate) no_content: bool,
+    /// Directory with model.onnx and tokenizer.json (default: models/minilm in the repository).
+    #[arg(long)]
+    pub(crate) model_dir: Option<PathBuf>,
+    /// Spotify artists CSV with genres and audio features (default: beside a HetRec directory).
+    #[arg(long)]
+    pub(crate) spotify: Option<PathBuf>,
+    /// Reuse the content vectors of this bundle (trained on the same catalogue) instead of embedding again.
+    #[arg(long, value_name = "BUNDLE", conflicts_with = "no_content")]
+    pub(crate) content_from: Option<PathBuf>,
+    /// Keep the text vectors on this many principal axes (0: all 384): a
+    /// bundle of about a fifth the bytes at 48.
+    #[arg(long, default_value_t = timbral_train::compact::DEFAULT_DIMS)]
+    pub(crate) content_dims: usize,
+}
+
+#[derive(Args)]
+pub(crate) struct AlsArgs {
+    #[arg(long, default_value_t = AlsParams::default().factors)]
+    pub(crate) factors: u32,
+    #[arg(long, default_value_t = AlsParams::default().iterations)]
+    pub(crate) iterations: u32,
+    #[arg(long, default_value_t = AlsParams::default().regularization)]
+    pub(crate) regularization: f32,
+    /// Confidence scale: c = 1 + alpha · ln(1 + plays).
+    #[arg(long, default_value_t = AlsParams::default().alpha)]
+    pub(crate) alpha: f32,
+    /// Conjugate-gradient steps per row and half-step.
+    #[arg(long, default_value_t = AlsParams::default().cg_steps)]
+    pub(crate) cg_steps: u32,
+    /// Seed for the factor initialisation and the evaluation split.
+    #[arg(long, default_value_t = AlsParams::default().seed)]
+    pub(crate) seed: u64,
+}
+
+#[derive(Args)]
+pub(crate) struct RecommendArgs {
+    #[arg(long)]
+    pub(crate) bundle: PathBuf,
+    /// A user id as in the training data.
+    #[arg(long, conflicts_with_all = ["history", "all_users"])]
+    pub(crate) user: Option<String>,
+    /// A new listener's history: `item[,plays]` rows, folded in without retraining.
+    #[arg(long, conflicts_with = "all_users")]
+    pub(crate) history: Option<PathBuf>,
+    /// Precompute for every known user (TSV: user, item, rank, score).
+    #[arg(long)]
+    pub(crate) all_users: bool,
+    #[arg(long, default_value_t = 10)]
+    pub(crate) k: usize,
+    #[arg(long)]
+    pub(crate) json: bool,
+    /// With --all-users: write here (atomically) instead of stdout.
+    #[arg(long)]
+    pub(crate) out: Option<PathBuf>,
+    /// Skip malformed or unknown history rows instead of failing.
+    #[arg(long)]
+    pub(crate) skip_bad_rows: bool,
+    /// Fusion weights α,β,γ[,κ] (CF, content, 1 − popularity penalty[, content in the CF slot of new items]); default: the bundle's learned ones.
+    #[arg(long, value_delimiter = ',', num_args = 1, value_name = "A,B,C[,K]")]
+    pub(crate) weights: Option<Vec<f32>>,
+}
+
+impl AlsArgs {
+    pub(crate) fn params(&self) -> Result<AlsParams> {
+        let p = AlsParams {
+            factors: self.factors,
+            iterations: self.iterations,
+            regularization: self.regularization,
+            alpha: self.alpha,
+            cg_steps: self.cg_steps,
+            seed: self.seed,
+        };
+        p.validate().map_err(anyhow::Error::msg)?;
+        Ok(p)
+    }
+}
+
+impl DataArgs {
+    pub(crate) fn load(&self) -> Result<Dataset> {
+        Ok(self.ingest()?.0)
+    }
+
+    /// The items files, merged by id, or `None` without `--items`.
+    pub(crate) fn catalogue(&self) -> Result<Option<data::items::Catalogue>> {
+        if self.items.is_empty() {
+            return Ok(None);
+        }
+        let mut map = Vec::new();
+        for m in &self.item_map {
+            let (field, column) = m.split_once('=').with_context(|| {
+                format!("--item-map: `{m}` is not FIELD=COLUMN (e.g. name=track_name)")
+            })?;
+            map.push((field.trim().to_string(), column.trim().to_string()));
+        }
+        let format = data::items::ItemsFormat {
+            map,
+            columns: self.item_columns.clone(),
+            delimiter: self.delimiter_byte()?,
+            skip_bad_rows: self.skip_bad_rows,
+        };
+        let mut c = data::items::Catalogue::default();
+        for p in &self.items {
+            c.read(p, &format)?;
+        }
+        let tracks = if self.keep_duplicates {
+            0
+        } else {
+            c.merge_tracks()
+        };
+        tracing::info!(
+            "items: {} from {} file(s); {} rows, {} merged by id, {} tracks merged into another of the same artist, title and length, {} bad rows skipped",
+            c.items.len(),
+            self.items.len(),
+            c.report.rows,
+            c.merged_rows,
+            tracks,
+            c.report.bad_rows
+        );
+        Ok(Some(c))
+    }
+
+    pub(crate) fn delimiter_byte(&self) -> Result<Option<u8>> {
+        match self.delimiter {
+            None => Ok(None),
+            Some(c) if c.is_ascii() => Ok(Some(c as u8)),
+            Some(c) => bail!("--delimiter must be an ASCII character, got `{c}`"),
+        }
+    }
+
+    /// Reads the data and merges its items ([`data::canonical`]).
+    pub(crate) fn ingest(&self) -> Result<(Dataset, data::canonical::MergeReport)> {
+        let catalogue = self.catalogue()?;
+        let Some(path) = &self.data else {
+            if let Some(c) = catalogue {
+                let source = self
+                    .items
+                    .iter()
+                    .map(|p| {
+                        p.file_name().map_or_else(
+                            || p.display().to_string(),
+                            |f| f.to_string_lossy().into_owned(),
+                        )
+                    })
+                    .collect::<Vec<_>>()
+                    .join(" + ");
+                tracing::info!("no --data: a content-only bundle of the catalogue");
+                return Ok((Dataset::from_catalogue(c, source), Default::default()));
+            }
+            tracing::info!("no --data: using the embedded default data set");
+            let ds = synth::generate(SynthConfig::default()).data;
+            return Ok((ds, Default::default()));
+        };
+        let delimiter = self.delimiter_byte()?;
+        let cols = ColumnNames {
+            user: self.user_col.clone(),
+            item: self.item_col.clone(),
+            plays: self.plays_col.clone(),
+            name: self.name_col.clone(),
+            delimiter,
+        };
+        let ds = data::load(
+            path,
+            &cols,
+            ReadOptions {
+                skip_bad_rows: self.skip_bad_rows,
+            },
+        )?;
+        tracing::info!(
+            "{}: {} users, {} items; {}",
+            path.display(),
+            ds.n_users(),
+            ds.n_items(),
+            ds.report
+        );
+        if ds.report.bad_rows > 0 {
+            tracing::warn!(
+                "{}: skipped {} bad rows (first: {})",
+                path.display(),
+                ds.report.bad_rows,
+                ds.report.first_bad.join("; ")
+            );
+        }
+        // The alias file's merges, then the catalogue's (tracks of one
+        // recording), which the plays may name too.
+        let mut aliases = match &self.aliases {
+            Some(p) => Some((data::canonical::read_aliases(p)?, p.clone())),
+            None => None,
+        };
+        if let Some(c) = catalogue.as_ref().filter(|c| !c.aliases.is_empty()) {
+            let (list, _) = aliases.get_or_insert_with(|| (Vec::new(), self.items[0].clone()));
+            list.extend(c.aliases.iter().cloned());
+        }
+        // Names merge only where the data has them (an id is no name).
+        let has_names = ds.item_names.iter().zip(&ds.item_ids).any(|(n, i)| n != i);
+        let (ds, merged) = data::canonical::merge(
+            ds,
+            aliases.as_ref().map(|(a, p)| (a.as_slice(), p.as_path())),
+            has_names && !self.keep_duplicates,
+        )?;
+        if merged.merged > 0 {
+            let examples: Vec<String> = merged
+                .examples
+                .iter()
+                .take(3)
+                .map(|(a, b)| format!("\"{a}\" → \"{b}\""))
+                .collect();
+            tracing::info!(
+                "{}: merged {} items into others ({} by alias), e.g. {}; {} items remain",
+                path.display(),
+                merged.merged,
+                merged.by_alias,
+                examples.join(", "),
+                ds.n_items()
+            );
+        }
+        let ds = match catalogue {
+            Some(c) => ds.with_catalogue(c),
+            None => ds,
+        };
+        Ok((ds, merged))
+    }
+}
+
+pub(crate) fn check_holdout(holdout: f64) -> Result<()> {
+    if !(holdout > 0.0 && holdout < 1.0) {
+        bail!("--holdout must be between 0 and 1 (exclusive), got {holdout}");
+    }
+    Ok(())
+}

@@ -1,0 +1,452 @@
+//! The commands that read a bundle or the embedded default and print:
+//! recommend, similar, search, inspect, demo; and the content a training
+//! or evaluation run embeds (`content_for`).
+
+use std::io::Write;
+use std::path::Path;
+
+use anyhow::{bail, Context, Result};
+use timbral_core::{AlsParams, Model};
+use timbral_train::data::{self, Dataset, ReadOptions};
+use timbral_train::synth::{self, SynthConfig};
+use timbral_train::{eval, write};
+
+use crate::args::{ContentArgs, DataArgs, RecommendArgs};
+use crate::output::*;
+
+pub(crate) fn recommend(a: &RecommendArgs, out: &mut dyn Write) -> Result<()> {
+    if a.k == 0 {
+        bail!("--k must be at least 1");
+    }
+    let model = read_bundle(&a.bundle)?;
+    let w = fusion(a, &model)?;
+    let for_user = |u: u32| match w {
+        Some(f) => {
+            let w = f.for_history(model.user_history(u).0.len());
+            model.recommend_fused_user(u, a.k, w)
+        }
+        None => plain(model.recommend_user(u, a.k)),
+    };
+    if let Some(user) = &a.user {
+        let recs = for_user(model.user_index(user)?);
+        return print_rows(
+            out,
+            &rec_rows(&model, &recs),
+            a.json,
+            &format!("Top {} for user {user}", a.k),
+        );
+    }
+    if let Some(path) = &a.history {
+        let (rows, report) = data::read_history(
+            path,
+            ReadOptions {
+                skip_bad_rows: a.skip_bad_rows,
+            },
+        )?;
+        let mut history = Vec::with_capacity(rows.len());
+        let mut unknown = Vec::new();
+        for r in &rows {
+            match model.item_index(&r.item) {
+                Ok(i) => history.push((i, r.plays)),
+                Err(e) if !a.skip_bad_rows => bail!("{}:{}: {e}", path.display(), r.line),
+                Err(_) => unknown.push(format!("line {}: `{}`", r.line, r.item)),
+            }
+        }
+        if report.bad_rows > 0 || !unknown.is_empty() {
+            let first: Vec<String> = report
+                .first_bad
+                .iter()
+                .chain(unknown.iter())
+                .take(5)
+                .cloned()
+                .collect();
+            tracing::warn!(
+                "{}: skipped {} malformed rows and {} unknown items ({})",
+                path.display(),
+                report.bad_rows,
+                unknown.len(),
+                first.join("; ")
+            );
+        }
+        if history.is_empty() {
+            bail!("{}: no known items in the history", path.display());
+        }
+        let recs = match w {
+            Some(f) => {
+                model.recommend_fused_history(&history, a.k, f.for_history(history.len()))?
+            }
+            None => plain(model.recommend_history(&history, a.k)?),
+        };
+        let title = format!(
+            "Top {} for a new listener with {} items (folded in)",
+            a.k,
+            history.len()
+        );
+        return print_rows(out, &rec_rows(&model, &recs), a.json, &title);
+    }
+    if a.all_users {
+        if model.is_client() {
+            bail!(
+                "{}: a client bundle holds no training listener to precompute for; use the full bundle",
+                a.bundle.display()
+            );
+        }
+        let fill = |out: &mut dyn Write| -> std::io::Result<()> {
+            for u in 0..model.n_users() as u32 {
+                for (r, s) in for_user(u).iter().enumerate() {
+                    writeln!(
+                        out,
+                        "{}\t{}\t{}\t{}",
+                        model.user_id(u),
+                        model.item_id(s.index),
+                        r + 1,
+                        s.score
+                    )?;
+                }
+            }
+            Ok(())
+        };
+        return match &a.out {
+            Some(p) => {
+                write::atomic_with(p, fill)?;
+                tracing::info!(
+                    "wrote top-{} for {} users to {}",
+                    a.k,
+                    model.n_users(),
+                    p.display()
+                );
+                Ok(())
+            }
+            None => Ok(fill(out)?),
+        };
+    }
+    bail!("say whom to recommend for: --user ID, --history FILE or --all-users")
+}
+
+#[cfg(feature = "content")]
+pub(crate) fn similar(
+    bundle: &Path,
+    item: &str,
+    k: usize,
+    json: bool,
+    out: &mut dyn Write,
+) -> Result<()> {
+    let model = read_bundle(bundle)?;
+    let i = model.item_index(item)?;
+    let recs = model.similar(i, k)?;
+    let mut rows = rec_rows(&model, &plain(recs));
+    for r in &mut rows {
+        r.parts = None;
+    }
+    print_rows(
+        out,
+        &rows,
+        json,
+        &format!("Most similar to {} ({item})", model.item_name(i)),
+    )
+}
+
+#[cfg(feature = "content")]
+pub(crate) fn search(
+    bundle: &Path,
+    query: &str,
+    genre: Option<&str>,
+    k: usize,
+    json: bool,
+    model_dir: &Path,
+    out: &mut dyn Write,
+) -> Result<()> {
+    use timbral_train::cli_content;
+    let model = read_bundle(bundle)?;
+    let encoder = cli_content::load_encoder(model_dir)?;
+    cli_content::check_encoder(&model, &encoder)?;
+    let q = encoder.embed(query)?;
+    let hits = model.search(query, &q, genre, k)?;
+    let content = model.content().expect("checked");
+    let mut rows = rec_rows(&model, &plain(hits.clone()));
+    for (r, h) in rows.iter_mut().zip(&hits) {
+        r.parts = None;
+        r.tags = Some(content.matching_labels(h.index as usize, query));
+    }
+    let title = match genre {
+        Some(g) => format!("Search \"{query}\" in genre \"{g}\""),
+        None => format!("Search \"{query}\""),
+    };
+    print_rows(out, &rows, json, &title)
+}
+pub(crate) fn inspect(path: &Path, json: bool, out: &mut dyn Write) -> Result<()> {
+    let bytes = std::fs::read(path)
+        .with_context(|| format!("{}: cannot read the bundle", path.display()))?;
+    let info = Model::inspect(&bytes).with_context(|| format!("{}: refused", path.display()))?;
+    let model =
+        Model::from_bytes(&bytes).with_context(|| format!("{}: refused", path.display()))?;
+    let meta = model.meta();
+    let nnz = model.parts().user_items.nnz();
+    if json {
+        let sections: Vec<_> = info
+            .sections
+            .iter()
+            .map(|(k, n, l)| serde_json::json!({"kind": k, "name": n, "bytes": l}))
+            .collect();
+        let v = serde_json::json!({
+            "path": path, "bytes": info.total_len, "format_version": info.version,
+            "checksum": format!("{:08x}", info.checksum), "sections": sections,
+            "users": model.n_users(), "items": model.n_items(), "plays": nnz,
+            "client": model.is_client(),
+            "bytes_per_item": info.total_len as f64 / model.n_items().max(1) as f64,
+            "params": meta.params, "source": meta.source, "trainer": meta.trainer,
+        });
+        serde_json::to_writer_pretty(&mut *out, &v)?;
+        writeln!(out)?;
+        return Ok(());
+    }
+    writeln!(
+        out,
+        "bundle    {} ({} bytes)",
+        path.display(),
+        info.total_len
+    )?;
+    writeln!(
+        out,
+        "format    version {}, CRC-32 {:08x} over {} payload bytes",
+        info.version, info.checksum, info.payload_len
+    )?;
+    writeln!(
+        out,
+        "source    {} (written by {})",
+        meta.source, meta.trainer
+    )?;
+    if model.is_client() {
+        writeln!(
+            out,
+            "counts    client bundle: no training listener; {} items",
+            model.n_items()
+        )?;
+    } else {
+        writeln!(
+            out,
+            "counts    {} users, {} items, {} plays",
+            model.n_users(),
+            model.n_items(),
+            nnz
+        )?;
+    }
+    writeln!(
+        out,
+        "per item  {:.0} bytes",
+        info.total_len as f64 / model.n_items().max(1) as f64
+    )?;
+    let p = &meta.params;
+    writeln!(
+        out,
+        "model     implicit ALS: {} factors, {} iterations, regularization {}, alpha {}, {} CG steps, seed {}",
+        p.factors, p.iterations, p.regularization, p.alpha, p.cg_steps, p.seed
+    )?;
+    writeln!(out, "sections")?;
+    for (kind, name, len) in &info.sections {
+        writeln!(out, "  {kind:>3}  {name:<14} {len:>10} bytes")?;
+    }
+    Ok(())
+}
+
+pub(crate) fn demo(path: &Path, out: &mut dyn Write) -> Result<()> {
+    let s = synth::generate(SynthConfig::default());
+    let ds = &s.data;
+    writeln!(out, "Timbral demo on the {}", ds.source)?;
+    writeln!(
+        out,
+        "{} listeners, {} artists, {} plays in {} genres\n",
+        ds.n_users(),
+        ds.n_items(),
+        ds.plays.nnz(),
+        synth::GENRES.len()
+    )?;
+
+    let params = AlsParams::default();
+    let report = eval::run(ds, params, 0.2, params.seed, &[10, 20], true);
+    writeln!(out, "{report}")?;
+
+    let mut model = timbral_train::train_dataset(ds, params, true);
+    // Content: the catalogue's tags, genres and audio features, embedded by
+    // MiniLM, and fusion weights learned on a validation split.
+    #[cfg(feature = "content")]
+    let encoder = {
+        use timbral_train::cli_content;
+        match cli_content::load_encoder(&cli_content::default_model_dir()) {
+            Ok(e) => {
+                let meta = cli_content::synth_meta(&s, SynthConfig::default().seed);
+                let c = cli_content::build(&e, ds, &meta, true)?;
+                let learned =
+                    timbral_train::hybrid::learn_weights(ds, &ds.plays, &c, params, params.seed);
+                writeln!(out, "{learned}")?;
+                model = timbral_train::hybrid::with_content(model, &c, Some(learned.fusion));
+                Some(e)
+            }
+            Err(e) => {
+                writeln!(out, "(CF only: {e:#})\n")?;
+                None
+            }
+        }
+    };
+    let bytes = model.to_bytes();
+    write::atomic(path, &bytes)?;
+    writeln!(
+        out,
+        "wrote {} ({} KiB); `timbral inspect {}` shows its sections\n",
+        path.display(),
+        bytes.len() / 1024,
+        path.display()
+    )?;
+
+    // Read it back as a runtime would.
+    let model = read_bundle(path)?;
+    let genre = |i: u32| synth::GENRES[s.item_genre[i as usize]];
+    let row = |out: &mut dyn Write, i: u32, score: f32| {
+        writeln!(
+            out,
+            "  {:<28} {:<12} {score:>7.3}",
+            model.item_name(i),
+            genre(i)
+        )
+    };
+    let u = 0u32;
+    let (items, plays) = model.user_history(u);
+    let mut top: Vec<(u32, f32)> = items.iter().copied().zip(plays.iter().copied()).collect();
+    top.sort_by(|a, b| b.1.total_cmp(&a.1));
+    writeln!(out, "{} mostly plays:", model.user_id(u))?;
+    for (i, p) in top.iter().take(5) {
+        writeln!(
+            out,
+            "  {:<28} {:<12} {p:>6} plays",
+            model.item_name(*i),
+            genre(*i)
+        )?;
+    }
+    writeln!(out, "and is recommended:")?;
+    for r in model.recommend_user(u, 8) {
+        row(out, r.index, r.score)?;
+    }
+
+    // A brand-new listener: three jazz artists, folded in without retraining.
+    let jazz = synth::GENRES
+        .iter()
+        .position(|g| *g == "jazz")
+        .expect("jazz is a genre");
+    let seeds: Vec<(u32, f32)> = model
+        .popular(&[], model.n_items())
+        .into_iter()
+        .filter(|r| s.item_genre[r.index as usize] == jazz)
+        .take(3)
+        .map(|r| (r.index, 20.0))
+        .collect();
+    let names: Vec<&str> = seeds.iter().map(|(i, _)| model.item_name(*i)).collect();
+    let recs = model.recommend_history(&seeds, 10)?;
+    let in_genre = recs
+        .iter()
+        .filter(|r| s.item_genre[r.index as usize] == jazz)
+        .count();
+    writeln!(
+        out,
+        "\nA new listener who played {} gets ({in_genre}/10 jazz):",
+        names.join(", ")
+    )?;
+    for r in recs {
+        row(out, r.index, r.score)?;
+    }
+
+    #[cfg(feature = "content")]
+    if let Some(encoder) = encoder {
+        // The same listener, fused and explained as the app shows it.
+        writeln!(out, "\nFused (CF + content + popularity) and explained:")?;
+        for e in model.recommend_explained(&seeds, &[], 5, None)? {
+            let because: Vec<&str> = e.because.iter().map(|&i| model.item_name(i)).collect();
+            writeln!(
+                out,
+                "  {:<28} {:<12} because you like {}{}",
+                model.item_name(e.rec.index),
+                genre(e.rec.index),
+                because.join(", "),
+                if e.shared_tags.is_empty() {
+                    String::new()
+                } else {
+                    format!("; shares {}", e.shared_tags.join(", "))
+                }
+            )?;
+        }
+        for query in ["aggressive loud guitars", "calm piano music"] {
+            let q = encoder.embed(query)?;
+            let hits = model.search(query, &q, None, 5)?;
+            writeln!(out, "\nSearch \"{query}\" (embedded by MiniLM):")?;
+            for h in hits {
+                row(out, h.index, h.score)?;
+            }
+        }
+    }
+    Ok(())
+}
+
+#[cfg(feature = "content")]
+pub(crate) type MaybeEncoder = Option<timbral_encoder::Encoder>;
+#[cfg(not(feature = "content"))]
+pub(crate) type MaybeEncoder = Option<()>;
+
+/// Content vectors for `ds` (and the encoder that made them), unless
+/// `--no-content`; an error if the model files are missing.
+pub(crate) fn content_for(
+    ds: &Dataset,
+    data: &DataArgs,
+    c: &ContentArgs,
+    progress: bool,
+) -> Result<Option<(timbral_core::Content, MaybeEncoder)>> {
+    if c.no_content {
+        return Ok(None);
+    }
+    if let Some(path) = &c.content_from {
+        let model = read_bundle(path)?;
+        let content = model
+            .content()
+            .with_context(|| format!("{}: this bundle has no content vectors", path.display()))?;
+        if model.parts().item_ids != ds.item_ids {
+            bail!(
+                "{}: its catalogue ({} items) is not this data's ({} items); content vectors are per item",
+                path.display(),
+                model.n_items(),
+                ds.n_items()
+            );
+        }
+        // The encoder is only needed for search; use it when it matches.
+        #[cfg(feature = "content")]
+        let encoder = {
+            use timbral_train::cli_content;
+            let dir = c
+                .model_dir
+                .clone()
+                .unwrap_or_else(cli_content::default_model_dir);
+            cli_content::load_encoder(&dir)
+                .ok()
+                .filter(|e| cli_content::check_encoder(&model, e).is_ok())
+        };
+        #[cfg(not(feature = "content"))]
+        let encoder = None;
+        let content = timbral_train::compact::compact(content, c.content_dims);
+        return Ok(Some((content, encoder)));
+    }
+    #[cfg(feature = "content")]
+    {
+        use timbral_train::cli_content;
+        let dir = c
+            .model_dir
+            .clone()
+            .unwrap_or_else(cli_content::default_model_dir);
+        let encoder = cli_content::load_encoder(&dir)?;
+        let meta = cli_content::metadata(data.data.as_deref(), ds, c.spotify.as_deref())?;
+        let content = cli_content::build(&encoder, ds, &meta, progress)?;
+        let content = timbral_train::compact::compact(&content, c.content_dims);
+        Ok(Some((content, Some(encoder))))
+    }
+    #[cfg(not(feature = "content"))]
+    {
+        let _ = (ds, data, progress);
+        bail!("this build has no text encoder (feature `content`); pass --no-content")
+    }
+}

@@ -1,0 +1,444 @@
+//! The `timbral` command line. Results go to stdout, logs and progress to
+//! stderr; any failure exits non-zero with a message naming the problem.
+//! `args` holds the flags, `commands` and `output` what they do.
+
+mod args;
+mod commands;
+mod output;
+
+use std::io::Write;
+use std::process::ExitCode;
+
+use anyhow::{bail, Context, Result};
+use clap::Parser;
+use timbral_core::AlsParams;
+use timbral_train::data::{self, ColumnNames, ReadOptions};
+use timbral_train::synth::{self, SynthConfig};
+use timbral_train::{bench, eval, tune, write};
+
+use args::{check_holdout, Cli, Cmd};
+use commands::*;
+use output::read_bundle;
+
+fn run(cli: Cli) -> Result<()> {
+    if let Some(n) = cli.threads {
+        if n == 0 {
+            bail!("--threads must be at least 1");
+        }
+        rayon::ThreadPoolBuilder::new()
+            .num_threads(n)
+            .build_global()
+            .context("cannot start the thread pool")?;
+    }
+    let stdout = std::io::stdout();
+    let mut out = stdout.lock();
+    match cli.cmd {
+        Cmd::Train {
+            data,
+            als,
+            content,
+            out: path,
+            client,
+        } => {
+            let mut params = als.params()?;
+            let ds = data.load()?;
+            if ds.plays.nnz() == 0 {
+                // Nothing to factorise: one factor, not 64 of zeros a row.
+                params.factors = 1;
+            }
+            let mut model = timbral_train::train_dataset(&ds, params, !cli.quiet);
+            if let Some((c, _)) = content_for(&ds, &data, &content, !cli.quiet)? {
+                let fusion = if ds.plays.nnz() == 0 {
+                    writeln!(
+                        out,
+                        "no plays: content and popularity alone (no fusion weights to learn)"
+                    )?;
+                    timbral_train::hybrid::CONTENT_ONLY
+                } else {
+                    let learned = timbral_train::hybrid::learn_weights(
+                        &ds,
+                        &ds.plays,
+                        &c,
+                        params,
+                        params.seed,
+                    );
+                    write!(out, "{learned}")?;
+                    learned.fusion
+                };
+                model = timbral_train::hybrid::with_content(model, &c, Some(fusion));
+            }
+            if client {
+                model = model.client();
+            }
+            let bytes = model.to_bytes();
+            write::atomic(&path, &bytes)?;
+            writeln!(
+                out,
+                "wrote {} ({} bytes): {} users, {} items, {} plays, {} factors{}{}",
+                path.display(),
+                bytes.len(),
+                ds.n_users(),
+                ds.n_items(),
+                ds.plays.nnz(),
+                params.factors,
+                if model.content().is_some() {
+                    ", content vectors"
+                } else {
+                    ""
+                },
+                if client {
+                    "; client bundle: no listener's data in it"
+                } else {
+                    ""
+                }
+            )?;
+        }
+        Cmd::Ingest { data, json } => {
+            let (ds, merged) = data.ingest()?;
+            let r = &ds.report;
+            if json {
+                let v = serde_json::json!({
+                    "source": ds.source, "rows": r.rows, "users": ds.n_users(),
+                    "items": ds.n_items(), "plays": ds.plays.nnz(),
+                    "duplicate_rows_summed": r.duplicates, "bad_rows_skipped": r.bad_rows,
+                    "first_bad_rows": r.first_bad, "items_merged": merged.merged,
+                    "items_merged_by_alias": merged.by_alias,
+                    "merged_plays_summed": merged.plays_summed,
+                    "merge_examples": merged.examples,
+                    "catalogue": ds.catalogue.as_ref().map(|c| serde_json::json!({
+                        "items": c.items.len(), "rows": c.report.rows,
+                        "rows_merged_by_id": c.merged_rows, "tracks_merged": c.aliases.len(),
+                        "bad_rows_skipped": c.report.bad_rows,
+                        "first_bad_rows": c.report.first_bad,
+                        "with_audio": c.items.iter().filter(|i| i.audio().is_some()).count(),
+                    })),
+                });
+                serde_json::to_writer_pretty(&mut out, &v)?;
+                writeln!(out)?;
+            } else {
+                writeln!(out, "source    {}", ds.source)?;
+                writeln!(out, "read      {} rows", r.rows)?;
+                writeln!(
+                    out,
+                    "kept      {} users, {} items, {} (user, item) plays",
+                    ds.n_users(),
+                    ds.n_items(),
+                    ds.plays.nnz()
+                )?;
+                writeln!(
+                    out,
+                    "summed    {} duplicate (user, item) rows",
+                    r.duplicates
+                )?;
+                writeln!(
+                    out,
+                    "dropped   {} bad rows{}",
+                    r.bad_rows,
+                    if r.first_bad.is_empty() {
+                        String::new()
+                    } else {
+                        format!(" (first: {})", r.first_bad.join("; "))
+                    }
+                )?;
+                writeln!(
+                    out,
+                    "merged    {} items into others ({} by alias, the rest by name); {} listeners' plays of merged items summed",
+                    merged.merged, merged.by_alias, merged.plays_summed
+                )?;
+                for (a, b) in &merged.examples {
+                    writeln!(out, "          \"{a}\" → \"{b}\"")?;
+                }
+                if let Some(c) = &ds.catalogue {
+                    writeln!(
+                        out,
+                        "items     {} from items files: {} rows, {} repeating an id merged into it, {} tracks merged into one of the same artist, title and length, {} bad rows skipped{}",
+                        c.items.len(),
+                        c.report.rows,
+                        c.merged_rows,
+                        c.aliases.len(),
+                        c.report.bad_rows,
+                        if c.report.first_bad.is_empty() {
+                            String::new()
+                        } else {
+                            format!(" (first: {})", c.report.first_bad.join("; "))
+                        }
+                    )?;
+                    let audio = c.items.iter().filter(|i| i.audio().is_some()).count();
+                    let genres = c.items.iter().filter(|i| !i.genres.is_empty()).count();
+                    let tags = c.items.iter().filter(|i| !i.tags.is_empty()).count();
+                    let years = c.items.iter().filter(|i| i.year.is_some()).count();
+                    writeln!(
+                        out,
+                        "          {audio} with audio features, {genres} with genres, {tags} with tags, {years} with a year"
+                    )?;
+                }
+            }
+        }
+        Cmd::Export {
+            client: _,
+            from,
+            out: path,
+        } => {
+            let full = read_bundle(&from)?;
+            let bytes = full.client().to_bytes();
+            write::atomic(&path, &bytes)?;
+            writeln!(
+                out,
+                "wrote {} ({} bytes, from {} bytes): the client bundle of {}, without its {} training listeners",
+                path.display(),
+                bytes.len(),
+                std::fs::metadata(&from).map(|m| m.len()).unwrap_or(0),
+                from.display(),
+                full.n_users()
+            )?;
+        }
+        Cmd::Recommend(a) => recommend(&a, &mut out)?,
+        Cmd::Eval {
+            data,
+            als,
+            content,
+            holdout,
+            k,
+            json,
+        } => {
+            check_holdout(holdout)?;
+            if k.is_empty() || k.contains(&0) {
+                bail!("--k needs cut-offs ≥ 1, e.g. --k 10,20");
+            }
+            let params = als.params()?;
+            let ds = data.load()?;
+            let report = eval::run(&ds, params, holdout, params.seed, &k, !cli.quiet);
+            let mut value = serde_json::to_value(&report)?;
+            if !json {
+                write!(out, "{report}")?;
+            }
+            if let Some((c, enc)) = content_for(&ds, &data, &content, !cli.quiet)? {
+                let hybrid = timbral_train::hybrid::run(&ds, &c, params, holdout, params.seed, &k);
+                value["hybrid"] = serde_json::to_value(&hybrid)?;
+                if !json {
+                    writeln!(out)?;
+                    write!(out, "{hybrid}")?;
+                }
+                #[cfg(feature = "content")]
+                if let Some(enc) = enc {
+                    let model = timbral_train::hybrid::hybrid_model(&ds, &ds.plays, &c, params);
+                    let (mean, per) =
+                        timbral_train::cli_content::search_precision(&model, &enc, 20)?;
+                    value["search_precision"] = serde_json::json!({"mean": mean, "per_tag": per});
+                    if !json {
+                        writeln!(out, "\nsearch precision@10 over the 20 most frequent tags as queries: {mean:.3}")?;
+                        for (t, p) in &per {
+                            writeln!(out, "  {t:<24} {p:.1}")?;
+                        }
+                    }
+                    if let Some(dir) = data.data.as_deref().filter(|p| p.is_dir()) {
+                        let taggings = timbral_train::content::hetrec_taggings(dir, &ds)?;
+                        let meta = timbral_train::cli_content::metadata(
+                            Some(dir),
+                            &ds,
+                            content.spotify.as_deref(),
+                        )?;
+                        let graded = timbral_train::search_eval::run(
+                            &model,
+                            &enc,
+                            &taggings,
+                            &meta,
+                            params.seed,
+                        )?;
+                        value["search_graded"] = serde_json::to_value(&graded)?;
+                        if !json {
+                            writeln!(out)?;
+                            write!(out, "{graded}")?;
+                        }
+                    }
+                }
+                #[cfg(not(feature = "content"))]
+                let _ = enc;
+            }
+            if json {
+                serde_json::to_writer_pretty(&mut out, &value)?;
+                writeln!(out)?;
+            }
+        }
+        #[cfg(feature = "content")]
+        Cmd::Similar {
+            bundle,
+            item,
+            k,
+            json,
+        } => {
+            if k == 0 {
+                bail!("--k must be at least 1");
+            }
+            similar(&bundle, &item, k, json, &mut out)?
+        }
+        #[cfg(feature = "content")]
+        Cmd::Search {
+            bundle,
+            genre,
+            k,
+            json,
+            model_dir,
+            query,
+        } => {
+            if k == 0 {
+                bail!("--k must be at least 1");
+            }
+            let dir = model_dir.unwrap_or_else(timbral_train::cli_content::default_model_dir);
+            search(&bundle, &query, genre.as_deref(), k, json, &dir, &mut out)?
+        }
+        #[cfg(feature = "content")]
+        Cmd::Embed { model_dir, text } => {
+            let dir = model_dir.unwrap_or_else(timbral_train::cli_content::default_model_dir);
+            let v = timbral_train::cli_content::load_encoder(&dir)?.embed(&text)?;
+            serde_json::to_writer(&mut out, &v)?;
+            writeln!(out)?;
+        }
+        Cmd::Tune {
+            data,
+            als,
+            holdout,
+            repeats,
+            factors_grid,
+            regularization_grid,
+            alpha_grid,
+            iterations_grid,
+            json,
+        } => {
+            check_holdout(holdout)?;
+            let base = als.params()?;
+            let ds = data.load()?;
+            let grid = tune::Grid {
+                factors: factors_grid,
+                regularization: regularization_grid,
+                alpha: alpha_grid,
+                iterations: iterations_grid,
+            };
+            let report = tune::run(&ds, &grid, holdout, base.seed, repeats, base);
+            if json {
+                serde_json::to_writer_pretty(&mut out, &report)?;
+                writeln!(out)?;
+            } else {
+                write!(out, "{report}")?;
+            }
+        }
+        Cmd::Inspect { bundle, json } => inspect(&bundle, json, &mut out)?,
+        Cmd::Bench {
+            data,
+            synthetic_users,
+            synthetic_items,
+            synthetic_plays_per_user,
+            synthetic_iterations,
+            bundle,
+            model_dir,
+            content_only,
+        } => {
+            if !content_only {
+                let data = match data {
+                    Some(p) => Some(data::load(
+                        &p,
+                        &ColumnNames::default(),
+                        ReadOptions::default(),
+                    )?),
+                    None => None,
+                };
+                let cfg = bench::BenchConfig {
+                    data,
+                    synthetic: SynthConfig {
+                        users: synthetic_users,
+                        items: synthetic_items,
+                        plays_per_user: synthetic_plays_per_user,
+                        seed: 42,
+                    },
+                    synthetic_iterations,
+                    params: AlsParams::default(),
+                };
+                bench::run(cfg, &mut out)?;
+            }
+            #[cfg(feature = "content")]
+            {
+                let dir = model_dir.unwrap_or_else(timbral_train::cli_content::default_model_dir);
+                bench::embedding(&dir, &mut out)?;
+                if let Some(b) = bundle {
+                    let model = read_bundle(&b)?;
+                    bench::fused(&model, &mut out)?;
+                    bench::hnsw_vs_exact(&model, &mut out)?;
+                }
+            }
+            #[cfg(not(feature = "content"))]
+            let _ = (bundle, model_dir);
+        }
+        Cmd::Synth {
+            out: path,
+            users,
+            items,
+            plays_per_user,
+            seed,
+        } => {
+            if users == 0 || items == 0 || plays_per_user == 0 {
+                bail!("--users, --items and --plays-per-user must be at least 1");
+            }
+            let s = synth::generate(SynthConfig {
+                users,
+                items,
+                plays_per_user,
+                seed,
+            });
+            let d = &s.data;
+            write::atomic_with(&path, |w| {
+                writeln!(w, "user\titem\tname\tplays")?;
+                for (u, i, p) in d.plays.triplets() {
+                    writeln!(
+                        w,
+                        "{}\t{}\t{}\t{}",
+                        d.user_ids[u as usize], d.item_ids[i as usize], d.item_names[i as usize], p
+                    )?;
+                }
+                Ok(())
+            })?;
+            writeln!(
+                out,
+                "wrote {}: {} users, {} items, {} rows",
+                path.display(),
+                d.n_users(),
+                d.n_items(),
+                d.plays.nnz()
+            )?;
+        }
+        Cmd::Demo { out: path } => demo(&path, &mut out)?,
+    }
+    out.flush()?;
+    Ok(())
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let level = if cli.quiet {
+        tracing::Level::WARN
+    } else if cli.verbose > 0 {
+        tracing::Level::DEBUG
+    } else {
+        tracing::Level::INFO
+    };
+    let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
+    tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_max_level(level)
+        .with_target(false)
+        .with_ansi(ansi)
+        .init();
+    match run(cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            // A closed pipe (`timbral … | head`) is not an error.
+            if e.chain().any(|c| {
+                c.downcast_ref::<std::io::Error>()
+                    .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
+            }) {
+                return ExitCode::SUCCESS;
+            }
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
