@@ -1,0 +1,376 @@
+//! The hybrid half of a model: fused recommendations (CF, content and
+//! popularity, through the content sketch where there is one), the fold-in
+//! of short histories with their content neighbours, similar items, and
+//! the encoder check. The CF half (parts, the bundle, fold-in, CF top-k) is
+//! `model.rs`.
+
+use super::*;
+
+/// Hybrid recommendations, similar items and search (need the `content` section
+/// for their content part; without it they degrade to CF and popularity).
+impl Model {
+    pub fn content(&self) -> Option<&Content> {
+        self.parts.content.as_ref()
+    }
+
+    /// The stored fusion weights, or the defaults.
+    pub fn fusion(&self) -> Fusion {
+        self.parts.fusion.unwrap_or_default()
+    }
+
+    /// The stored weights for a listener with `history_len` items.
+    pub fn fusion_weights(&self, history_len: usize) -> FusionWeights {
+        self.fusion().for_history(history_len)
+    }
+
+    /// Content-vector norms (empty without content).
+    pub fn content_norms(&self) -> &crate::content::ContentNorms {
+        &self.content_norms
+    }
+
+    /// Standardised `1 − popularity penalty` of every item.
+    pub fn popularity_term(&self) -> &[f32] {
+        &self.pop_term
+    }
+
+    /// A listener's taste in content space: the weighted mean of their
+    /// items' content vectors (weights `1 + ln(1 + plays)`).
+    pub fn taste(&self, history: &[(u32, f32)]) -> Option<ContentQuery> {
+        let c = self.content()?;
+        let w: Vec<(u32, f32)> = history
+            .iter()
+            .map(|&(i, p)| (i, 1.0 + ln_1p(p.max(0.0))))
+            .collect();
+        Some(c.centroid(&w))
+    }
+
+    /// `keep` (true for items not in `exclude`) and the excluded items,
+    /// each once.
+    fn keep_mask(&self, exclude: &[u32]) -> (Vec<bool>, Vec<usize>) {
+        let mut keep = vec![true; self.n_items()];
+        let mut excluded = Vec::with_capacity(exclude.len());
+        for &i in exclude {
+            if let Some(k) = keep.get_mut(i as usize) {
+                if *k {
+                    *k = false;
+                    excluded.push(i as usize);
+                }
+            }
+        }
+        (keep, excluded)
+    }
+
+    /// CF scores of every item for factor `x`, standardised over `keep`.
+    fn cf_standardized(&self, x: &[f32], keep: &[bool]) -> Vec<f32> {
+        let mut cf = if crate::linalg::dot(x, x) > NO_SIGNAL {
+            self.scores(x)
+        } else {
+            vec![0.0; self.n_items()]
+        };
+        standardize(&mut cf, keep);
+        cf
+    }
+
+    /// How fusion standardises the content cosine when the bundle has a
+    /// sketch: mean and variance over the kept items, from the sketch's
+    /// sums minus the excluded items' own cosines, so no scan is needed.
+    fn content_standardizer(
+        &self,
+        c: &Content,
+        sk: &ContentSketch,
+        q: &SketchQuery,
+        excluded: &[usize],
+    ) -> Standardizer {
+        let (mut sum, mut sum_sq) = sk.cosine_sums(q);
+        for &j in excluded {
+            let cj = f64::from(crate::linalg::dot(
+                &q.unit,
+                &c.unit_row(j, &self.content_norms),
+            ));
+            sum -= cj;
+            sum_sq -= cj * cj;
+        }
+        Standardizer::from_sums((self.n_items() - excluded.len()) as f64, sum, sum_sq)
+    }
+
+    /// The standardised CF and content scores of every item for one
+    /// listener (CF factor `x`, history for the content taste), with
+    /// `exclude` masked out. Standardising over the candidates puts the
+    /// parts on one scale, so fusion weights mean what they say.
+    pub fn fusion_parts(&self, x: &[f32], history: &[(u32, f32)], exclude: &[u32]) -> FusionParts {
+        let n = self.n_items();
+        let (keep, excluded) = self.keep_mask(exclude);
+        let cf = self.cf_standardized(x, &keep);
+        let taste = self.taste(history);
+        let mut content = match (self.content(), &taste) {
+            (Some(c), Some(q)) => c.cosines(q, &self.content_norms, false),
+            _ => vec![0.0; n],
+        };
+        let sketched = match (self.content(), self.parts.content_sketch.as_ref(), &taste) {
+            (Some(c), Some(sk), Some(q)) => sk
+                .query(c, q)
+                .map(|sq| self.content_standardizer(c, sk, &sq, &excluded)),
+            _ => None,
+        };
+        match sketched {
+            Some(s) => content
+                .iter_mut()
+                .zip(&keep)
+                .filter(|(_, &k)| k)
+                .for_each(|(v, _)| *v = s.apply(*v)),
+            None => standardize(&mut content, &keep),
+        }
+        // An item nobody played has a factor mapped from its content, or
+        // none; `FusionWeights::cold` says how far to trust it.
+        FusionParts {
+            cf,
+            content,
+            keep,
+            cold: self.cold.clone(),
+        }
+    }
+
+    /// Fused top-k: `α·cf + β·content + γ·(1 − popularity penalty)`, each
+    /// part standardised. The same list as ranking [`Self::fusion_parts`].
+    pub fn recommend_fused(
+        &self,
+        x: &[f32],
+        history: &[(u32, f32)],
+        exclude: &[u32],
+        k: usize,
+        w: FusionWeights,
+    ) -> Vec<Recommendation> {
+        if let Some(r) = self.recommend_fused_sketched(x, history, exclude, k, w) {
+            return r;
+        }
+        let p = self.fusion_parts(x, history, exclude);
+        let cands = (0..self.n_items())
+            .filter(|&i| p.keep[i])
+            .map(|i| Scored {
+                index: i as u32,
+                score: p.score(&w, &self.pop_term, i),
+            })
+            .collect();
+        top_k(cands, k)
+            .into_iter()
+            .map(|s| {
+                let i = s.index as usize;
+                Recommendation {
+                    index: s.index,
+                    score: s.score,
+                    cf: w.cf_part(p.cf[i], p.cold[i]),
+                    content: p.content[i],
+                    popularity: self.pop_term[i],
+                }
+            })
+            .collect()
+    }
+
+    /// [`Self::recommend_fused`] through the content sketch: every item's
+    /// fused score within an interval from the sketch (r values per item),
+    /// then exact scores only for the items whose interval reaches the
+    /// k-th best lower bound. Whatever is left out scores below k items
+    /// that are in, so the list is exactly the full scan's. `None` where
+    /// the bundle has no sketch or the bounds are not finite.
+    fn recommend_fused_sketched(
+        &self,
+        x: &[f32],
+        history: &[(u32, f32)],
+        exclude: &[u32],
+        k: usize,
+        w: FusionWeights,
+    ) -> Option<Vec<Recommendation>> {
+        let (c, sk) = (self.content()?, self.parts.content_sketch.as_ref()?);
+        let taste = self.taste(history)?;
+        let sq = sk.query(c, &taste)?;
+        let n = self.n_items();
+        let (keep, excluded) = self.keep_mask(exclude);
+        let cf = self.cf_standardized(x, &keep);
+        let cs = self.content_standardizer(c, sk, &sq, &excluded);
+        let (pop, cold) = (&self.pop_term, &self.cold);
+        // The content part of the fused score is `bz·(cos − mean)`; f32
+        // here, as the relative slack below covers the rounding.
+        let bz = w.beta * cs.inv_std as f32;
+        let mean = cs.mean as f32;
+        let bounds = (0..n).filter(|&i| keep[i]).map(|i| {
+            let (estimate, err) = sk.estimate(&sq, i);
+            let centre =
+                w.alpha * w.cf_part(cf[i], cold[i]) + w.gamma * pop[i] + bz * (estimate - mean);
+            // The relative term covers f32 rounding of the weighted sum.
+            let half = bz.abs() * err + 1e-5 * (1.0 + centre.abs());
+            (i as u32, centre - half, centre + half)
+        });
+        let candidates = crate::topk::reachable(bounds, k)?;
+        let cq = c.cosine_query(&taste, false);
+        let content_z = |i: usize| cs.apply(c.cosine_at(&cq, &self.content_norms, i));
+        let exact: Vec<Scored> = candidates
+            .into_iter()
+            .map(|i| {
+                let i = i as usize;
+                Scored {
+                    index: i as u32,
+                    score: w.score(cf[i], content_z(i), pop[i], cold[i]),
+                }
+            })
+            .collect();
+        Some(
+            top_k(exact, k)
+                .into_iter()
+                .map(|s| {
+                    let i = s.index as usize;
+                    Recommendation {
+                        index: s.index,
+                        score: s.score,
+                        cf: w.cf_part(cf[i], cold[i]),
+                        content: content_z(i),
+                        popularity: pop[i],
+                    }
+                })
+                .collect(),
+        )
+    }
+
+    /// Fused top-k for a known user.
+    pub fn recommend_fused_user(&self, u: u32, k: usize, w: FusionWeights) -> Vec<Recommendation> {
+        let (items, plays) = self.user_history(u);
+        let history: Vec<(u32, f32)> = items.iter().copied().zip(plays.iter().copied()).collect();
+        self.recommend_fused(&self.user_factor(u), &history, items, k, w)
+    }
+
+    /// Fused top-k for a new listener, folded in ([`Self::listener_factor`]).
+    pub fn recommend_fused_history(
+        &self,
+        history: &[(u32, f32)],
+        k: usize,
+        w: FusionWeights,
+    ) -> Result<Vec<Recommendation>, Error> {
+        let x = self.listener_factor(history)?;
+        let seen: Vec<u32> = history.iter().map(|&(i, _)| i).collect();
+        Ok(self.recommend_fused(&x, history, &seen, k, w))
+    }
+
+    /// The CF factor fusion ranks a new listener by: the fold-in, with
+    /// content neighbours ([`Self::fold_in_with_neighbours`]) when the
+    /// history is short enough for the bundle's short-history weights.
+    pub fn listener_factor(&self, history: &[(u32, f32)]) -> Result<Vec<f32>, Error> {
+        if self.content().is_some() && history.len() <= self.fusion().short_max_items as usize {
+            self.fold_in_with_neighbours(history)
+        } else {
+            self.fold_in(history)
+        }
+    }
+
+    /// The CF factor of a short history: a fold-in of the history plus its
+    /// [`SHORT_NEIGHBOURS`] nearest content neighbours among played items,
+    /// each as [`NEIGHBOUR_PLAYS`] plays. A few plays place a listener
+    /// poorly in factor space; their content neighbours are what they
+    /// likely play next. Without content: the plain fold-in.
+    pub fn fold_in_with_neighbours(&self, history: &[(u32, f32)]) -> Result<Vec<f32>, Error> {
+        let Some(q) = self.taste(history) else {
+            return self.fold_in(history);
+        };
+        let seen: Vec<u32> = history.iter().map(|&(i, _)| i).collect();
+        let mut h = history.to_vec();
+        h.extend(
+            self.played_neighbours(&q, &seen, SHORT_NEIGHBOURS)
+                .into_iter()
+                .map(|i| (i, NEIGHBOUR_PLAYS)),
+        );
+        self.fold_in(&h)
+    }
+
+    /// The `m` items somebody played that are nearest `q` in content
+    /// (cosine; ties to the lower index), `exclude` left out. With a
+    /// sketch: the `NEIGHBOUR_SHORTLIST × m` nearest by the sketch's
+    /// estimate, re-ranked by the full cosine. (Exact pruning, as fusion
+    /// does, gains little here: a bare cosine's bounds are wide next to
+    /// the spread of the nearest cosines, so most items would stay in.)
+    pub(super) fn played_neighbours(
+        &self,
+        q: &ContentQuery,
+        exclude: &[u32],
+        m: usize,
+    ) -> Vec<u32> {
+        let Some(c) = self.content() else {
+            return Vec::new();
+        };
+        let (keep, _) = self.keep_mask(exclude);
+        let kept =
+            (0..self.n_items() as u32).filter(|&i| keep[i as usize] && !self.cold[i as usize]);
+        let candidates: Vec<u32> = match self
+            .parts
+            .content_sketch
+            .as_ref()
+            .and_then(|sk| Some((sk, sk.query(c, q)?)))
+        {
+            Some((sk, sq)) => {
+                let estimated = kept
+                    .map(|i| Scored {
+                        index: i,
+                        score: sk.estimate(&sq, i as usize).0,
+                    })
+                    .collect();
+                top_k(estimated, NEIGHBOUR_SHORTLIST * m)
+                    .into_iter()
+                    .map(|s| s.index)
+                    .collect()
+            }
+            None => kept.collect(),
+        };
+        let cq = c.cosine_query(q, false);
+        let scored = candidates
+            .into_iter()
+            .map(|i| Scored {
+                index: i,
+                score: c.cosine_at(&cq, &self.content_norms, i as usize),
+            })
+            .collect();
+        top_k(scored, m).into_iter().map(|s| s.index).collect()
+    }
+
+    pub(crate) fn need_content(&self) -> Result<&Content, Error> {
+        self.content().ok_or_else(|| {
+            Error::InvalidInput(
+                "this bundle has no content vectors; train it with the text encoder".into(),
+            )
+        })
+    }
+
+    /// Refuses a text encoder whose files are not the ones the bundle's
+    /// content vectors were made with.
+    pub fn check_encoder(&self, model_sha256: &str, tokenizer_sha256: &str) -> Result<(), Error> {
+        let c = self.need_content()?;
+        if c.model_sha256 != model_sha256 || c.tokenizer_sha256 != tokenizer_sha256 {
+            let short = |s: &str| s.chars().take(12).collect::<String>();
+            return Err(Error::InvalidInput(format!(
+                "the text encoder does not match the bundle: bundle built with model {} / tokenizer {}, found {} / {}",
+                short(&c.model_sha256),
+                short(&c.tokenizer_sha256),
+                short(model_sha256),
+                short(tokenizer_sha256)
+            )));
+        }
+        Ok(())
+    }
+
+    /// The k items most similar in content to item `i` (cosine).
+    pub fn similar(&self, i: u32, k: usize) -> Result<Vec<Scored>, Error> {
+        let c = self.need_content()?;
+        if i as usize >= self.n_items() {
+            return Err(Error::InvalidInput(format!(
+                "item index {i} is out of range"
+            )));
+        }
+        let sims = c.cosines(&c.item_query(i as usize), &self.content_norms, false);
+        let cands = sims
+            .iter()
+            .enumerate()
+            .filter(|&(j, _)| j != i as usize)
+            .map(|(j, &s)| Scored {
+                index: j as u32,
+                score: s,
+            })
+            .collect();
+        Ok(top_k(cands, k))
+    }
+}
