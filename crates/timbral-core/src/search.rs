@@ -188,9 +188,17 @@ impl SearchIndex {
             }
         }
         for i in 0..model.n_items() as u32 {
-            let key = label_key(model.item_name(i));
-            if !key.is_empty() {
-                index.names.entry(key).or_default().push(i);
+            let name = model.item_name(i);
+            // A track's name is "Title — Artist": both name it.
+            let parts = name.rsplit_once(" — ").map(|(t, a)| [t, a]);
+            for n in std::iter::once(name).chain(parts.into_iter().flatten()) {
+                let key = label_key(n);
+                if !key.is_empty() {
+                    let items = index.names.entry(key).or_default();
+                    if items.last() != Some(&i) {
+                        items.push(i);
+                    }
+                }
             }
         }
         index
@@ -315,7 +323,14 @@ impl Model {
                 *s += w.crowd * v;
             }
         }
-        let popularity = if concepts.is_empty() {
+        let named = if w.name != 0.0 {
+            index.named(query)
+        } else {
+            Vec::new()
+        };
+        // A query that names labels or items asks which of them; one that
+        // names neither asks what its words mean.
+        let popularity = if concepts.is_empty() && named.is_empty() {
             w.popularity * POPULARITY_WITHOUT_CONCEPTS
         } else {
             w.popularity
@@ -327,10 +342,8 @@ impl Model {
                 *s += popularity * pop.penalty_with_max(i, max);
             }
         }
-        if w.name != 0.0 {
-            for i in index.named(query) {
-                score[i as usize] += w.name;
-            }
+        for i in named {
+            score[i as usize] += w.name;
         }
         let cands = score
             .iter()
@@ -454,6 +467,22 @@ mod tests {
         assert_eq!(hits[0].index, 0);
         let hits = m.search("depeche mode live", &[0.0, 1.0], None, 1).unwrap();
         assert_eq!(hits[0].index, 0);
+    }
+
+    #[test]
+    fn a_track_is_named_by_its_title_and_by_its_artist() {
+        let mut p = tiny();
+        p.item_names = vec![
+            "Sweet Child O' Mine — Guns N' Roses".into(),
+            "Sorry — Guns N' Roses".into(),
+            "Yesterday — The Beatles".into(),
+        ];
+        p.content = Some(crate::content::tests::content());
+        let m = Model::from_parts(p).unwrap();
+        let ix = m.search_index();
+        assert_eq!(ix.named("guns n roses"), [0, 1]);
+        assert_eq!(ix.named("Sweet Child O'Mine"), [0]);
+        assert_eq!(ix.named("the beatles"), [2]);
     }
 
     #[test]

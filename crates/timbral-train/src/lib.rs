@@ -62,8 +62,10 @@ pub fn build_model(
 }
 
 /// Trains on a whole data set and returns the model to write. A catalogue
-/// nobody has played ranks by its own popularity (e.g. Spotify's 0–100),
-/// which stands in for listener counts.
+/// nobody has played ranks by its own popularity, which stands in for
+/// listener counts: Spotify's 0–100 is about logarithmic in plays, so a
+/// popularity `p` counts `e^(p/10)` listeners (1 to 22,026), and the
+/// log-scaled popularity term sees it linearly.
 pub fn train_dataset(ds: &data::Dataset, params: AlsParams, progress: bool) -> Model {
     let factors = train_als(&ds.plays, &params, progress);
     let model = build_model(
@@ -95,7 +97,7 @@ pub fn train_dataset(ds: &data::Dataset, params: AlsParams, progress: bool) -> M
     };
     for (i, id) in ds.item_ids.iter().enumerate() {
         if let Some(p) = c.get(id).and_then(|c| c.popularity) {
-            parts.popularity.listeners[i] = p.round().max(0.0) as u32;
+            parts.popularity.listeners[i] = (p.clamp(0.0, 200.0) / 10.0).exp().round() as u32;
         }
     }
     Model::from_parts(parts).expect("popularity keeps the model valid")
