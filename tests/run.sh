@@ -35,6 +35,7 @@ if [ -d "${TIMBRAL_SHARED_DATA:-../shared/data}/hetrec2011-lastfm-2k" ]; then
   echo "== www on the embedded default catalogue: build, Playwright end to end, conformance"
   (
     cd www
+    mkdir -p ../target/www
     [ -f ../target/www/default-client.bundle ] ||
       cargo run -q --locked -p timbral-train -- -q train --client --out ../target/www/default-client.bundle
     TIMBRAL_BUNDLE=../target/www/default-client.bundle npm run build
