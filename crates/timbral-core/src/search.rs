@@ -163,7 +163,11 @@ struct Posting {
 #[derive(Debug, Default)]
 pub struct SearchIndex {
     labels: HashMap<String, Posting>,
+    /// Artists (an item's whole name, or a track's artist).
     names: HashMap<String, Vec<u32>>,
+    /// Track titles, which only a whole query names ("love songs" in
+    /// "sad acoustic love songs" is not the track "Love Song").
+    titles: HashMap<String, Vec<u32>>,
 }
 
 impl SearchIndex {
@@ -187,18 +191,25 @@ impl SearchIndex {
                 }
             }
         }
+        let add = |map: &mut HashMap<String, Vec<u32>>, name: &str, i: u32| {
+            let key = label_key(name);
+            if !key.is_empty() {
+                let items = map.entry(key).or_default();
+                if items.last() != Some(&i) {
+                    items.push(i);
+                }
+            }
+        };
         for i in 0..model.n_items() as u32 {
             let name = model.item_name(i);
             // A track's name is "Title — Artist": both name it.
-            let parts = name.rsplit_once(" — ").map(|(t, a)| [t, a]);
-            for n in std::iter::once(name).chain(parts.into_iter().flatten()) {
-                let key = label_key(n);
-                if !key.is_empty() {
-                    let items = index.names.entry(key).or_default();
-                    if items.last() != Some(&i) {
-                        items.push(i);
-                    }
+            match name.rsplit_once(" — ") {
+                Some((title, artist)) => {
+                    add(&mut index.titles, name, i);
+                    add(&mut index.titles, title, i);
+                    add(&mut index.names, artist, i);
                 }
+                None => add(&mut index.names, name, i),
             }
         }
         index
@@ -276,6 +287,9 @@ impl SearchIndex {
                     continue;
                 }
                 if let Some(items) = self.names.get(&key) {
+                    out.extend_from_slice(items);
+                }
+                if let Some(items) = self.titles.get(&key).filter(|_| whole) {
                     out.extend_from_slice(items);
                 }
             }
@@ -483,6 +497,11 @@ mod tests {
         assert_eq!(ix.named("guns n roses"), [0, 1]);
         assert_eq!(ix.named("Sweet Child O'Mine"), [0]);
         assert_eq!(ix.named("the beatles"), [2]);
+        assert!(
+            ix.named("some sweet child o mine songs").is_empty(),
+            "a title only as the whole query"
+        );
+        assert_eq!(ix.named("guns n roses sorry"), [0, 1]);
     }
 
     #[test]
