@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Runs every test: formatting, the core's wasm32 build, the workspace's
 # unit, integration and system tests (those needing ../shared/data skip,
-# saying so, when it is absent), the encoder and the bindings in wasm32
+# saying so, when it is absent), a short smoke of each fuzz target, the encoder and the bindings in wasm32
 # (Node, Chromium), the browser app (Playwright, conformance, benchmark) and
 # the Workers on a local workerd (HTTP suite, conformance, load test).
 # The README's test command.
@@ -19,6 +19,9 @@ cargo build --locked -p timbral-core --target wasm32-unknown-unknown
 
 echo "== cargo test (workspace)"
 cargo test --locked --workspace
+
+echo "== fuzz smoke: every decoder target from its seeds, 15 s each (the long run: bash fuzz/run.sh --runs 1000000)"
+bash fuzz/run.sh 15
 
 echo "== MiniLM encoder in wasm32 (simd128) under Node, wasm-bindgen-test"
 cargo test --locked -p timbral-encoder --target wasm32-unknown-unknown --test encoder_wasm

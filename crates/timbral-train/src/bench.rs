@@ -326,3 +326,109 @@ pub fn fused(model: &timbral_core::Model, out: &mut dyn Write) -> anyhow::Result
     }
     Ok(())
 }
+
+/// Ingestion throughput: a `rows`-row plays table (synthetic ids and
+/// counts) written as CSV, gzip'd CSV and Parquet, each read back through
+/// the trainer's one ingestion path ([`crate::data::read_plays`]).
+pub fn ingest(rows: usize, out: &mut dyn Write) -> anyhow::Result<()> {
+    use crate::data::{read_plays, ColumnNames, ReadOptions};
+    use rand::{Rng, SeedableRng};
+    let dir = tempfile::tempdir()?;
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(42);
+    let users = (rows / 100).max(1);
+    let items = (rows / 200).max(1);
+    let t = Instant::now();
+    let mut u_col = Vec::with_capacity(rows);
+    let mut i_col = Vec::with_capacity(rows);
+    let mut p_col = Vec::with_capacity(rows);
+    for _ in 0..rows {
+        u_col.push(format!("user-{}", rng.random_range(0..users)));
+        i_col.push(format!("track-{}", rng.random_range(0..items)));
+        p_col.push(rng.random_range(1..500u32) as f64);
+    }
+    let csv = dir.path().join("plays.csv");
+    {
+        let mut w = std::io::BufWriter::new(std::fs::File::create(&csv)?);
+        writeln!(w, "user,item,plays")?;
+        for r in 0..rows {
+            writeln!(w, "{},{},{}", u_col[r], i_col[r], p_col[r])?;
+        }
+        w.flush()?;
+    }
+    let gz = dir.path().join("plays.csv.gz");
+    {
+        let mut e = flate2::write::GzEncoder::new(
+            std::io::BufWriter::new(std::fs::File::create(&gz)?),
+            flate2::Compression::fast(),
+        );
+        std::io::copy(&mut std::fs::File::open(&csv)?, &mut e)?;
+        e.finish()?.flush()?;
+    }
+    let mut files = vec![("CSV", csv), ("CSV.gz", gz)];
+    #[cfg(feature = "parquet")]
+    {
+        use crate::data::table::{write_parquet, Column};
+        let pq = dir.path().join("plays.parquet");
+        write_parquet(
+            &pq,
+            &[
+                ("user", Column::Text(u_col)),
+                ("item", Column::Text(i_col)),
+                ("plays", Column::Number(p_col)),
+            ],
+        )?;
+        files.push(("Parquet", pq));
+    }
+    #[cfg(not(feature = "parquet"))]
+    drop((u_col, i_col, p_col));
+    writeln!(
+        out,
+        "ingest   {rows} rows ({users} users × {items} items) written in {:.1} s",
+        t.elapsed().as_secs_f64()
+    )?;
+    for (what, path) in files {
+        let size = std::fs::metadata(&path)?.len() as f64 / (1 << 20) as f64;
+        let t = Instant::now();
+        let ds = read_plays(&path, &ColumnNames::default(), ReadOptions::default())?;
+        let secs = t.elapsed().as_secs_f64();
+        writeln!(
+            out,
+            "ingest   {what:<8} {size:7.1} MiB: {:.2} s, {:.2} M rows/s ({} rows, {} plays after summing)",
+            secs,
+            ds.report.rows as f64 / secs / 1e6,
+            ds.report.rows,
+            ds.plays.nnz()
+        )?;
+        print_memory(out, &format!("after reading the {what} file"))?;
+    }
+    Ok(())
+}
+
+/// Trainer embedding throughput: `n` items of the embedded default's
+/// catalogue (name, genre, weighted tags) through the trainer's own
+/// [`crate::content::build_content`], on rayon's pool.
+#[cfg(feature = "content")]
+pub fn embed_items(
+    model_dir: &std::path::Path,
+    n: usize,
+    out: &mut dyn Write,
+) -> anyhow::Result<()> {
+    let encoder = crate::cli_content::load_encoder(model_dir)?;
+    let s = synth::generate(SynthConfig {
+        items: n,
+        users: (n / 2).max(50),
+        ..SynthConfig::default()
+    });
+    let meta = crate::cli_content::synth_meta(&s, 42);
+    let t = Instant::now();
+    crate::content::build_content(&encoder, &s.data.item_names, &meta, false)?;
+    let secs = t.elapsed().as_secs_f64();
+    let rate = n as f64 / secs;
+    writeln!(
+        out,
+        "embed    trainer: {n} items in {secs:.1} s on {} threads: {rate:.0} items/s; 1M items would take {:.1} h",
+        rayon::current_num_threads(),
+        1e6 / rate / 3600.0
+    )?;
+    Ok(())
+}

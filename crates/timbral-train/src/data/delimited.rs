@@ -1,7 +1,10 @@
-//! CSV/TSV interactions with a header line, and listener history files.
+//! Plays tables (any format [`read_table`] reads), and listener history
+//! files.
 
+use std::collections::HashMap;
 use std::path::Path;
 
+use super::table::{delimiter, read_table_bytes, Cell, Delimiter, TableFormat, Visitor};
 use super::{parse_plays, read_file, Builder, DataError, Dataset, ReadOptions};
 
 /// Which columns hold what. `None` picks the first of a few common names.
@@ -11,7 +14,9 @@ pub struct ColumnNames {
     pub item: Option<String>,
     pub plays: Option<String>,
     pub name: Option<String>,
-    pub delimiter: Option<u8>,
+    pub delimiter: Option<Delimiter>,
+    /// The columns of a headerless text file, e.g. `user,item,plays`.
+    pub columns: Option<Vec<String>>,
 }
 
 const USER: &[&str] = &["user", "user_id", "userid", "userID", "listener"];
@@ -35,161 +40,142 @@ const PLAYS: &[&str] = &[
 ];
 const NAME: &[&str] = &["name", "item_name", "artist_name", "track_name", "title"];
 
-/// The delimiter: explicit, else by extension, else sniffed from the header.
-pub(crate) fn delimiter(path: &Path, explicit: Option<u8>, bytes: &[u8]) -> u8 {
-    if let Some(d) = explicit {
-        return d;
-    }
-    match path
-        .extension()
-        .and_then(|e| e.to_str())
-        .map(str::to_ascii_lowercase)
-        .as_deref()
-    {
-        Some("tsv" | "tab" | "dat") => b'\t',
-        Some("csv") => b',',
-        _ => {
-            let first = bytes.split(|&b| b == b'\n').next().unwrap_or_default();
-            if first.contains(&b'\t') {
-                b'\t'
-            } else {
-                b','
-            }
-        }
-    }
-}
-
-fn reader(bytes: &[u8], delim: u8, headers: bool) -> csv::Reader<&[u8]> {
-    csv::ReaderBuilder::new()
-        .delimiter(delim)
-        .has_headers(headers)
-        .flexible(true)
-        .trim(csv::Trim::All)
-        .from_reader(bytes)
-}
-
 fn find_column(
     path: &Path,
-    header: &csv::StringRecord,
+    header: &[String],
     explicit: &Option<String>,
     candidates: &[&str],
     role: &str,
     required: bool,
 ) -> Result<Option<usize>, DataError> {
-    let names: Vec<&str> = header.iter().collect();
     if let Some(want) = explicit {
-        return match names.iter().position(|n| n == want) {
+        return match header.iter().position(|n| n == want) {
             Some(i) => Ok(Some(i)),
             None => Err(DataError::File {
                 path: path.to_path_buf(),
                 problem: format!(
                     "the header has no column `{want}` (columns: {})",
-                    names.join(", ")
+                    header.join(", ")
                 ),
             }),
         };
     }
     let found = candidates
         .iter()
-        .find_map(|c| names.iter().position(|n| n.eq_ignore_ascii_case(c)));
+        .find_map(|c| header.iter().position(|n| n.eq_ignore_ascii_case(c)));
     if found.is_none() && required {
         return Err(DataError::File {
             path: path.to_path_buf(),
             problem: format!(
-                "no {role} column: none of {} in the header (columns: {}); name it with --{role}-col",
+                "no {role} column: none of {} in the header (columns: {}); name it with --{role}-col, or name a headerless file's columns with --columns",
                 candidates.join("/"),
-                names.join(", ")
+                header.join(", ")
             ),
         });
     }
     Ok(found)
 }
 
-fn csv_error(path: &Path, e: csv::Error) -> DataError {
-    let line = e.position().map(|p| p.line()).unwrap_or(0);
-    DataError::Row {
-        path: path.to_path_buf(),
-        line,
-        problem: e.to_string(),
+/// Collects plays rows from any table ([`read_table`]).
+struct PlaysVisitor<'a> {
+    path: &'a Path,
+    cols: &'a ColumnNames,
+    b: Builder,
+    header: Vec<String>,
+    /// user, item, plays, name column indices.
+    at: (usize, usize, Option<usize>, Option<usize>),
+    names: HashMap<String, String>,
+}
+
+impl Visitor for PlaysVisitor<'_> {
+    fn header(&mut self, header: &[String]) -> Result<(), DataError> {
+        let c = self.cols;
+        let p = self.path;
+        let ui = find_column(p, header, &c.user, USER, "user", true)?.expect("required");
+        let ii = find_column(p, header, &c.item, ITEM, "item", true)?.expect("required");
+        let pi = find_column(p, header, &c.plays, PLAYS, "plays", false)?;
+        let ni = find_column(p, header, &c.name, NAME, "name", false)?;
+        self.at = (ui, ii, pi, ni);
+        self.header = header.to_vec();
+        Ok(())
+    }
+
+    fn row(&mut self, line: u64, row: Result<&[Cell<'_>], String>) -> Result<(), DataError> {
+        let cells = match row {
+            Ok(c) => c,
+            Err(problem) => return self.b.bad_row(line, problem),
+        };
+        let (ui, ii, pi, ni) = self.at;
+        let text = |i: usize| cells[i].scalar(&self.header[i]);
+        let parsed = (|| {
+            let user = text(ui)?
+                .filter(|u| !u.trim().is_empty())
+                .ok_or_else(|| format!("field `{}` (user) is empty", self.header[ui]))?;
+            let item = text(ii)?
+                .filter(|u| !u.trim().is_empty())
+                .ok_or_else(|| format!("field `{}` (item) is empty", self.header[ii]))?;
+            let plays = match pi {
+                Some(pi) => match text(pi)? {
+                    Some(v) => parse_plays(&self.header[pi], &v)?,
+                    None => return Err(format!("field `{}` (plays) is empty", self.header[pi])),
+                },
+                None => 1.0,
+            };
+            let name = match ni {
+                Some(ni) => text(ni)?.filter(|n| !n.is_empty()),
+                None => None,
+            };
+            Ok((user, item, plays, name))
+        })();
+        match parsed {
+            Ok((user, item, plays, name)) => {
+                let (user, item) = (user.trim(), item.trim());
+                self.b.push(user, item, plays);
+                if let Some(n) = name {
+                    if !self.names.contains_key(item) {
+                        self.names.insert(item.to_string(), n.into_owned());
+                    }
+                }
+                Ok(())
+            }
+            Err(problem) => self.b.bad_row(line, problem),
+        }
     }
 }
 
-/// Reads an interactions file with a header line. Without a plays column
-/// every row counts as one play.
-pub fn read_delimited(
+/// Reads a plays table: CSV/TSV/whitespace text with a header (or
+/// [`ColumnNames::columns`]), JSON Lines or Parquet, gzip by extension.
+/// Without a plays column every row counts as one play.
+pub fn read_plays(
     path: &Path,
     cols: &ColumnNames,
     opts: ReadOptions,
 ) -> Result<Dataset, DataError> {
-    let bytes = read_file(path)?;
-    let delim = delimiter(path, cols.delimiter, &bytes);
-    let mut rdr = reader(&bytes, delim, true);
-    let header = rdr.headers().map_err(|e| csv_error(path, e))?.clone();
-    if header.iter().all(str::is_empty) {
-        return Err(DataError::Empty {
-            path: path.to_path_buf(),
-            hint: " (not even a header line)".into(),
-        });
-    }
-    let ui = find_column(path, &header, &cols.user, USER, "user", true)?.expect("required");
-    let ii = find_column(path, &header, &cols.item, ITEM, "item", true)?.expect("required");
-    let pi = find_column(path, &header, &cols.plays, PLAYS, "plays", false)?;
-    let ni = find_column(path, &header, &cols.name, NAME, "name", false)?;
-    let width = header.len();
-    let mut b = Builder::new(path, opts);
-    let mut names: Vec<(String, String)> = Vec::new();
-    let mut rec = csv::StringRecord::new();
-    loop {
-        match rdr.read_record(&mut rec) {
-            Ok(false) => break,
-            Ok(true) => {}
-            Err(e) => {
-                let line = e.position().map(|p| p.line()).unwrap_or(0);
-                b.bad_row(line, e.to_string())?;
-                continue;
-            }
-        }
-        let line = rec.position().map(|p| p.line()).unwrap_or(0);
-        if rec.len() == 1 && rec[0].is_empty() {
-            continue; // blank line
-        }
-        if rec.len() != width {
-            b.bad_row(
-                line,
-                format!(
-                    "expected {width} fields like the header, found {}",
-                    rec.len()
-                ),
-            )?;
-            continue;
-        }
-        let (user, item) = (&rec[ui], &rec[ii]);
-        if user.is_empty() {
-            b.bad_row(line, format!("field `{}` (user) is empty", &header[ui]))?;
-            continue;
-        }
-        if item.is_empty() {
-            b.bad_row(line, format!("field `{}` (item) is empty", &header[ii]))?;
-            continue;
-        }
-        let plays = match pi {
-            Some(pi) => match parse_plays(&header[pi], &rec[pi]) {
-                Ok(p) => p,
-                Err(e) => {
-                    b.bad_row(line, e)?;
-                    continue;
-                }
-            },
-            None => 1.0,
-        };
-        b.push(user, item, plays);
-        if let Some(ni) = ni {
-            if !rec[ni].is_empty() {
-                names.push((item.to_string(), rec[ni].to_string()));
-            }
-        }
-    }
-    let names: std::collections::HashMap<String, String> = names.into_iter().collect();
+    read_plays_bytes(path, read_file(path)?, cols, opts)
+}
+
+/// [`read_plays`] of a file's bytes already in memory (`path` names the
+/// format and the file in errors).
+pub fn read_plays_bytes(
+    path: &Path,
+    bytes: Vec<u8>,
+    cols: &ColumnNames,
+    opts: ReadOptions,
+) -> Result<Dataset, DataError> {
+    let mut v = PlaysVisitor {
+        path,
+        cols,
+        b: Builder::new(path, opts),
+        header: Vec::new(),
+        at: (0, 0, None, None),
+        names: HashMap::new(),
+    };
+    let format = TableFormat {
+        delimiter: cols.delimiter,
+        columns: cols.columns.clone(),
+    };
+    read_table_bytes(path, bytes, &format, &mut v)?;
+    let PlaysVisitor { b, names, .. } = v;
     let item_names = b
         .item_ids()
         .iter()
@@ -218,8 +204,16 @@ pub fn read_history(
     opts: ReadOptions,
 ) -> Result<(Vec<HistoryRow>, super::LoadReport), DataError> {
     let bytes = read_file(path)?;
-    let delim = delimiter(path, None, &bytes);
-    let mut rdr = reader(&bytes, delim, false);
+    let delim = match delimiter(path, None, &bytes) {
+        Delimiter::Byte(d) => d,
+        Delimiter::Whitespace => b'\t',
+    };
+    let mut rdr = csv::ReaderBuilder::new()
+        .delimiter(delim)
+        .has_headers(false)
+        .flexible(true)
+        .trim(csv::Trim::All)
+        .from_reader(&bytes[..]);
     let mut rows = Vec::new();
     let mut report = super::LoadReport::default();
     let mut rec = csv::StringRecord::new();

@@ -15,8 +15,8 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 use super::canonical::artist_key;
-use super::hetrec::decode_text;
-use super::{read_file, DataError, LoadReport};
+use super::table::{self, read_table_bytes, Cell, Delimiter, TableFormat, Visitor};
+use super::{DataError, LoadReport};
 
 /// Spotify's audio features, in the order the bundle stores them.
 pub const AUDIO_FEATURES: [&str; 9] = [
@@ -151,7 +151,7 @@ pub struct ItemsFormat {
     /// The columns of a headerless CSV/TSV file.
     pub columns: Option<Vec<String>>,
     /// CSV/TSV delimiter (default: by extension, else sniffed).
-    pub delimiter: Option<u8>,
+    pub delimiter: Option<Delimiter>,
     pub skip_bad_rows: bool,
 }
 
@@ -261,22 +261,35 @@ impl Catalogue {
         merged
     }
 
-    /// Reads `path` (CSV/TSV, or JSON Lines by a `.jsonl`/`.ndjson`
-    /// extension) and merges its items into this catalogue.
+    /// Reads `path` (any table [`read_table`] reads: CSV/TSV, JSON Lines,
+    /// Parquet, gzip by extension) and merges its items into this
+    /// catalogue.
     pub fn read(&mut self, path: &Path, format: &ItemsFormat) -> Result<(), DataError> {
-        let text = decode_text(&read_file(path)?);
-        let name = path.to_string_lossy().to_lowercase();
+        self.read_bytes(path, super::read_file(path)?, format)
+    }
+
+    /// [`Self::read`] of a file's bytes already in memory (`path` names
+    /// the format and the file in errors).
+    pub fn read_bytes(
+        &mut self,
+        path: &Path,
+        bytes: Vec<u8>,
+        format: &ItemsFormat,
+    ) -> Result<(), DataError> {
         let mut sink = Rows {
             path: path.to_path_buf(),
             skip: format.skip_bad_rows,
             report: &mut self.report,
             items: Vec::new(),
+            format,
+            columns: Vec::new(),
+            header: Vec::new(),
         };
-        if name.ends_with(".jsonl") || name.ends_with(".ndjson") {
-            read_json_lines(&text, format, &mut sink)?;
-        } else {
-            read_delimited_items(&text, path, format, &mut sink)?;
-        }
+        let table = TableFormat {
+            delimiter: format.delimiter,
+            columns: format.columns.clone(),
+        };
+        read_table_bytes(path, bytes, &table, &mut sink)?;
         let items = std::mem::take(&mut sink.items);
         for item in items {
             self.add(item);
@@ -291,12 +304,31 @@ struct Rows<'a> {
     skip: bool,
     report: &'a mut LoadReport,
     items: Vec<CatalogueItem>,
+    format: &'a ItemsFormat,
+    /// field → the columns that give it ([`resolve_columns`]).
+    columns: Vec<(String, Vec<usize>)>,
+    header: Vec<String>,
 }
 
-impl Rows<'_> {
-    fn push(&mut self, line: u64, row: Result<CatalogueItem, String>) -> Result<(), DataError> {
+impl Visitor for Rows<'_> {
+    fn header(&mut self, header: &[String]) -> Result<(), DataError> {
+        self.columns = resolve_columns(header, self.format, &self.path)?;
+        self.header = header.to_vec();
+        Ok(())
+    }
+
+    fn row(&mut self, line: u64, row: Result<&[Cell<'_>], String>) -> Result<(), DataError> {
         self.report.rows += 1;
-        match row {
+        let item = row.and_then(|cells| {
+            let mut item = CatalogueItem::default();
+            for (field, cols) in &self.columns {
+                for &c in cols {
+                    set_cell(&mut item, field, &self.header[c], cells[c])?;
+                }
+            }
+            finish(item)
+        });
+        match item {
             Ok(item) => self.items.push(item),
             Err(problem) => self.report.bad_row(&self.path, self.skip, line, problem)?,
         }
@@ -544,137 +576,65 @@ fn finish(mut item: CatalogueItem) -> Result<CatalogueItem, String> {
     Ok(item)
 }
 
-fn read_delimited_items(
-    text: &str,
-    path: &Path,
-    format: &ItemsFormat,
-    sink: &mut Rows<'_>,
-) -> Result<(), DataError> {
-    let delimiter = super::delimited::delimiter(path, format.delimiter, text.as_bytes());
-    let mut rdr = csv::ReaderBuilder::new()
-        .delimiter(delimiter)
-        .has_headers(format.columns.is_none())
-        .flexible(true)
-        .from_reader(text.as_bytes());
-    let header: Vec<String> = match &format.columns {
-        Some(c) => c.clone(),
-        None => rdr
-            .headers()
-            .map_err(|e| DataError::File {
-                path: path.to_path_buf(),
-                problem: format!("cannot read the header: {e}"),
-            })?
-            .iter()
-            .map(String::from)
-            .collect(),
-    };
-    let columns = resolve_columns(&header, format, path)?;
-    for rec in rdr.records() {
-        let rec = rec.map_err(|e| DataError::File {
-            path: path.to_path_buf(),
-            problem: e.to_string(),
-        })?;
-        let line = rec.position().map_or(0, |p| p.line());
-        let row = (|| {
-            if rec.len() != header.len() {
-                return Err(format!(
-                    "expected {} fields, found {}",
-                    header.len(),
-                    rec.len()
-                ));
-            }
-            let mut item = CatalogueItem::default();
-            for (field, cols) in &columns {
-                for &c in cols {
-                    set_field(&mut item, field, &rec[c])?;
-                }
-            }
-            finish(item)
-        })();
-        sink.push(line, row)?;
-    }
-    Ok(())
-}
-
-fn read_json_lines(text: &str, format: &ItemsFormat, sink: &mut Rows<'_>) -> Result<(), DataError> {
-    let mut columns: Option<Vec<(String, Vec<usize>)>> = None;
-    let mut keys: Vec<String> = Vec::new();
-    for (n, l) in text.split('\n').enumerate() {
-        let line = n as u64 + 1;
-        let l = l.trim();
-        if l.is_empty() {
-            continue;
-        }
-        let value: serde_json::Value = match serde_json::from_str(l) {
-            Ok(v) => v,
-            Err(e) => {
-                sink.push(line, Err(format!("not JSON: {e}")))?;
-                continue;
-            }
-        };
-        let Some(obj) = value.as_object() else {
-            sink.push(line, Err("a JSON line must be an object".into()))?;
-            continue;
-        };
-        // The first object's keys name the columns.
-        if columns.is_none() {
-            keys = obj.keys().cloned().collect();
-            columns = Some(resolve_columns(&keys, format, &sink.path)?);
-        }
-        let cols = columns.as_ref().expect("set above");
-        let row = (|| {
-            let mut item = CatalogueItem::default();
-            for (field, idx) in cols {
-                for &c in idx {
-                    let Some(v) = obj.get(&keys[c]) else { continue };
-                    match v {
-                        serde_json::Value::Null => {}
-                        serde_json::Value::String(s) => set_field(&mut item, field, s)?,
-                        serde_json::Value::Number(x) => {
-                            set_field(&mut item, field, &x.to_string())?
-                        }
-                        serde_json::Value::Array(a) if field == "genres" || field == "tags" => {
-                            for e in a {
-                                match (field.as_str(), e) {
-                                    (_, serde_json::Value::String(s)) => {
-                                        set_field(&mut item, field, &s.replace(['|', ','], " "))?
-                                    }
-                                    ("tags", serde_json::Value::Object(o)) => {
-                                        let t = o.get("tag").and_then(|t| t.as_str());
-                                        let w = o.get("weight").and_then(|w| w.as_f64());
-                                        match (t, w) {
-                                            (Some(t), w) => {
-                                                item.tags.push((t.to_string(), w.unwrap_or(1.0) as f32))
-                                            }
-                                            _ => {
-                                                return Err(format!(
-                                                    "field `{field}`: a tag object needs a `tag` string"
-                                                ))
-                                            }
-                                        }
-                                    }
-                                    _ => {
-                                        return Err(format!(
-                                            "field `{field}`: list items must be strings"
-                                        ))
-                                    }
-                                }
-                            }
-                        }
-                        other => {
-                            return Err(format!(
-                                "field `{field}` (key `{}`): unexpected {other}",
-                                keys[c]
-                            ))
+/// Sets one field of `item` from a cell: text as [`set_field`] parses
+/// it; from JSON Lines or Parquet also numbers and lists (of strings, or
+/// of `{tag, weight}` objects for tags).
+fn set_cell(
+    item: &mut CatalogueItem,
+    field: &str,
+    column: &str,
+    cell: Cell<'_>,
+) -> Result<(), String> {
+    use serde_json::Value;
+    match cell {
+        Cell::Null | Cell::Json(Value::Null) => Ok(()),
+        Cell::Text(s) => set_field(item, field, s),
+        Cell::Json(Value::String(s)) => set_field(item, field, s),
+        Cell::Json(Value::Number(x)) => set_field(item, field, &x.to_string()),
+        Cell::Json(Value::Array(a))
+            if field == "genres" || field == "tags" || field == "artist" =>
+        {
+            for e in a {
+                match (field, e) {
+                    ("artist", Value::String(s)) => {
+                        if item.artist.is_none() && !s.trim().is_empty() {
+                            item.artist = Some(s.trim().to_string());
                         }
                     }
+                    (_, Value::String(s)) => set_field(item, field, &s.replace(['|', ','], " "))?,
+                    ("tags", Value::Object(o)) => {
+                        let t = o.get("tag").and_then(|t| t.as_str());
+                        let w = o.get("weight").map(|w| w.as_f64());
+                        match (t, w) {
+                            (Some(t), None) => item.tags.push((t.to_string(), 1.0)),
+                            (Some(t), Some(Some(w))) if w.is_finite() && w >= 0.0 => {
+                                item.tags.push((t.to_string(), w as f32))
+                            }
+                            (Some(t), Some(_)) => {
+                                return Err(format!(
+                                    "field `{field}` (column `{column}`): tag `{t}` has a bad weight"
+                                ))
+                            }
+                            (None, _) => {
+                                return Err(format!(
+                                    "field `{field}` (column `{column}`): a tag object needs a `tag` string"
+                                ))
+                            }
+                        }
+                    }
+                    (_, other) => return Err(format!(
+                        "field `{field}` (column `{column}`): list items must be strings, found {}",
+                        table::kind(other)
+                    )),
                 }
             }
-            finish(item)
-        })();
-        sink.push(line, row)?;
+            Ok(())
+        }
+        Cell::Json(other) => Err(format!(
+            "field `{field}` (column `{column}`): unexpected {}",
+            table::kind(other)
+        )),
     }
-    Ok(())
 }
 
 #[cfg(test)]
@@ -742,6 +702,52 @@ mod tests {
         assert_eq!(j.items, c.items);
     }
 
+    #[cfg(feature = "parquet")]
+    #[test]
+    fn parquet_and_gzip_give_the_same_catalogue() {
+        use std::io::Write;
+        let dir = tempfile::tempdir().unwrap();
+        let mut rdr = csv::Reader::from_reader(SONGS.as_bytes());
+        let header: Vec<String> = rdr.headers().unwrap().iter().map(String::from).collect();
+        let rows: Vec<csv::StringRecord> = rdr.records().map(Result::unwrap).collect();
+        let columns: Vec<(&str, table::Column)> = header
+            .iter()
+            .enumerate()
+            .map(|(i, h)| {
+                let v = rows.iter().map(|r| r[i].to_string()).collect();
+                (h.as_str(), table::Column::Text(v))
+            })
+            .collect();
+        let pq = dir.path().join("songs.parquet");
+        table::write_parquet(&pq, &columns).unwrap();
+        let gz = dir.path().join("songs.csv.gz");
+        let mut e = flate2::write::GzEncoder::new(
+            std::fs::File::create(&gz).unwrap(),
+            flate2::Compression::fast(),
+        );
+        e.write_all(SONGS.as_bytes()).unwrap();
+        e.finish().unwrap();
+        let want = read("songs.csv", SONGS, &ItemsFormat::default()).unwrap();
+        for p in [&pq, &gz] {
+            let mut c = Catalogue::default();
+            c.read(p, &ItemsFormat::default()).unwrap();
+            assert_eq!(c.items, want.items, "{}", p.display());
+        }
+        // A mapped column the Parquet schema lacks is named.
+        let format = ItemsFormat {
+            map: vec![("name".into(), "song_title".into())],
+            ..Default::default()
+        };
+        let e = Catalogue::default()
+            .read(&pq, &format)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("songs.parquet") && e.contains("no column `song_title`"),
+            "{e}"
+        );
+    }
+
     #[test]
     fn items_without_ids_are_known_by_their_canonical_names() {
         let c = read(
@@ -792,7 +798,7 @@ mod tests {
         assert_eq!(c.items[0].name, "One");
         let f = ItemsFormat {
             columns: Some(vec!["id".into(), "name".into(), "genres".into()]),
-            delimiter: Some(b'\t'),
+            delimiter: Some(Delimiter::Byte(b'\t')),
             ..Default::default()
         };
         let c = read("x.tsv", "7\tSeven\tjazz|soul\n", &f).unwrap();

@@ -1,5 +1,5 @@
-//! Reading listening data: the HetRec Last.fm-2k directory or a CSV/TSV
-//! interactions file. Every reader reports bad rows with file, line and
+//! Reading listening data: the HetRec Last.fm-2k directory or a plays
+//! table (CSV/TSV/whitespace text, JSON Lines, Parquet; [`table`]). Every reader reports bad rows with file, line and
 //! field; by default the first bad row fails the load (nothing is trained or
 //! written), with `skip_bad_rows` they are counted and reported instead.
 
@@ -7,6 +7,7 @@ pub mod canonical;
 mod delimited;
 pub mod hetrec;
 pub mod items;
+pub mod table;
 
 use std::collections::HashMap;
 use std::fmt;
@@ -14,7 +15,7 @@ use std::path::{Path, PathBuf};
 
 use timbral_core::Csr;
 
-pub use delimited::{read_delimited, read_history, ColumnNames};
+pub use delimited::{read_history, read_plays, read_plays_bytes, ColumnNames};
 pub use hetrec::read_hetrec;
 
 /// A user × item play matrix with the ids as they appear in the data.
@@ -230,7 +231,8 @@ impl Interner {
     }
 }
 
-/// Loads `path`: a HetRec Last.fm-2k directory, or a CSV/TSV file.
+/// Loads `path`: a HetRec Last.fm-2k directory, or a plays table
+/// ([`read_plays`]).
 pub fn load(path: &Path, columns: &ColumnNames, opts: ReadOptions) -> Result<Dataset, DataError> {
     if path.is_dir() {
         if path.join(hetrec::PLAYS_FILE).is_file() {
@@ -244,7 +246,7 @@ pub fn load(path: &Path, columns: &ColumnNames, opts: ReadOptions) -> Result<Dat
             ),
         });
     }
-    read_delimited(path, columns, opts)
+    read_plays(path, columns, opts)
 }
 
 impl Dataset {

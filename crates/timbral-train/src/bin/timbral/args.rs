@@ -173,6 +173,14 @@ pub(crate) enum Cmd {
         /// Skip the ALS and synthetic-data timings.
         #[arg(long)]
         content_only: bool,
+        /// Only time ingestion: a plays table of this many rows as CSV,
+        /// gzip'd CSV and Parquet, read back (e.g. 10000000).
+        #[arg(long, value_name = "ROWS")]
+        ingest_rows: Option<usize>,
+        /// Only time the trainer's embedding of this many catalogue items
+        /// (items/s, and the time 1M items would take).
+        #[arg(long, value_name = "N")]
+        embed_items: Option<usize>,
     },
     /// Write a synthetic interactions file (TSV: user, item, name, plays).
     Synth {
@@ -196,8 +204,9 @@ pub(crate) enum Cmd {
 
 #[derive(Args)]
 pub(crate) struct DataArgs {
-    /// A HetRec Last.fm-2k directory or a CSV/TSV interactions file with a
-    /// header (default: the embedded synthetic data set).
+    /// A HetRec Last.fm-2k directory or a plays table: CSV/TSV/whitespace
+    /// text with a header (or --columns), JSON Lines or Parquet, gzip by a
+    /// `.gz` extension (default: the embedded synthetic data set).
     #[arg(long)]
     pub(crate) data: Option<PathBuf>,
     /// User column of a CSV/TSV file (default: user, user_id, …).
@@ -212,9 +221,14 @@ pub(crate) struct DataArgs {
     /// Item-name column (default: name, item_name, …).
     #[arg(long)]
     pub(crate) name_col: Option<String>,
-    /// Field delimiter of a CSV/TSV file (default: by extension, else sniffed).
-    #[arg(long)]
-    pub(crate) delimiter: Option<char>,
+    /// Field delimiter of a text file: one character, `tab` or
+    /// `whitespace` (runs of spaces, as Audioscrobbler's `user artist
+    /// plays`); default: by extension, else sniffed.
+    #[arg(long, value_name = "CHAR|tab|whitespace")]
+    pub(crate) delimiter: Option<data::table::Delimiter>,
+    /// The columns of a headerless plays file, e.g. `user,item,plays`.
+    #[arg(long, value_delimiter = ',', value_name = "COLUMN,…")]
+    pub(crate) columns: Option<Vec<String>>,
     /// Skip malformed rows (counted and reported) instead of failing.
     #[arg(long)]
     pub(crate) skip_bad_rows: bool,
@@ -226,7 +240,8 @@ pub(crate) struct DataArgs {
     /// default "The Pet Shop Boys" and "Pet Shop Boys" are one item).
     #[arg(long)]
     pub(crate) keep_duplicates: bool,
-    /// Item metadata (CSV/TSV with a header, or JSON Lines): names,
+    /// Item metadata (CSV/TSV with a header, JSON Lines or Parquet; gzip by
+    /// a `.gz` extension): names,
     /// artists, genres, tags, years, popularity, audio features. Repeat to
     /// merge several sources by item id. Without --data, a content-only
     /// bundle of the catalogue.
@@ -343,7 +358,7 @@ impl DataArgs {
         let format = data::items::ItemsFormat {
             map,
             columns: self.item_columns.clone(),
-            delimiter: self.delimiter_byte()?,
+            delimiter: self.delimiter,
             skip_bad_rows: self.skip_bad_rows,
         };
         let mut c = data::items::Catalogue::default();
@@ -365,14 +380,6 @@ impl DataArgs {
             c.report.bad_rows
         );
         Ok(Some(c))
-    }
-
-    pub(crate) fn delimiter_byte(&self) -> Result<Option<u8>> {
-        match self.delimiter {
-            None => Ok(None),
-            Some(c) if c.is_ascii() => Ok(Some(c as u8)),
-            Some(c) => bail!("--delimiter must be an ASCII character, got `{c}`"),
-        }
     }
 
     /// Reads the data and merges its items ([`data::canonical`]).
@@ -398,13 +405,13 @@ impl DataArgs {
             let ds = synth::generate(SynthConfig::default()).data;
             return Ok((ds, Default::default()));
         };
-        let delimiter = self.delimiter_byte()?;
         let cols = ColumnNames {
             user: self.user_col.clone(),
             item: self.item_col.clone(),
             plays: self.plays_col.clone(),
             name: self.name_col.clone(),
-            delimiter,
+            delimiter: self.delimiter,
+            columns: self.columns.clone(),
         };
         let ds = data::load(
             path,

@@ -332,7 +332,26 @@ fn run(cli: Cli) -> Result<()> {
             bundle,
             model_dir,
             content_only,
+            ingest_rows,
+            embed_items,
         } => {
+            if ingest_rows.is_some() || embed_items.is_some() {
+                if let Some(rows) = ingest_rows {
+                    bench::ingest(rows, &mut out)?;
+                }
+                if let Some(n) = embed_items {
+                    #[cfg(feature = "content")]
+                    {
+                        let dir = model_dir
+                            .clone()
+                            .unwrap_or_else(timbral_train::cli_content::default_model_dir);
+                        bench::embed_items(&dir, n, &mut out)?;
+                    }
+                    #[cfg(not(feature = "content"))]
+                    bail!("--embed-items needs the `content` feature ({n} items)");
+                }
+                return Ok(());
+            }
             if !content_only {
                 let data = match data {
                     Some(p) => Some(data::load(
@@ -413,6 +432,7 @@ fn run(cli: Cli) -> Result<()> {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    timbral_train::data::table::quiet_decoder_panics();
     let level = if cli.quiet {
         tracing::Level::WARN
     } else if cli.verbose > 0 {
