@@ -208,6 +208,10 @@ pub struct SearchBody {
     pub query: String,
     pub k: Option<usize>,
     pub genre: Option<String>,
+    /// Filters: `"1980..1989"`, `"0.7.."`, a mood name.
+    pub year: Option<String>,
+    pub energy: Option<String>,
+    pub mood: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -408,9 +412,23 @@ impl Api {
             body.query()?;
             let k = k_or(body.k, 10)?;
             let genre = body.genre.as_deref().filter(|g| !g.trim().is_empty());
+            let filter = timbral_core::facts::Filter::parse(
+                body.year.as_deref(),
+                body.energy.as_deref(),
+                body.mood.as_deref(),
+            )
+            .map_err(|e| Reply::error(400, e))?;
             let (mode, list) = match embedding {
-                Some(e) => ("semantic", self.model.search(&body.query, e, genre, k)),
-                None => ("words", self.model.search_text(&body.query, genre, k)),
+                Some(e) => (
+                    "semantic",
+                    self.model
+                        .search_filtered(&body.query, e, genre, &filter, k),
+                ),
+                None => (
+                    "words",
+                    self.model
+                        .search_text_filtered(&body.query, genre, &filter, k),
+                ),
             };
             let list = list.map_err(core_error)?;
             Ok(Reply::json(

@@ -169,6 +169,15 @@ try {
   );
   const metal = await call("POST", "/search", { query: "fast aggressive guitars", k: 5, genre: "metal" });
   check(metal.status === 200 && metal.json.items.length === 5, `/search with genre metal: ${metal.json.items?.map((x) => x.name).join(", ")}`);
+  // Filters by the bundle's item facts: energy measured or predicted, moods.
+  const calm = await call("POST", "/search", { query: "music", k: 20, energy: "..0.4" });
+  const wild = await call("POST", "/search", { query: "music", k: 20, energy: "0.8.." });
+  const ids = (r) => new Set((r.json.items ?? []).map((x) => x.item));
+  const overlap = [...ids(calm)].filter((x) => ids(wild).has(x));
+  check(
+    calm.status === 200 && wild.status === 200 && calm.json.items.length > 0 && wild.json.items.length > 0 && overlap.length === 0,
+    `/search with energy ..0.4 and 0.8.. give disjoint items: ${calm.json.items?.slice(0, 3).map((x) => x.name).join(", ")} | ${wild.json.items?.slice(0, 3).map((x) => x.name).join(", ")}`,
+  );
   // Queries of every length up to the tokenizer's 128 pieces; wasm memory
   // never shrinks, so the isolate must stay under the Workers limit after
   // all of them.
@@ -208,6 +217,8 @@ try {
   await refused("GET", "/recs/track/289?k=500", undefined, 400, /between 1 and 200/, "k = 500 on a similar-tracks query");
   await refused("POST", "/recs", { history, pad: "x".repeat(70 * 1024) }, 413, /limit is 65536/, "a body over 64 KB");
   await refused("POST", "/search", { query: "   " }, 400, /query is empty/, "an empty query");
+  await refused("POST", "/search", { query: "x", mood: "sleepy" }, 400, /unknown mood `sleepy`/, "an unknown mood");
+  await refused("POST", "/search", { query: "x", year: "1990..1980" }, 400, /year: .*A ≤ B/, "a backwards year range");
   await refused("POST", "/recs", { history: [{ item: "nope-42" }] }, 404, /`nope-42`/, "an unknown id in a history is named");
   await refused("GET", "/recs/track/99999999", undefined, 404, /`99999999`/, "an unknown track id is named");
   await refused("POST", "/autofill", { seeds: [] }, 400, /at least one seed/, "autofill without seeds");

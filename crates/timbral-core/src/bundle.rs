@@ -47,6 +47,9 @@ pub mod kind {
     pub const CONTENT_SKETCH: u32 = 10;
     /// Optional: ids merged into another item → its index.
     pub const ITEM_ALIASES: u32 = 11;
+    /// Optional: years, audio features (measured, predicted or a prior)
+    /// and moods (`facts::ItemFacts`).
+    pub const ITEM_FACTS: u32 = 12;
 }
 
 /// A human name for a section kind.
@@ -63,6 +66,7 @@ pub fn kind_name(k: u32) -> &'static str {
         kind::FUSION => "fusion",
         kind::CONTENT_SKETCH => "content_sketch",
         kind::ITEM_ALIASES => "item_aliases",
+        kind::ITEM_FACTS => "item_facts",
         _ => "unknown",
     }
 }

@@ -79,6 +79,7 @@ pub fn two_styles() -> Vec<u8> {
             &Moments::of(&content, &norms),
         )),
         item_aliases: Vec::new(),
+        facts: None,
     };
     Model::from_parts(parts)
         .expect("the fixture is a valid model")

@@ -12,6 +12,7 @@ pub mod bundle;
 pub mod content;
 pub mod csr;
 mod error;
+pub mod facts;
 #[cfg(feature = "fixtures")]
 pub mod fixture;
 pub mod linalg;

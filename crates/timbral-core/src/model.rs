@@ -62,6 +62,8 @@ pub struct ModelParts {
     /// an alias file's bad id) → that item's index, so a listener's history
     /// saved under the old id still finds its item.
     pub item_aliases: Vec<(String, u32)>,
+    /// Years, audio features and moods (optional).
+    pub facts: Option<crate::facts::ItemFacts>,
 }
 
 /// One fused recommendation and the parts of its score.
@@ -227,6 +229,10 @@ impl Model {
             s.validate(n_items, c.dim())
                 .map_err(|e| invalid(kind::CONTENT_SKETCH, e))?;
         }
+        if let Some(f) = &p.facts {
+            f.validate(n_items)
+                .map_err(|e| invalid(kind::ITEM_FACTS, e))?;
+        }
         let mut item_index = index_of(&p.item_ids, kind::ITEMS)?;
         for (alias, i) in &p.item_aliases {
             if *i as usize >= n_items {
@@ -318,6 +324,7 @@ impl Model {
             },
             content_sketch: optional(&sections, kind::CONTENT_SKETCH)?,
             item_aliases: optional(&sections, kind::ITEM_ALIASES)?.unwrap_or_default(),
+            facts: optional(&sections, kind::ITEM_FACTS)?,
         })
     }
 
@@ -355,6 +362,9 @@ impl Model {
         if !p.item_aliases.is_empty() {
             sections.push(bundle::section(kind::ITEM_ALIASES, &p.item_aliases));
         }
+        if let Some(f) = &p.facts {
+            sections.push(bundle::section(kind::ITEM_FACTS, f));
+        }
         bundle::encode(&sections)
     }
 
@@ -391,6 +401,10 @@ impl Model {
     }
     pub fn meta(&self) -> &Meta {
         &self.parts.meta
+    }
+    /// Years, audio features and moods, where the bundle has them.
+    pub fn facts(&self) -> Option<&crate::facts::ItemFacts> {
+        self.parts.facts.as_ref()
     }
     pub fn n_items(&self) -> usize {
         self.parts.item_ids.len()
@@ -622,6 +636,7 @@ pub(crate) mod tests {
             fusion: None,
             content_sketch: None,
             item_aliases: Vec::new(),
+            facts: None,
         }
     }
 
@@ -872,6 +887,7 @@ pub(crate) mod tests {
             content: Some(content),
             fusion: None,
             item_aliases: Vec::new(),
+            facts: None,
         })
         .unwrap()
     }

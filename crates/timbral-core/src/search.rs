@@ -25,6 +25,7 @@
 use std::collections::HashMap;
 
 use crate::content::ContentQuery;
+use crate::facts::Filter;
 use crate::linalg::ln_1p;
 use crate::listener::check_k;
 use crate::model::Model;
@@ -311,7 +312,50 @@ impl Model {
         genre: Option<&str>,
         k: usize,
     ) -> Result<Vec<Scored>, Error> {
-        self.search_with(query, embedding, genre, k, SearchWeights::DEFAULT)
+        self.search_with(
+            query,
+            embedding,
+            genre,
+            &Filter::default(),
+            k,
+            SearchWeights::DEFAULT,
+        )
+    }
+
+    /// [`Self::search_text`] keeping only the items `filter` keeps.
+    pub fn search_text_filtered(
+        &self,
+        query: &str,
+        genre: Option<&str>,
+        filter: &Filter,
+        k: usize,
+    ) -> Result<Vec<Scored>, Error> {
+        if filter.is_empty() {
+            return self.search_text(query, genre, k);
+        }
+        check_k(k)?;
+        let mut all = self.search_text(query, genre, self.n_items().max(1))?;
+        all.retain(|s| filter.keeps(self.facts(), s.index as usize));
+        all.truncate(k);
+        Ok(all)
+    }
+
+    /// [`Self::search`] keeping only the items `filter` keeps (a year or
+    /// energy range, a mood; see [`crate::facts`]).
+    pub fn search_filtered(
+        &self,
+        query: &str,
+        embedding: &[f32],
+        genre: Option<&str>,
+        filter: &Filter,
+        k: usize,
+    ) -> Result<Vec<Scored>, Error> {
+        if !filter.is_empty() && self.facts().is_none() {
+            return Err(Error::InvalidInput(
+                "this bundle has no item facts (years, audio features, moods) to filter by; retrain it with content".into(),
+            ));
+        }
+        self.search_with(query, embedding, genre, filter, k, SearchWeights::DEFAULT)
     }
 
     /// [`Self::search`] with explicit weights (`timbral eval` compares them).
@@ -320,6 +364,7 @@ impl Model {
         query: &str,
         embedding: &[f32],
         genre: Option<&str>,
+        filter: &Filter,
         k: usize,
         w: SearchWeights,
     ) -> Result<Vec<Scored>, Error> {
@@ -363,6 +408,7 @@ impl Model {
             .iter()
             .enumerate()
             .filter(|&(j, _)| genre.is_none_or(|g| c.has_label(j, g)))
+            .filter(|&(j, _)| filter.keeps(self.facts(), j))
             .map(|(j, &s)| Scored {
                 index: j as u32,
                 score: s,
@@ -450,7 +496,14 @@ mod tests {
     fn the_crowd_puts_the_band_most_listeners_tag_first() {
         let m = model();
         let q = [1.0, 0.0];
-        let plain = m.search_with("80s synthpop", &q, None, 4, SearchWeights::COSINE);
+        let plain = m.search_with(
+            "80s synthpop",
+            &q,
+            None,
+            &Filter::default(),
+            4,
+            SearchWeights::COSINE,
+        );
         assert_eq!(
             plain.unwrap()[0].index,
             1,
@@ -467,7 +520,9 @@ mod tests {
             popularity: 0.0,
             ..SearchWeights::DEFAULT
         };
-        let blind = m.search_with("", &q, None, 4, no_pop).unwrap();
+        let blind = m
+            .search_with("", &q, None, &Filter::default(), 4, no_pop)
+            .unwrap();
         assert_eq!(blind[0].index, 1);
         // A genre filter keeps only the labelled items.
         let rock = m.search("80s", &q, Some("rock"), 4).unwrap();

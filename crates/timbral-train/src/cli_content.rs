@@ -87,6 +87,7 @@ pub fn synth_meta(s: &synth::Synthetic, seed: u64) -> Vec<ItemMeta> {
             tags: c.tags,
             genres: vec![c.genre.to_string()],
             audio: Some(c.audio),
+            year: Some(c.year),
         })
         .collect()
 }

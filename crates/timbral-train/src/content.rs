@@ -26,7 +26,10 @@ pub struct ItemMeta {
     /// Tags with their votes (the listeners who gave them), heaviest first.
     pub tags: Vec<(String, u32)>,
     pub genres: Vec<String>,
+    /// Measured audio features, in [`AUDIO_FEATURES`] order.
     pub audio: Option<Vec<f32>>,
+    /// Release year.
+    pub year: Option<u16>,
 }
 
 /// The votes a catalogue's genre counts for: one listener's tag.
@@ -53,6 +56,7 @@ impl ItemMeta {
                 .filter(|g| !g.is_empty())
                 .collect(),
             audio: c.audio(),
+            year: c.year,
         }
     }
 
@@ -80,6 +84,9 @@ impl ItemMeta {
         self.genres.truncate(MAX_TAGS);
         if self.audio.is_none() {
             self.audio = other.audio.clone();
+        }
+        if self.year.is_none() {
+            self.year = other.year;
         }
     }
 
@@ -315,6 +322,7 @@ pub fn hetrec_meta(
                 tags,
                 genres,
                 audio,
+                year: None,
             }
         })
         .collect();

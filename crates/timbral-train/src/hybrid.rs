@@ -649,6 +649,7 @@ mod tests {
             fusion: None,
             content_sketch: None,
             item_aliases: Vec::new(),
+            facts: None,
         };
         let content = Content {
             text: QMatrix::quantize(&text, n, 3),

@@ -10,6 +10,7 @@ pub mod compact;
 pub mod content;
 pub mod data;
 pub mod eval;
+pub mod facts;
 pub mod fit;
 pub mod hybrid;
 #[cfg(feature = "content")]
@@ -57,6 +58,7 @@ pub fn build_model(
         fusion: None,
         content_sketch: None,
         item_aliases: Vec::new(),
+        facts: None,
     })
     .expect("a freshly trained model is consistent")
 }

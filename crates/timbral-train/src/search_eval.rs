@@ -244,6 +244,7 @@ pub fn run(
                 tags,
                 genres: m.genres.clone(),
                 audio: None,
+                year: None,
             }
             .labels()
         })
@@ -292,7 +293,14 @@ pub fn run(
     for (name, w) in variants() {
         let (mut sum_ndcg, mut sum_p) = (0.0, 0.0);
         for (q, gain, e) in &qs {
-            let hits = model.search_with(&q.text, e, None, K, w)?;
+            let hits = model.search_with(
+                &q.text,
+                e,
+                None,
+                &timbral_core::facts::Filter::default(),
+                K,
+                w,
+            )?;
             let ranked: Vec<u32> = hits.iter().map(|s| s.index).collect();
             let g = ndcg(&ranked, gain, K);
             let p = ranked.iter().filter(|&&i| carries(i, q)).count() as f64 / K as f64;

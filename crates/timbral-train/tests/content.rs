@@ -362,3 +362,126 @@ fn a_catalogue_alone_makes_a_content_only_bundle_the_same_from_csv_and_json_line
     );
     assert!(!dir.path().join("x").exists());
 }
+
+/// A catalogue where half the songs have Spotify's nine audio features and
+/// half only tags or a genre: `timbral item` shows measured, predicted and
+/// prior features, and search filters by year, energy and mood.
+#[test]
+fn item_facts_are_measured_predicted_or_a_prior_and_filter_search() {
+    let dir = tempfile::tempdir().unwrap();
+    // genre, subgenre, acousticness, energy, valence, loudness
+    let genres = [
+        ("metal", "heavy metal", 0.02, 0.95, 0.25, -4.0),
+        ("folk", "acoustic folk", 0.9, 0.2, 0.35, -14.0),
+        ("pop", "dance pop", 0.1, 0.8, 0.85, -5.0),
+    ];
+    let mut csv = String::from(
+        "id,name,artist,year,genres,tags,acousticness,danceability,energy,instrumentalness,liveness,loudness,speechiness,tempo,valence\n",
+    );
+    for i in 0..60 {
+        let (g, sub, ac, en, va, lo) = genres[i % 3];
+        let year = 1960 + i;
+        let tags = if i % 6 == 5 {
+            String::new()
+        } else {
+            format!("{sub}:3")
+        };
+        let audio = if i < 30 {
+            format!("{ac},0.5,{en},0.1,0.15,{lo},0.05,120,{va}")
+        } else {
+            ",,,,,,,,".to_string()
+        };
+        csv.push_str(&format!(
+            "s{i},Song {i},{g} band {},{year},{g},{tags},{audio}\n",
+            i / 3
+        ));
+    }
+    let items = dir.path().join("songs.csv");
+    std::fs::write(&items, csv).unwrap();
+    let b = dir.path().join("songs.bundle");
+    ok(&["-q", "train", "--items", s(&items), "--out", s(&b)]);
+    let item = |id: &str| -> serde_json::Value {
+        serde_json::from_str(&ok(&["item", "--bundle", s(&b), "--item", id, "--json"])).unwrap()
+    };
+    let m = item("s0");
+    assert_eq!(m["year"], 1960);
+    assert_eq!(m["audio"]["energy"]["source"], "measured");
+    assert!(
+        (m["audio"]["energy"]["value"].as_f64().unwrap() - 0.95).abs() < 0.01,
+        "{m}"
+    );
+    assert!(
+        (m["audio"]["loudness"]["value"].as_f64().unwrap() + 4.0).abs() < 0.3,
+        "{m}"
+    );
+    assert!(
+        m["tags"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|t| t["tag"] == "heavy metal" && t["weight"].as_u64().unwrap() > 1),
+        "{m}"
+    );
+    // Unmeasured songs are predicted from the measured ones nearest in text.
+    let metal = item("s30");
+    let folk = item("s31");
+    assert_eq!(metal["audio"]["energy"]["source"], "predicted", "{metal}");
+    assert!(
+        metal["audio"]["energy"]["value"].as_f64().unwrap() > 0.7,
+        "{metal}"
+    );
+    assert!(
+        folk["audio"]["energy"]["value"].as_f64().unwrap() < 0.45,
+        "{folk}"
+    );
+    // s35 has a genre and no tag: a prior, trusted less.
+    let prior = item("s35");
+    assert_eq!(prior["audio"]["energy"]["source"], "prior", "{prior}");
+    assert!(
+        prior["audio"]["energy"]["confidence"].as_f64().unwrap()
+            < metal["audio"]["energy"]["confidence"].as_f64().unwrap()
+    );
+    assert!(item("s2")["moods"]["upbeat"].as_f64().unwrap() > 0.5);
+    let text = ok(&["item", "--bundle", s(&b), "--item", "s1"]);
+    assert!(
+        text.contains("audio     measured") && text.contains("moods"),
+        "{text}"
+    );
+    let e = fails(&["item", "--bundle", s(&b), "--item", "nope"]);
+    assert!(e.contains("nope"), "{e}");
+
+    let search = |extra: &[&str]| -> Vec<serde_json::Value> {
+        let mut a = vec!["search", "--bundle", s(&b), "--k", "60", "--json"];
+        a.extend_from_slice(extra);
+        a.push("songs");
+        json(&ok(&a))
+    };
+    let n = |id: &serde_json::Value| -> usize { id.as_str().unwrap()[1..].parse().unwrap() };
+    let hits = search(&["--year", "1980..1989"]);
+    assert_eq!(hits.len(), 10, "{hits:?}");
+    assert!(hits.iter().all(|h| (20..30).contains(&n(&h["item"]))));
+    let hits = search(&["--energy", "0.7.."]);
+    assert!(!hits.is_empty());
+    for h in &hits {
+        let e = item(h["item"].as_str().unwrap())["audio"]["energy"]["value"]
+            .as_f64()
+            .unwrap();
+        assert!(e >= 0.7, "{h}");
+    }
+    assert!(
+        hits.iter().all(|h| n(&h["item"]) % 3 != 1),
+        "no folk song is that energetic"
+    );
+    let hits = search(&["--mood", "upbeat"]);
+    assert!(
+        !hits.is_empty() && hits.iter().all(|h| n(&h["item"]) % 3 == 2),
+        "{hits:?}"
+    );
+    let e = fails(&["search", "--bundle", s(&b), "--mood", "sleepy", "songs"]);
+    assert!(
+        e.contains("unknown mood `sleepy`") && e.contains("chill"),
+        "{e}"
+    );
+    let e = fails(&["search", "--bundle", s(&b), "--year", "1990..1980", "songs"]);
+    assert!(e.contains("A ≤ B"), "{e}");
+}

@@ -40,6 +40,10 @@ export interface SearchOptions {
   /** searchVector: the query's text, so the crowd's labels and the
    *  catalogue's names rank with the embedding (without it: cosine alone). */
   query?: string;
+  /** Only items of these years ("1980..1989"), this energy ("0.7..",
+   *  measured or predicted) or this mood ("chill": upbeat, chill, dark,
+   *  melancholic, aggressive, romantic). */
+  year?: string; energy?: string; mood?: string;
 }
 export interface TasteShare { label: string; share: number }
 export interface BundleSummary {
@@ -131,6 +135,20 @@ struct SearchOptions {
     k: Option<usize>,
     genre: Option<String>,
     query: Option<String>,
+    year: Option<String>,
+    energy: Option<String>,
+    mood: Option<String>,
+}
+
+impl SearchOptions {
+    fn filter(&self) -> Result<timbral_core::facts::Filter, JsValue> {
+        timbral_core::facts::Filter::parse(
+            self.year.as_deref(),
+            self.energy.as_deref(),
+            self.mood.as_deref(),
+        )
+        .map_err(error)
+    }
 }
 
 #[derive(Serialize)]
@@ -247,7 +265,7 @@ impl Recommender {
         let o: SearchOptions = options(opts, "search options")?;
         let list = self
             .model
-            .search_text(query, o.genre.as_deref(), o.k.unwrap_or(10))
+            .search_text_filtered(query, o.genre.as_deref(), &o.filter()?, o.k.unwrap_or(10))
             .map_err(error)?;
         self.scored_list(&list)
     }
@@ -263,10 +281,11 @@ impl Recommender {
         let k = listener::check_k(o.k.unwrap_or(10)).map_err(error)?;
         let list = self
             .model
-            .search(
+            .search_filtered(
                 o.query.as_deref().unwrap_or(""),
                 embedding,
                 o.genre.as_deref(),
+                &o.filter()?,
                 k,
             )
             .map_err(error)?;

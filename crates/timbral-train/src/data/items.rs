@@ -622,10 +622,12 @@ fn set_cell(
                             }
                         }
                     }
-                    (_, other) => return Err(format!(
+                    (_, other) => {
+                        return Err(format!(
                         "field `{field}` (column `{column}`): list items must be strings, found {}",
                         table::kind(other)
-                    )),
+                    ))
+                    }
                 }
             }
             Ok(())

@@ -127,6 +127,16 @@ pub(crate) enum Cmd {
         /// Only items labelled with this genre or tag.
         #[arg(long)]
         genre: Option<String>,
+        /// Only items released in these years, e.g. `1980..1989`.
+        #[arg(long, value_name = "A..B")]
+        year: Option<timbral_core::facts::Range>,
+        /// Only items of this energy (measured or predicted), e.g. `0.7..`.
+        #[arg(long, value_name = "A..B")]
+        energy: Option<timbral_core::facts::Range>,
+        /// Only items of this mood (probability ≥ ½): upbeat, chill, dark,
+        /// melancholic, aggressive, romantic.
+        #[arg(long)]
+        mood: Option<String>,
         #[arg(long, default_value_t = 10)]
         k: usize,
         #[arg(long)]
@@ -135,6 +145,17 @@ pub(crate) enum Cmd {
         #[arg(long)]
         model_dir: Option<PathBuf>,
         query: String,
+    },
+    /// Everything a bundle knows of one item: name, year, weighted tags,
+    /// audio features (measured, predicted or a prior) and moods.
+    Item {
+        #[arg(long)]
+        bundle: PathBuf,
+        /// The item's id (or a merged id it is known by).
+        #[arg(long)]
+        item: String,
+        #[arg(long)]
+        json: bool,
     },
     /// Print a text's MiniLM embedding as a JSON array.
     #[cfg(feature = "content")]

@@ -146,32 +146,48 @@ pub(crate) fn similar(
     )
 }
 
+/// What to search for: the query, a genre, filters by item facts.
+pub(crate) struct SearchQuery<'a> {
+    pub(crate) text: &'a str,
+    pub(crate) genre: Option<&'a str>,
+    pub(crate) filter: timbral_core::facts::Filter,
+    pub(crate) k: usize,
+}
+
 #[cfg(feature = "content")]
 pub(crate) fn search(
     bundle: &Path,
-    query: &str,
-    genre: Option<&str>,
-    k: usize,
+    sq: &SearchQuery<'_>,
     json: bool,
     model_dir: &Path,
     out: &mut dyn Write,
 ) -> Result<()> {
     use timbral_train::cli_content;
+    let (query, genre, filter, k) = (sq.text, sq.genre, &sq.filter, sq.k);
     let model = read_bundle(bundle)?;
     let encoder = cli_content::load_encoder(model_dir)?;
     cli_content::check_encoder(&model, &encoder)?;
     let q = encoder.embed(query)?;
-    let hits = model.search(query, &q, genre, k)?;
+    let hits = model.search_filtered(query, &q, genre, filter, k)?;
     let content = model.content().expect("checked");
     let mut rows = rec_rows(&model, &plain(hits.clone()));
     for (r, h) in rows.iter_mut().zip(&hits) {
         r.parts = None;
         r.tags = Some(content.matching_labels(h.index as usize, query));
     }
-    let title = match genre {
+    let mut title = match genre {
         Some(g) => format!("Search \"{query}\" in genre \"{g}\""),
         None => format!("Search \"{query}\""),
     };
+    if let Some(r) = filter.years {
+        title.push_str(&format!(", years {}..{}", r.min, r.max));
+    }
+    if let Some(r) = filter.energy {
+        title.push_str(&format!(", energy {}..{}", r.min, r.max));
+    }
+    if let Some(m) = filter.mood {
+        title.push_str(&format!(", mood {}", timbral_core::facts::MOODS[m]));
+    }
     print_rows(out, &rows, json, &title)
 }
 pub(crate) fn inspect(path: &Path, json: bool, out: &mut dyn Write) -> Result<()> {
@@ -276,10 +292,12 @@ pub(crate) fn demo(path: &Path, out: &mut dyn Write) -> Result<()> {
             Ok(e) => {
                 let meta = cli_content::synth_meta(&s, SynthConfig::default().seed);
                 let c = cli_content::build(&e, ds, &meta, true)?;
+                let facts = item_facts(&meta, &c);
                 let learned =
                     timbral_train::hybrid::learn_weights(ds, &ds.plays, &c, params, params.seed);
                 writeln!(out, "{learned}")?;
                 model = timbral_train::hybrid::with_content(model, &c, Some(learned.fusion));
+                model = with_facts(model, Some(facts));
                 Some(e)
             }
             Err(e) => {
@@ -390,14 +408,22 @@ pub(crate) type MaybeEncoder = Option<timbral_encoder::Encoder>;
 #[cfg(not(feature = "content"))]
 pub(crate) type MaybeEncoder = Option<()>;
 
-/// Content vectors for `ds` (and the encoder that made them), unless
-/// `--no-content`; an error if the model files are missing.
+/// What [`content_for`] builds.
+pub(crate) struct Built {
+    pub(crate) content: timbral_core::Content,
+    /// Years, audio features (measured or predicted) and moods.
+    pub(crate) facts: Option<timbral_core::facts::ItemFacts>,
+    pub(crate) encoder: MaybeEncoder,
+}
+
+/// Content vectors and item facts for `ds` (and the encoder that made
+/// them), unless `--no-content`; an error if the model files are missing.
 pub(crate) fn content_for(
     ds: &Dataset,
     data: &DataArgs,
     c: &ContentArgs,
     progress: bool,
-) -> Result<Option<(timbral_core::Content, MaybeEncoder)>> {
+) -> Result<Option<Built>> {
     if c.no_content {
         return Ok(None);
     }
@@ -428,8 +454,13 @@ pub(crate) fn content_for(
         };
         #[cfg(not(feature = "content"))]
         let encoder = None;
+        let facts = model.facts().cloned();
         let content = timbral_train::compact::compact(content, c.content_dims);
-        return Ok(Some((content, encoder)));
+        return Ok(Some(Built {
+            content,
+            facts,
+            encoder,
+        }));
     }
     #[cfg(feature = "content")]
     {
@@ -441,12 +472,161 @@ pub(crate) fn content_for(
         let encoder = cli_content::load_encoder(&dir)?;
         let meta = cli_content::metadata(data.data.as_deref(), ds, c.spotify.as_deref())?;
         let content = cli_content::build(&encoder, ds, &meta, progress)?;
+        let facts = item_facts(&meta, &content);
         let content = timbral_train::compact::compact(&content, c.content_dims);
-        Ok(Some((content, Some(encoder))))
+        Ok(Some(Built {
+            content,
+            facts: Some(facts),
+            encoder: Some(encoder),
+        }))
     }
     #[cfg(not(feature = "content"))]
     {
         let _ = (ds, data, progress);
         bail!("this build has no text encoder (feature `content`); pass --no-content")
     }
+}
+
+/// The item facts of `meta` (predicting audio from `content`'s text
+/// vectors), logging the prediction's cross-validation.
+#[cfg(feature = "content")]
+pub(crate) fn item_facts(
+    meta: &[timbral_train::content::ItemMeta],
+    content: &timbral_core::Content,
+) -> timbral_core::facts::ItemFacts {
+    use timbral_core::facts::AudioSource;
+    let facts = timbral_train::facts::build(meta, Some(content));
+    let count = |s: AudioSource| facts.audio_source.iter().filter(|&&x| x == s).count();
+    tracing::info!(
+        "item facts: {} with a year; audio measured for {}, predicted for {}, a genre prior for {}, unknown for {}",
+        facts.years.iter().filter(|&&y| y > 0).count(),
+        count(AudioSource::Measured),
+        count(AudioSource::Predicted),
+        count(AudioSource::Prior),
+        count(AudioSource::None)
+    );
+    if let Some(cv) = timbral_train::facts::cross_validate(meta, content, 5) {
+        tracing::info!("{}", cv.to_string().trim_end());
+    }
+    facts
+}
+
+/// `model` with its item facts.
+pub(crate) fn with_facts(
+    model: timbral_core::Model,
+    facts: Option<timbral_core::facts::ItemFacts>,
+) -> timbral_core::Model {
+    if facts.is_none() {
+        return model;
+    }
+    let mut parts = model.into_parts();
+    parts.facts = facts;
+    timbral_core::Model::from_parts(parts).expect("facts built for these items")
+}
+
+/// `timbral item`: everything the bundle knows of one item.
+pub(crate) fn show_item(bundle: &Path, id: &str, json: bool, out: &mut dyn Write) -> Result<()> {
+    use timbral_core::facts::{AUDIO_FEATURES, MOODS};
+    let model = read_bundle(bundle)?;
+    let i = model
+        .item_index(id)
+        .with_context(|| format!("{}: no item `{id}`", bundle.display()))?;
+    let at = i as usize;
+    let labels: Vec<serde_json::Value> = model
+        .content()
+        .map(|c| {
+            c.labels[at]
+                .iter()
+                .zip(
+                    c.label_weights
+                        .get(at)
+                        .into_iter()
+                        .flatten()
+                        .chain(std::iter::repeat(&1)),
+                )
+                .map(|(t, w)| serde_json::json!({"tag": t, "weight": w}))
+                .collect()
+        })
+        .unwrap_or_default();
+    let facts = model.facts();
+    let audio = facts.and_then(|f| f.audio(at));
+    let mut audio_json = serde_json::Map::new();
+    if let Some(a) = &audio {
+        for (f, v) in AUDIO_FEATURES.iter().zip(a.values) {
+            audio_json.insert(
+                f.to_string(),
+                serde_json::json!({"value": (v * 1000.0).round() / 1000.0, "source": a.source.name(), "confidence": (a.confidence * 100.0).round() / 100.0}),
+            );
+        }
+    }
+    let moods: serde_json::Map<String, serde_json::Value> = match facts {
+        Some(f) => MOODS
+            .iter()
+            .zip(f.moods(at))
+            .map(|(m, p)| {
+                (
+                    m.to_string(),
+                    serde_json::json!((p * 100.0).round() / 100.0),
+                )
+            })
+            .collect(),
+        None => Default::default(),
+    };
+    let listeners = model.popularity().listeners[at];
+    let v = serde_json::json!({
+        "id": model.item_id(i),
+        "name": model.item_name(i),
+        "year": facts.and_then(|f| f.year(at)),
+        "listeners": listeners,
+        "tags": labels,
+        "audio": audio_json,
+        "moods": moods,
+    });
+    if json {
+        serde_json::to_writer_pretty(&mut *out, &v)?;
+        writeln!(out)?;
+        return Ok(());
+    }
+    writeln!(out, "{} ({})", model.item_name(i), model.item_id(i))?;
+    if let Some(y) = facts.and_then(|f| f.year(at)) {
+        writeln!(out, "year      {y}")?;
+    }
+    writeln!(out, "listeners {listeners}")?;
+    if let Some(c) = model.content() {
+        let tags: Vec<String> = c.labels[at]
+            .iter()
+            .zip(
+                c.label_weights
+                    .get(at)
+                    .into_iter()
+                    .flatten()
+                    .chain(std::iter::repeat(&1)),
+            )
+            .map(|(t, w)| format!("{t} ({w})"))
+            .collect();
+        writeln!(out, "tags      {}", tags.join(", "))?;
+    }
+    match &audio {
+        Some(a) => {
+            writeln!(
+                out,
+                "audio     {} (confidence {:.2})",
+                a.source.name(),
+                a.confidence
+            )?;
+            for (f, v) in AUDIO_FEATURES.iter().zip(a.values) {
+                writeln!(out, "  {f:<17} {v:.3}")?;
+            }
+        }
+        None => writeln!(out, "audio     unknown")?,
+    }
+    if let Some(f) = facts {
+        let moods: Vec<String> = MOODS
+            .iter()
+            .zip(f.moods(at))
+            .map(|(m, p)| format!("{m} {p:.2}"))
+            .collect();
+        writeln!(out, "moods     {}", moods.join(", "))?;
+    }
+    Ok(())
 }

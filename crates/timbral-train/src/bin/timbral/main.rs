@@ -47,7 +47,8 @@ fn run(cli: Cli) -> Result<()> {
                 params.factors = 1;
             }
             let mut model = timbral_train::train_dataset(&ds, params, !cli.quiet);
-            if let Some((c, _)) = content_for(&ds, &data, &content, !cli.quiet)? {
+            if let Some(built) = content_for(&ds, &data, &content, !cli.quiet)? {
+                let c = built.content;
                 let fusion = if ds.plays.nnz() == 0 {
                     writeln!(
                         out,
@@ -66,6 +67,7 @@ fn run(cli: Cli) -> Result<()> {
                     learned.fusion
                 };
                 model = timbral_train::hybrid::with_content(model, &c, Some(fusion));
+                model = with_facts(model, built.facts);
             }
             if client {
                 model = model.client();
@@ -212,7 +214,12 @@ fn run(cli: Cli) -> Result<()> {
             if !json {
                 write!(out, "{report}")?;
             }
-            if let Some((c, enc)) = content_for(&ds, &data, &content, !cli.quiet)? {
+            if let Some(Built {
+                content: c,
+                encoder: enc,
+                ..
+            }) = content_for(&ds, &data, &content, !cli.quiet)?
+            {
                 let hybrid = timbral_train::hybrid::run(&ds, &c, params, holdout, params.seed, &k);
                 value["hybrid"] = serde_json::to_value(&hybrid)?;
                 if !json {
@@ -276,6 +283,9 @@ fn run(cli: Cli) -> Result<()> {
         Cmd::Search {
             bundle,
             genre,
+            year,
+            energy,
+            mood,
             k,
             json,
             model_dir,
@@ -284,9 +294,27 @@ fn run(cli: Cli) -> Result<()> {
             if k == 0 {
                 bail!("--k must be at least 1");
             }
+            let filter = timbral_core::facts::Filter {
+                years: year,
+                energy,
+                mood: match mood {
+                    Some(m) => Some(
+                        timbral_core::facts::Filter::mood_index(&m)
+                            .map_err(|e| anyhow::anyhow!("--mood: {e}"))?,
+                    ),
+                    None => None,
+                },
+            };
             let dir = model_dir.unwrap_or_else(timbral_train::cli_content::default_model_dir);
-            search(&bundle, &query, genre.as_deref(), k, json, &dir, &mut out)?
+            let sq = SearchQuery {
+                text: &query,
+                genre: genre.as_deref(),
+                filter,
+                k,
+            };
+            search(&bundle, &sq, json, &dir, &mut out)?
         }
+        Cmd::Item { bundle, item, json } => show_item(&bundle, &item, json, &mut out)?,
         #[cfg(feature = "content")]
         Cmd::Embed { model_dir, text } => {
             let dir = model_dir.unwrap_or_else(timbral_train::cli_content::default_model_dir);

@@ -1,0 +1,399 @@
+//! Building the bundle's `item_facts` (timbral_core::facts): years, audio
+//! features and moods for every item.
+//!
+//! - **Measured** audio comes from the catalogue.
+//! - **Predicted**: an item without it takes the similarity-weighted mean
+//!   of the [`K`] measured items whose MiniLM text vectors (name, tags,
+//!   genres) are nearest; its confidence is their mean cosine.
+//! - **Prior**: the same for an item whose only text is its name and
+//!   genres (no tags), at half the confidence. Because it goes through the
+//!   text embedding, a genre the measured items never named ("lofi") still
+//!   lands near the ones it means ("chill", "ambient").
+//!
+//! Moods ([`MOODS`]) come from audio by the rules of [`audio_moods`] and
+//! from tags by [`tag_moods`], the larger of the two. [`cross_validate`]
+//! measures the prediction on held-out measured items.
+
+use rayon::prelude::*;
+use timbral_core::facts::{AudioSource, ItemFacts, ENERGY, MOODS, VALENCE};
+use timbral_core::search::label_key;
+use timbral_core::Content;
+
+use crate::content::ItemMeta;
+
+/// Neighbours a prediction averages.
+pub const K: usize = 15;
+/// Measured items a prediction searches (a deterministic stride sample of
+/// them beyond this), which bounds the cost at catalogue × this.
+pub const MAX_REFERENCES: usize = 6000;
+
+fn ramp(x: f32, at: f32, width: f32) -> f32 {
+    1.0 / (1.0 + (-(x - at) / width).exp())
+}
+
+/// Moods from audio features (`a` in `AUDIO_FEATURES` order):
+/// - upbeat: valence and energy both high;
+/// - chill: low energy, not sad;
+/// - dark: low valence with energy;
+/// - melancholic: low valence, low energy;
+/// - aggressive: very high energy and loudness, not happy;
+/// - romantic: gentle (energy below ~0.6), warm (valence above ~0.4) and
+///   acoustic.
+pub fn audio_moods(a: &[f32; 9]) -> [f32; 6] {
+    let (energy, valence) = (a[ENERGY], a[VALENCE]);
+    let (acoustic, loud) = (a[0], a[5]);
+    [
+        ramp(valence, 0.6, 0.06) * ramp(energy, 0.6, 0.06),
+        ramp(-energy, -0.45, 0.06) * ramp(valence, 0.3, 0.06),
+        ramp(-valence, -0.3, 0.06) * ramp(energy, 0.55, 0.06),
+        ramp(-valence, -0.35, 0.06) * ramp(-energy, -0.5, 0.06),
+        ramp(energy, 0.85, 0.04) * ramp(loud, -6.0, 1.5) * ramp(-valence, -0.5, 0.08),
+        ramp(-energy, -0.6, 0.06) * ramp(valence, 0.4, 0.06) * ramp(acoustic, 0.35, 0.08),
+    ]
+}
+
+/// The tags that name each mood (compared by `label_key`).
+pub const MOOD_TAGS: [&[&str]; 6] = [
+    &[
+        "happy",
+        "upbeat",
+        "party",
+        "feel good",
+        "fun",
+        "energetic",
+        "summer",
+    ],
+    &[
+        "chill",
+        "chillout",
+        "mellow",
+        "relaxing",
+        "relax",
+        "calm",
+        "lounge",
+        "downtempo",
+        "lofi",
+        "ambient",
+        "easy listening",
+    ],
+    &[
+        "dark",
+        "gothic",
+        "darkwave",
+        "doom",
+        "industrial",
+        "dark ambient",
+    ],
+    &[
+        "sad",
+        "melancholy",
+        "melancholic",
+        "depressing",
+        "heartbreak",
+        "emo",
+        "melancholia",
+    ],
+    &[
+        "aggressive",
+        "angry",
+        "brutal",
+        "hardcore",
+        "thrash metal",
+        "death metal",
+        "grindcore",
+        "metalcore",
+    ],
+    &[
+        "romantic",
+        "love",
+        "love songs",
+        "sensual",
+        "ballad",
+        "sexy",
+    ],
+];
+
+/// Moods from an item's labels (tags and genres with their votes): a mood
+/// tag among them gives ½, rising to 1 as it nears the heaviest label.
+pub fn tag_moods(labels: &[(String, u32)]) -> [f32; 6] {
+    let mut out = [0f32; 6];
+    let top = labels.iter().map(|l| l.1).max().unwrap_or(0).max(1) as f32;
+    for (label, votes) in labels {
+        let key = label_key(label);
+        for (m, tags) in MOOD_TAGS.iter().enumerate() {
+            if tags.iter().any(|t| label_key(t) == key) {
+                out[m] = out[m].max(0.5 + 0.5 * *votes as f32 / top);
+            }
+        }
+    }
+    out
+}
+
+fn nine(v: &[f32]) -> Option<[f32; 9]> {
+    v.try_into().ok()
+}
+
+/// The items with measured audio a prediction may use: a deterministic
+/// stride sample of at most [`MAX_REFERENCES`].
+fn references(measured: &[usize]) -> Vec<usize> {
+    if measured.len() <= MAX_REFERENCES {
+        return measured.to_vec();
+    }
+    let step = measured.len() as f64 / MAX_REFERENCES as f64;
+    (0..MAX_REFERENCES)
+        .map(|j| measured[(j as f64 * step) as usize])
+        .collect()
+}
+
+/// Predicted audio for item `i` from `refs` (never itself), and the mean
+/// cosine of the neighbours it used; `None` without a text vector.
+fn predict(
+    content: &Content,
+    text_norms: &[f32],
+    audio: &[Option<[f32; 9]>],
+    refs: &[usize],
+    i: usize,
+) -> Option<([f32; 9], f32)> {
+    let ni = text_norms[i];
+    if ni <= 0.0 {
+        return None;
+    }
+    let (ri, si) = content.text.row(i);
+    let mut best: Vec<(f32, usize)> = refs
+        .iter()
+        .filter(|&&r| r != i && text_norms[r] > 0.0)
+        .map(|&r| {
+            let (rr, sr) = content.text.row(r);
+            let dot = si * sr * timbral_core::linalg::dot_i8_i8(ri, rr) as f32;
+            (dot / (ni * text_norms[r]), r)
+        })
+        .collect();
+    if best.is_empty() {
+        return None;
+    }
+    let k = K.min(best.len());
+    best.select_nth_unstable_by(k - 1, |a, b| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)));
+    best.truncate(k);
+    // Nearer neighbours count more: weights exp(cos / 0.05) over the k.
+    let top = best.iter().map(|b| b.0).fold(f32::MIN, f32::max);
+    let mut sum = [0f32; 9];
+    let mut wsum = 0f32;
+    for &(c, r) in &best {
+        let w = ((c - top) / 0.05).exp();
+        let a = audio[r].as_ref().expect("references are measured");
+        for f in 0..9 {
+            sum[f] += w * a[f];
+        }
+        wsum += w;
+    }
+    sum.iter_mut().for_each(|s| *s /= wsum);
+    let conf = best.iter().map(|b| b.0).sum::<f32>() / k as f32;
+    Some((sum, conf.clamp(0.0, 1.0)))
+}
+
+/// The facts of every item: `meta`'s years and measured audio, predictions
+/// for the rest where `content` has text vectors, and moods.
+pub fn build(meta: &[ItemMeta], content: Option<&Content>) -> ItemFacts {
+    let n = meta.len();
+    let mut facts = ItemFacts::unknown(n);
+    let audio: Vec<Option<[f32; 9]>> = meta
+        .iter()
+        .map(|m| m.audio.as_deref().and_then(nine))
+        .collect();
+    let measured: Vec<usize> = (0..n).filter(|&i| audio[i].is_some()).collect();
+    let predicted: Vec<Option<([f32; 9], f32)>> = match content {
+        Some(c) if !measured.is_empty() && c.len() == n => {
+            let norms = c.norms();
+            let refs = references(&measured);
+            (0..n)
+                .into_par_iter()
+                .map(|i| {
+                    if audio[i].is_some() {
+                        None
+                    } else {
+                        predict(c, &norms.text, &audio, &refs, i)
+                    }
+                })
+                .collect()
+        }
+        _ => vec![None; n],
+    };
+    for (i, m) in meta.iter().enumerate() {
+        facts.years[i] = m.year.unwrap_or(0);
+        let labels = m.labels();
+        let from_audio = if let Some(a) = &audio[i] {
+            facts.set_audio(i, AudioSource::Measured, 1.0, a);
+            Some(audio_moods(a))
+        } else if let Some((a, conf)) = &predicted[i] {
+            let (source, conf) = if m.tags.is_empty() {
+                (AudioSource::Prior, conf * 0.5)
+            } else {
+                (AudioSource::Predicted, *conf)
+            };
+            facts.set_audio(i, source, conf, a);
+            Some(audio_moods(a))
+        } else {
+            None
+        };
+        let mut moods = tag_moods(&labels);
+        if let Some(am) = from_audio {
+            for (m, p) in moods.iter_mut().zip(am) {
+                *m = m.max(p);
+            }
+        }
+        facts.set_moods(i, &moods);
+    }
+    facts
+}
+
+/// The prediction measured on held-out measured items.
+#[derive(Clone, Debug, PartialEq)]
+pub struct CvReport {
+    pub folds: usize,
+    pub items: usize,
+    /// RMSE of energy and valence: the neighbour prediction, and the mean
+    /// of the training folds (the baseline to beat).
+    pub energy_rmse: (f64, f64),
+    pub valence_rmse: (f64, f64),
+    /// Micro-F1 of the six moods (from audio alone, threshold ½) predicted
+    /// against those of the measured features: neighbours, and the
+    /// baseline of the training folds' mean features.
+    pub mood_f1: (f64, f64),
+}
+
+impl std::fmt::Display for CvReport {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        writeln!(
+            f,
+            "audio prediction, {}-fold CV over {} measured items (neighbours in text space | mean baseline):",
+            self.folds, self.items
+        )?;
+        writeln!(
+            f,
+            "  energy  RMSE {:.3} | {:.3}",
+            self.energy_rmse.0, self.energy_rmse.1
+        )?;
+        writeln!(
+            f,
+            "  valence RMSE {:.3} | {:.3}",
+            self.valence_rmse.0, self.valence_rmse.1
+        )?;
+        writeln!(
+            f,
+            "  moods   micro-F1 {:.3} | {:.3}  ({})",
+            self.mood_f1.0,
+            self.mood_f1.1,
+            MOODS.join(", ")
+        )
+    }
+}
+
+/// `folds`-fold cross-validation of the prediction over (a sample of at
+/// most [`MAX_REFERENCES`]) measured items: each fold predicted from the
+/// others. `None` with fewer than `2·folds` measured items.
+pub fn cross_validate(meta: &[ItemMeta], content: &Content, folds: usize) -> Option<CvReport> {
+    let audio: Vec<Option<[f32; 9]>> = meta
+        .iter()
+        .map(|m| m.audio.as_deref().and_then(nine))
+        .collect();
+    let measured: Vec<usize> = (0..meta.len()).filter(|&i| audio[i].is_some()).collect();
+    let sample = references(&measured);
+    if sample.len() < 2 * folds || content.len() != meta.len() {
+        return None;
+    }
+    let norms = content.norms();
+    let results: Vec<(usize, [f32; 9], [f32; 9])> = (0..folds)
+        .into_par_iter()
+        .flat_map_iter(|f| {
+            let train: Vec<usize> = sample
+                .iter()
+                .enumerate()
+                .filter(|(j, _)| j % folds != f)
+                .map(|(_, &i)| i)
+                .collect();
+            let mut mean = [0f32; 9];
+            for &i in &train {
+                let a = audio[i].as_ref().expect("measured");
+                for d in 0..9 {
+                    mean[d] += a[d] / train.len() as f32;
+                }
+            }
+            let held: Vec<usize> = sample
+                .iter()
+                .enumerate()
+                .filter(|(j, _)| j % folds == f)
+                .map(|(_, &i)| i)
+                .collect();
+            let audio = &audio;
+            let norms = &norms;
+            held.into_iter().filter_map(move |i| {
+                predict(content, &norms.text, audio, &train, i).map(|(p, _)| (i, p, mean))
+            })
+        })
+        .collect();
+    let n = results.len().max(1) as f64;
+    // `nb`: the neighbours' prediction, else the training folds' mean.
+    let pick = |p: &[f32; 9], m: &[f32; 9], nb: bool| if nb { *p } else { *m };
+    let rmse = |d: usize, nb: bool| {
+        (results
+            .iter()
+            .map(|(i, p, m)| {
+                let e = (pick(p, m, nb)[d] - audio[*i].expect("measured")[d]) as f64;
+                e * e
+            })
+            .sum::<f64>()
+            / n)
+            .sqrt()
+    };
+    let f1 = |nb: bool| {
+        let (mut tp, mut fp, mut fn_) = (0u32, 0u32, 0u32);
+        for (i, p, m) in &results {
+            let truth = audio_moods(&audio[*i].expect("measured"));
+            let got = audio_moods(&pick(p, m, nb));
+            for k in 0..MOODS.len() {
+                match (got[k] >= 0.5, truth[k] >= 0.5) {
+                    (true, true) => tp += 1,
+                    (true, false) => fp += 1,
+                    (false, true) => fn_ += 1,
+                    _ => {}
+                }
+            }
+        }
+        2.0 * tp as f64 / (2 * tp + fp + fn_).max(1) as f64
+    };
+    Some(CvReport {
+        folds,
+        items: results.len(),
+        energy_rmse: (rmse(ENERGY, true), rmse(ENERGY, false)),
+        valence_rmse: (rmse(VALENCE, true), rmse(VALENCE, false)),
+        mood_f1: (f1(true), f1(false)),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn audio_and_tags_give_moods() {
+        let mut a = [0.5f32; 9];
+        a[ENERGY] = 0.9;
+        a[VALENCE] = 0.9;
+        a[5] = -5.0;
+        let m = audio_moods(&a);
+        assert!(m[0] > 0.9 && m[1] < 0.1 && m[3] < 0.1, "{m:?}");
+        a[ENERGY] = 0.2;
+        a[VALENCE] = 0.15;
+        let m = audio_moods(&a);
+        assert!(m[3] > 0.9 && m[0] < 0.1, "{m:?}");
+        let t = tag_moods(&[
+            ("Chill-out".into(), 4),
+            ("Love Songs".into(), 2),
+            ("rock".into(), 8),
+        ]);
+        assert!(
+            (t[1] - 0.75).abs() < 1e-6 && (t[5] - 0.625).abs() < 1e-6 && t[0] == 0.0,
+            "{t:?}"
+        );
+    }
+}
