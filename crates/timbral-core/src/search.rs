@@ -322,6 +322,14 @@ impl Model {
         )
     }
 
+    fn need_facts(&self) -> Result<&crate::facts::ItemFacts, Error> {
+        self.facts().ok_or_else(|| {
+            Error::InvalidInput(
+                "this bundle has no item facts (years, audio features, moods) to filter by; retrain it with content".into(),
+            )
+        })
+    }
+
     /// [`Self::search_text`] keeping only the items `filter` keeps.
     pub fn search_text_filtered(
         &self,
@@ -334,6 +342,7 @@ impl Model {
             return self.search_text(query, genre, k);
         }
         check_k(k)?;
+        self.need_facts()?;
         let mut all = self.search_text(query, genre, self.n_items().max(1))?;
         all.retain(|s| filter.keeps(self.facts(), s.index as usize));
         all.truncate(k);
@@ -350,10 +359,8 @@ impl Model {
         filter: &Filter,
         k: usize,
     ) -> Result<Vec<Scored>, Error> {
-        if !filter.is_empty() && self.facts().is_none() {
-            return Err(Error::InvalidInput(
-                "this bundle has no item facts (years, audio features, moods) to filter by; retrain it with content".into(),
-            ));
+        if !filter.is_empty() {
+            self.need_facts()?;
         }
         self.search_with(query, embedding, genre, filter, k, SearchWeights::DEFAULT)
     }

@@ -119,6 +119,12 @@ fn bad_input_is_a_js_error_that_says_what() {
     assert!(e(r.similar("a0", 0)).contains("k must be"));
     assert!(e(r.search_text("   ", JsValue::UNDEFINED)).contains("empty"));
     assert!(e(r.search_vector(&[0.5; 7], JsValue::UNDEFINED)).contains("dimensions"));
+    assert!(
+        e(r.search_text("rock", opts(r#"{"mood":"sleepy"}"#))).contains("unknown mood `sleepy`")
+    );
+    assert!(e(r.search_text("rock", opts(r#"{"energy":"1..0"}"#))).contains("energy:"));
+    // The fixture bundle has no item facts to filter by, and says so.
+    assert!(e(r.search_text("rock", opts(r#"{"year":"1980..1989"}"#))).contains("no item facts"));
     assert!(message(r.feedback("a0", "love").unwrap_err()).contains("feedback must be"));
     assert!(message(r.load_profile(b"nope").unwrap_err()).contains("not a saved Timbral profile"));
     assert!(message(r.check_encoder("x", "y").unwrap_err()).contains("does not match"));
