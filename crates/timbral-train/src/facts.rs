@@ -5,10 +5,12 @@
 //! - **Predicted**: an item without it takes the similarity-weighted mean
 //!   of the [`K`] measured items whose MiniLM text vectors (name, tags,
 //!   genres) are nearest; its confidence is their mean cosine.
-//! - **Prior**: the same for an item whose only text is its name and
-//!   genres (no tags), at half the confidence. Because it goes through the
-//!   text embedding, a genre the measured items never named ("lofi") still
-//!   lands near the ones it means ("chill", "ambient").
+//! - **Prior**: an item with genres but no tags takes its genres' mean
+//!   features over the measured items ([`GenrePrior`]); a genre no measured
+//!   item has ("lofi") takes those of the measured genres nearest to it in
+//!   MiniLM space ("chill", "ambient"), so the prior reaches it through its
+//!   embedding. An item with neither tags nor genres gets the text
+//!   neighbours' prediction. Priors are trusted at most half as much.
 //!
 //! Moods ([`MOODS`]) come from audio by the rules of [`audio_moods`] and
 //! from tags by [`tag_moods`], the larger of the two. [`cross_validate`]
@@ -193,7 +195,127 @@ fn predict(
 
 /// The facts of every item: `meta`'s years and measured audio, predictions
 /// for the rest where `content` has text vectors, and moods.
-pub fn build(meta: &[ItemMeta], content: Option<&Content>) -> ItemFacts {
+/// A text's unit embedding (the trainer's MiniLM encoder), `None` where
+/// it cannot embed the text.
+pub type Embed<'a> = dyn Fn(&str) -> Option<Vec<f32>> + Sync + 'a;
+
+/// Each genre of the measured items (by `label_key`, with at least
+/// [`GenrePrior::MIN_ITEMS`] of them) with its mean audio features and the
+/// unit embedding of its name.
+pub struct GenrePrior {
+    keys: std::collections::HashMap<String, usize>,
+    vectors: Vec<Vec<f32>>,
+    audio: Vec<[f32; 9]>,
+}
+
+impl GenrePrior {
+    pub const MIN_ITEMS: usize = 3;
+    /// Measured genres a prior blends for an unseen genre.
+    pub const NEAREST: usize = 3;
+
+    /// The table of `meta`'s measured items, each genre's name embedded by
+    /// `embed` (a genre it cannot embed is left out).
+    pub fn new(meta: &[ItemMeta], embed: &Embed<'_>) -> GenrePrior {
+        let mut sums: std::collections::BTreeMap<String, (String, [f64; 9], usize)> =
+            Default::default();
+        for m in meta {
+            let Some(a) = m.audio.as_deref().and_then(nine) else {
+                continue;
+            };
+            for g in &m.genres {
+                let e = sums
+                    .entry(label_key(g))
+                    .or_insert_with(|| (g.clone(), [0.0; 9], 0));
+                for (s, v) in e.1.iter_mut().zip(a) {
+                    *s += v as f64;
+                }
+                e.2 += 1;
+            }
+        }
+        let kept: Vec<(String, String, [f32; 9])> = sums
+            .into_iter()
+            .filter(|(k, v)| !k.is_empty() && v.2 >= Self::MIN_ITEMS)
+            .map(|(k, (name, s, n))| (k, name, s.map(|x| (x / n as f64) as f32)))
+            .collect();
+        let vectors: Vec<Option<Vec<f32>>> =
+            kept.par_iter().map(|(_, name, _)| embed(name)).collect();
+        let mut prior = GenrePrior {
+            keys: Default::default(),
+            vectors: Vec::new(),
+            audio: Vec::new(),
+        };
+        for ((key, _, audio), v) in kept.into_iter().zip(vectors) {
+            if let Some(v) = v {
+                prior.keys.insert(key, prior.vectors.len());
+                prior.vectors.push(v);
+                prior.audio.push(audio);
+            }
+        }
+        prior
+    }
+
+    pub fn len(&self) -> usize {
+        self.vectors.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.vectors.is_empty()
+    }
+
+    /// The prior of one genre and how near the measured genres it came
+    /// from are (1 for a measured genre itself).
+    pub fn genre(&self, genre: &str, embed: &Embed<'_>) -> Option<([f32; 9], f32)> {
+        if let Some(&g) = self.keys.get(&label_key(genre)) {
+            return Some((self.audio[g], 1.0));
+        }
+        let q = embed(genre)?;
+        let mut near: Vec<(f32, usize)> = self
+            .vectors
+            .iter()
+            .enumerate()
+            .map(|(g, v)| (timbral_core::linalg::dot(&q, v), g))
+            .collect();
+        if near.is_empty() {
+            return None;
+        }
+        near.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)));
+        near.truncate(Self::NEAREST);
+        let top = near[0].0;
+        let mut sum = [0f32; 9];
+        let mut wsum = 0f32;
+        for &(c, g) in &near {
+            let w = ((c - top) / 0.05).exp();
+            for (s, a) in sum.iter_mut().zip(&self.audio[g]) {
+                *s += w * a;
+            }
+            wsum += w;
+        }
+        sum.iter_mut().for_each(|s| *s /= wsum);
+        Some((
+            sum,
+            near.iter().map(|n| n.0).sum::<f32>() / near.len() as f32,
+        ))
+    }
+
+    /// The mean prior of an item's genres.
+    pub fn item(&self, genres: &[String], embed: &Embed<'_>) -> Option<([f32; 9], f32)> {
+        let each: Vec<([f32; 9], f32)> =
+            genres.iter().filter_map(|g| self.genre(g, embed)).collect();
+        if each.is_empty() {
+            return None;
+        }
+        let n = each.len() as f32;
+        let mut mean = [0f32; 9];
+        for (a, _) in &each {
+            for f in 0..9 {
+                mean[f] += a[f] / n;
+            }
+        }
+        Some((mean, each.iter().map(|e| e.1).sum::<f32>() / n))
+    }
+}
+
+pub fn build(meta: &[ItemMeta], content: Option<&Content>, embed: Option<&Embed<'_>>) -> ItemFacts {
     let n = meta.len();
     let mut facts = ItemFacts::unknown(n);
     let audio: Vec<Option<[f32; 9]>> = meta
@@ -218,12 +340,23 @@ pub fn build(meta: &[ItemMeta], content: Option<&Content>) -> ItemFacts {
         }
         _ => vec![None; n],
     };
+    let prior = embed.map(|e| GenrePrior::new(meta, e));
+    let genre_prior = |m: &ItemMeta| -> Option<([f32; 9], f32)> {
+        let (p, e) = (prior.as_ref()?, embed?);
+        if !m.tags.is_empty() || m.genres.is_empty() {
+            return None;
+        }
+        p.item(&m.genres, e)
+    };
     for (i, m) in meta.iter().enumerate() {
         facts.years[i] = m.year.unwrap_or(0);
         let labels = m.labels();
         let from_audio = if let Some(a) = &audio[i] {
             facts.set_audio(i, AudioSource::Measured, 1.0, a);
             Some(audio_moods(a))
+        } else if let Some((a, conf)) = genre_prior(m) {
+            facts.set_audio(i, AudioSource::Prior, conf * 0.5, &a);
+            Some(audio_moods(&a))
         } else if let Some((a, conf)) = &predicted[i] {
             let (source, conf) = if m.tags.is_empty() {
                 (AudioSource::Prior, conf * 0.5)
@@ -395,5 +528,54 @@ mod tests {
             (t[1] - 0.75).abs() < 1e-6 && (t[5] - 0.625).abs() < 1e-6 && t[0] == 0.0,
             "{t:?}"
         );
+    }
+}
+
+#[cfg(test)]
+mod prior_tests {
+    use super::*;
+
+    /// Genres as points on a line: "calm" near "quiet", "loud" near "noise".
+    fn embed(t: &str) -> Option<Vec<f32>> {
+        let x: f32 = match t {
+            "quiet" => 0.0,
+            "calm" => 0.1,
+            "noise" => 1.0,
+            "loud" => 0.9,
+            _ => return None,
+        };
+        let v = [1.0 - x, x];
+        let n = (v[0] * v[0] + v[1] * v[1]).sqrt();
+        Some(vec![v[0] / n, v[1] / n])
+    }
+
+    fn item(genre: &str, energy: Option<f32>) -> ItemMeta {
+        ItemMeta {
+            genres: vec![genre.into()],
+            audio: energy.map(|e| {
+                let mut a = vec![0.5; 9];
+                a[ENERGY] = e;
+                a
+            }),
+            ..ItemMeta::default()
+        }
+    }
+
+    #[test]
+    fn a_genre_no_measured_item_has_takes_its_nearest_measured_genres() {
+        let mut meta: Vec<ItemMeta> = (0..4).map(|_| item("quiet", Some(0.1))).collect();
+        meta.extend((0..4).map(|_| item("noise", Some(0.9))));
+        meta.push(item("noise", None)); // measured genre: its mean
+        meta.push(item("calm", None)); // unseen: near "quiet"
+        meta.push(item("loud", None)); // unseen: near "noise"
+        let prior = GenrePrior::new(&meta, &embed);
+        assert_eq!(prior.len(), 2);
+        let f = build(&meta, None, Some(&embed));
+        let energy = |i: usize| f.audio(i).unwrap().values[ENERGY];
+        assert_eq!(f.audio(8).unwrap().source, AudioSource::Prior);
+        assert!((energy(8) - 0.9).abs() < 0.01);
+        assert!(energy(9) < 0.3, "calm {}", energy(9));
+        assert!(energy(10) > 0.7, "loud {}", energy(10));
+        assert!(f.audio(9).unwrap().confidence <= 0.5);
     }
 }

@@ -292,7 +292,7 @@ pub(crate) fn demo(path: &Path, out: &mut dyn Write) -> Result<()> {
             Ok(e) => {
                 let meta = cli_content::synth_meta(&s, SynthConfig::default().seed);
                 let c = cli_content::build(&e, ds, &meta, true)?;
-                let facts = item_facts(&meta, &c);
+                let facts = item_facts(&meta, &c, &e);
                 let learned =
                     timbral_train::hybrid::learn_weights(ds, &ds.plays, &c, params, params.seed);
                 writeln!(out, "{learned}")?;
@@ -472,7 +472,7 @@ pub(crate) fn content_for(
         let encoder = cli_content::load_encoder(&dir)?;
         let meta = cli_content::metadata(data.data.as_deref(), ds, c.spotify.as_deref())?;
         let content = cli_content::build(&encoder, ds, &meta, progress)?;
-        let facts = item_facts(&meta, &content);
+        let facts = item_facts(&meta, &content, &encoder);
         let content = timbral_train::compact::compact(&content, c.content_dims);
         Ok(Some(Built {
             content,
@@ -493,9 +493,11 @@ pub(crate) fn content_for(
 pub(crate) fn item_facts(
     meta: &[timbral_train::content::ItemMeta],
     content: &timbral_core::Content,
+    encoder: &timbral_encoder::Encoder,
 ) -> timbral_core::facts::ItemFacts {
     use timbral_core::facts::AudioSource;
-    let facts = timbral_train::facts::build(meta, Some(content));
+    let embed = |t: &str| encoder.embed(t).ok();
+    let facts = timbral_train::facts::build(meta, Some(content), Some(&embed));
     let count = |s: AudioSource| facts.audio_source.iter().filter(|&&x| x == s).count();
     tracing::info!(
         "item facts: {} with a year; audio measured for {}, predicted for {}, a genre prior for {}, unknown for {}",
