@@ -19,17 +19,7 @@ use super::table::{self, read_table_bytes, Cell, Delimiter, TableFormat, Visitor
 use super::{DataError, LoadReport};
 
 /// Spotify's audio features, in the order the bundle stores them.
-pub const AUDIO_FEATURES: [&str; 9] = [
-    "acousticness",
-    "danceability",
-    "energy",
-    "instrumentalness",
-    "liveness",
-    "loudness",
-    "speechiness",
-    "tempo",
-    "valence",
-];
+pub use timbral_core::facts::AUDIO_FEATURES;
 
 /// A field of an item and the column names that give it, most specific
 /// first. `genres` takes every column it finds (a genre and a subgenre).

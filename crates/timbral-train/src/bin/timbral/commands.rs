@@ -534,22 +534,11 @@ pub(crate) fn show_item(bundle: &Path, id: &str, json: bool, out: &mut dyn Write
         .item_index(id)
         .with_context(|| format!("{}: no item `{id}`", bundle.display()))?;
     let at = i as usize;
-    let labels: Vec<serde_json::Value> = model
-        .content()
-        .map(|c| {
-            c.labels[at]
-                .iter()
-                .zip(
-                    c.label_weights
-                        .get(at)
-                        .into_iter()
-                        .flatten()
-                        .chain(std::iter::repeat(&1)),
-                )
-                .map(|(t, w)| serde_json::json!({"tag": t, "weight": w}))
-                .collect()
-        })
-        .unwrap_or_default();
+    let weighted = weighted_labels(&model, at);
+    let labels: Vec<serde_json::Value> = weighted
+        .iter()
+        .map(|(t, w)| serde_json::json!({"tag": t, "weight": w}))
+        .collect();
     let facts = model.facts();
     let audio = facts.and_then(|f| f.audio(at));
     let mut audio_json = serde_json::Map::new();
@@ -594,18 +583,8 @@ pub(crate) fn show_item(bundle: &Path, id: &str, json: bool, out: &mut dyn Write
         writeln!(out, "year      {y}")?;
     }
     writeln!(out, "listeners {listeners}")?;
-    if let Some(c) = model.content() {
-        let tags: Vec<String> = c.labels[at]
-            .iter()
-            .zip(
-                c.label_weights
-                    .get(at)
-                    .into_iter()
-                    .flatten()
-                    .chain(std::iter::repeat(&1)),
-            )
-            .map(|(t, w)| format!("{t} ({w})"))
-            .collect();
+    if model.content().is_some() {
+        let tags: Vec<String> = weighted.iter().map(|(t, w)| format!("{t} ({w})")).collect();
         writeln!(out, "tags      {}", tags.join(", "))?;
     }
     match &audio {
@@ -631,4 +610,18 @@ pub(crate) fn show_item(bundle: &Path, id: &str, json: bool, out: &mut dyn Write
         writeln!(out, "moods     {}", moods.join(", "))?;
     }
     Ok(())
+}
+
+/// Item `at`'s labels with their weights (1 each in a bundle without
+/// weights), heaviest first as the bundle keeps them.
+fn weighted_labels(model: &Model, at: usize) -> Vec<(String, u32)> {
+    let Some(c) = model.content() else {
+        return Vec::new();
+    };
+    let weights = c.label_weights.get(at).into_iter().flatten().copied();
+    c.labels[at]
+        .iter()
+        .cloned()
+        .zip(weights.chain(std::iter::repeat(1)))
+        .collect()
 }
