@@ -10,6 +10,7 @@ pub mod compact;
 pub mod content;
 pub mod data;
 pub mod eval;
+#[cfg(feature = "content")]
 pub mod facts;
 pub mod fit;
 pub mod hybrid;

@@ -147,6 +147,7 @@ pub(crate) fn similar(
 }
 
 /// What to search for: the query, a genre, filters by item facts.
+#[cfg(feature = "content")]
 pub(crate) struct SearchQuery<'a> {
     pub(crate) text: &'a str,
     pub(crate) genre: Option<&'a str>,
