@@ -176,21 +176,29 @@ fn predict(
     let k = K.min(best.len());
     best.select_nth_unstable_by(k - 1, |a, b| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)));
     best.truncate(k);
-    // Nearer neighbours count more: weights exp(cos / 0.05) over the k.
-    let top = best.iter().map(|b| b.0).fold(f32::MIN, f32::max);
+    let (sum, conf) = blend(&best, |r| audio[r].expect("references are measured"));
+    Some((sum, conf.clamp(0.0, 1.0)))
+}
+
+/// The weighted mean of neighbours' features, nearer ones counting more
+/// (weights exp(cos / 0.05)), and the neighbours' mean cosine.
+/// `near` is (cosine, index), non-empty.
+fn blend(near: &[(f32, usize)], audio: impl Fn(usize) -> [f32; 9]) -> ([f32; 9], f32) {
+    let top = near.iter().map(|b| b.0).fold(f32::MIN, f32::max);
     let mut sum = [0f32; 9];
     let mut wsum = 0f32;
-    for &(c, r) in &best {
+    for &(c, r) in near {
         let w = ((c - top) / 0.05).exp();
-        let a = audio[r].as_ref().expect("references are measured");
-        for f in 0..9 {
-            sum[f] += w * a[f];
+        for (s, a) in sum.iter_mut().zip(audio(r)) {
+            *s += w * a;
         }
         wsum += w;
     }
     sum.iter_mut().for_each(|s| *s /= wsum);
-    let conf = best.iter().map(|b| b.0).sum::<f32>() / k as f32;
-    Some((sum, conf.clamp(0.0, 1.0)))
+    (
+        sum,
+        near.iter().map(|n| n.0).sum::<f32>() / near.len() as f32,
+    )
 }
 
 /// The facts of every item: `meta`'s years and measured audio, predictions
@@ -280,21 +288,7 @@ impl GenrePrior {
         }
         near.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)));
         near.truncate(Self::NEAREST);
-        let top = near[0].0;
-        let mut sum = [0f32; 9];
-        let mut wsum = 0f32;
-        for &(c, g) in &near {
-            let w = ((c - top) / 0.05).exp();
-            for (s, a) in sum.iter_mut().zip(&self.audio[g]) {
-                *s += w * a;
-            }
-            wsum += w;
-        }
-        sum.iter_mut().for_each(|s| *s /= wsum);
-        Some((
-            sum,
-            near.iter().map(|n| n.0).sum::<f32>() / near.len() as f32,
-        ))
+        Some(blend(&near, |g| self.audio[g]))
     }
 
     /// The mean prior of an item's genres.
