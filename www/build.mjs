@@ -24,6 +24,7 @@ import { fileURLToPath } from "node:url";
 import zlib from "node:zlib";
 import { parse } from "smol-toml";
 import { assertClientBundle } from "./bundle-sections.mjs";
+import { timbralCli } from "./timbral-cli.mjs";
 
 const www = path.dirname(fileURLToPath(import.meta.url));
 const root = path.dirname(www);
@@ -57,7 +58,7 @@ function bundlePath() {
     if (!data) console.log("no HetRec data beside the repository: the app gets the embedded default catalogue");
     fs.mkdirSync(path.dirname(out), { recursive: true });
     const from = data ? ["--data", data] : [];
-    run("cargo", ["run", "-q", "-p", "timbral-train", "--", "-q", "train", ...from, "--client", "--out", out]);
+    timbralCli(["-q", "train", ...from, "--client", "--out", out], { stdio: "inherit" });
   }
   return out;
 }

@@ -1,5 +1,3 @@
 //! Parquet plays and items files (the parquet crate's decoder and ours).
 #![no_main]
-libfuzzer_sys::fuzz_target!(|data: &[u8]| {
-    timbral_fuzz::read_tables("fuzz.parquet", data, None, None);
-});
+libfuzzer_sys::fuzz_target!(|data: &[u8]| timbral_train::fuzzing::table_parquet(data));

@@ -12,6 +12,7 @@ import path from "node:path";
 import { fileURLToPath } from "node:url";
 import autocannon from "autocannon";
 import { bundleSections, USER_SECTIONS } from "../../www/bundle-sections.mjs";
+import { timbralCli } from "../../www/timbral-cli.mjs";
 
 const here = path.dirname(path.dirname(fileURLToPath(import.meta.url)));
 const root = path.dirname(here);
@@ -116,7 +117,7 @@ async function refused(method, route, body, status, pattern, what) {
 // ---- run -------------------------------------------------------------------
 
 // The native CLI for the conformance check, built before the servers start.
-execFileSync("cargo", ["build", "-q", "--locked", "-p", "timbral-train"], { cwd: root, stdio: "inherit" });
+if (!process.env.TIMBRAL_BIN) execFileSync("cargo", ["build", "-q", "--locked", "-p", "timbral-train"], { cwd: root, stdio: "inherit" });
 
 try {
   const encoder = await startWorker("encoder/wrangler.toml", 8790, "/healthz");
@@ -238,7 +239,7 @@ try {
     const tmp = path.join(os.tmpdir(), `timbral-worker-history-${process.pid}.tsv`);
     fs.writeFileSync(tmp, h.map((x) => `${x.item}\t${x.plays}`).join("\n") + "\n");
     const cli = JSON.parse(
-      execFileSync("cargo", ["run", "-q", "--locked", "-p", "timbral-train", "--", "-q", "recommend", "--bundle", bundlePath, "--history", tmp, "--k", "20", "--json"], { cwd: root }).toString(),
+      timbralCli(["-q", "recommend", "--bundle", bundlePath, "--history", tmp, "--k", "20", "--json"]).toString(),
     );
     fs.rmSync(tmp);
     const edge = (await call("POST", "/recs", { history: h, k: 20 })).json.items;

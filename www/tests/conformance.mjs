@@ -1,12 +1,12 @@
 // One bundle, one history, three runtimes: the native CLI, the wasm package
 // under Node, and the same package in Chromium must return the same top-20
 // ids with the same f32 scores (one summation order on every target).
-import { execFileSync } from "node:child_process";
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { bundleSections, USER_SECTIONS } from "../bundle-sections.mjs";
-import { check, dist, root, start } from "./browser.mjs";
+import { check, dist, start } from "./browser.mjs";
+import { timbralCli } from "../timbral-cli.mjs";
 
 const bundlePath = path.join(dist, "data", "timbral.bundle");
 const bundle = fs.readFileSync(bundlePath);
@@ -39,11 +39,7 @@ try {
     const tmp = path.join(os.tmpdir(), `timbral-history-${process.pid}.tsv`);
     fs.writeFileSync(tmp, history.map((h) => `${h.item}\t${h.plays}`).join("\n") + "\n");
     const cli = JSON.parse(
-      execFileSync(
-        "cargo",
-        ["run", "-q", "-p", "timbral-train", "--", "-q", "recommend", "--bundle", bundlePath, "--history", tmp, "--k", String(K), "--json"],
-        { cwd: root },
-      ).toString(),
+      timbralCli(["-q", "recommend", "--bundle", bundlePath, "--history", tmp, "--k", String(K), "--json"]).toString(),
     );
     fs.rmSync(tmp);
     const wasmNode = node.recommend({ history, k: K });

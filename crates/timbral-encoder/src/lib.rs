@@ -3,8 +3,10 @@
 //! the attention mask, L2 normalisation. Same code natively and in wasm32.
 //!
 //! The model is parsed and optimised once, at load, into a single plan for
-//! one text whose length is a symbol (tract: model → optimised plan → run):
+//! texts whose length is a symbol (tract: model → optimised plan → run):
 //! any length runs on it, nothing is padded, no plan is built later.
+//! Natively the batch is a symbol too, and `embed_batch` runs texts of one
+//! token length together; in wasm the plan takes one text.
 //!
 //! The export stores every weight as int8 rows times f32 scales (`Cast` →
 //! `Mul`). Embedding tables are only ever gathered from, so the gather is
@@ -340,10 +342,19 @@ impl Encoder {
             .map_err(model_err)?;
         drop(proto);
         dequantize_weights(&mut model, &weights).map_err(model_err)?;
-        // One text at a time, of any length.
+        // Texts of any length. Natively, a batch of texts of one length: a
+        // trainer embeds catalogues, and short texts (an artist and a few
+        // tags) leave the matmuls too small to run at speed one at a time.
+        // In wasm, one text: there the batch symbol cost 25%, and a
+        // browser embeds one query at a time.
         let len = model.symbols.sym("S");
+        let batch: TDim = if cfg!(target_arch = "wasm32") {
+            1.to_dim()
+        } else {
+            model.symbols.sym("B").into()
+        };
         for input in 0..model.input_outlets().map_err(model_err)?.len() {
-            let shape: TVec<TDim> = tvec!(1.to_dim(), len.clone().into());
+            let shape: TVec<TDim> = tvec!(batch.clone(), len.clone().into());
             model
                 .set_input_fact(input, InferenceFact::dt_shape(i64::datum_type(), shape))
                 .map_err(model_err)?;
@@ -387,44 +398,84 @@ impl Encoder {
     pub fn embed(&self, text: &str) -> Result<Vec<f32>, Error> {
         let ids: Vec<i64> = self.tokenize(text)?.into_iter().map(i64::from).collect();
         let len = ids.len();
+        Ok(self.run(ids, 1, len)?.pop().expect("one embedding"))
+    }
+
+    /// Runs the plan on `batch` texts of `len` tokens each (`ids`, row
+    /// after row), never padded: each gets the mean of its hidden states,
+    /// L2-normalised.
+    fn run(&self, ids: Vec<i64>, batch: usize, len: usize) -> Result<Vec<Vec<f32>>, Error> {
         let tensor = |v: Vec<i64>| -> Result<TValue, Error> {
-            Ok(Tensor::from_shape(&[1, len], &v)
+            Ok(Tensor::from_shape(&[batch, len], &v)
                 .map_err(model_err)?
                 .into_tvalue())
         };
+        let n = ids.len();
         let mut inputs = tvec![tensor(ids)?];
         if self.takes_mask {
-            inputs.push(tensor(vec![1; len])?);
+            inputs.push(tensor(vec![1; n])?);
         }
-        inputs.push(tensor(vec![0; len])?);
+        inputs.push(tensor(vec![0; n])?);
         // Token type ids, where the model takes them.
         inputs.truncate(self.plan.model().inputs.len());
         let out = self.plan.run(inputs).map_err(model_err)?;
         let hidden = out[0].to_plain_array_view::<f32>().map_err(model_err)?;
         let shape = hidden.shape().to_vec();
-        if shape != [1, len, DIM] {
+        if shape != [batch, len, DIM] {
             return Err(model_err(format!(
-                "unexpected output shape {shape:?}, expected [1, {len}, {DIM}]"
+                "unexpected output shape {shape:?}, expected [{batch}, {len}, {DIM}]"
             )));
         }
-        let mut v = vec![0f32; DIM];
-        for row in hidden.rows() {
-            v.iter_mut()
-                .zip(row)
-                .for_each(|(a, x)| *a += x / len as f32);
-        }
-        let norm = v.iter().map(|x| x * x).sum::<f32>().sqrt().max(1e-12);
-        v.iter_mut().for_each(|a| *a /= norm);
-        Ok(v)
+        let flat = hidden
+            .as_slice()
+            .ok_or_else(|| model_err("hidden states not contiguous"))?;
+        Ok(flat
+            .chunks_exact(len * DIM)
+            .map(|text| {
+                let mut v = vec![0f32; DIM];
+                for row in text.chunks_exact(DIM) {
+                    v.iter_mut()
+                        .zip(row)
+                        .for_each(|(a, x)| *a += x / len as f32);
+                }
+                let norm = v.iter().map(|x| x * x).sum::<f32>().sqrt().max(1e-12);
+                v.iter_mut().for_each(|a| *a /= norm);
+                v
+            })
+            .collect())
     }
 
-    /// Embeddings of several texts, one plan run each: the plan is for one
-    /// text (its length a symbol), which in wasm ran 25% faster than one
-    /// whose batch size is a symbol too, and needs no padding.
+    /// Embeddings of several texts, in their order. Natively, texts of one
+    /// token length run together, up to [`MAX_BATCH`] a plan run, so
+    /// nothing is padded and the embeddings are those of [`Self::embed`]
+    /// (to float rounding); in wasm, one run a text.
     pub fn embed_batch(&self, texts: &[&str]) -> Result<Vec<Vec<f32>>, Error> {
-        texts.iter().map(|t| self.embed(t)).collect()
+        if cfg!(target_arch = "wasm32") {
+            return texts.iter().map(|t| self.embed(t)).collect();
+        }
+        let ids: Vec<Vec<i64>> = texts
+            .iter()
+            .map(|t| Ok(self.tokenize(t)?.into_iter().map(i64::from).collect()))
+            .collect::<Result<_, Error>>()?;
+        let mut order: Vec<usize> = (0..texts.len()).collect();
+        order.sort_by_key(|&i| (ids[i].len(), i));
+        let mut out = vec![Vec::new(); texts.len()];
+        for same in order.chunk_by(|&a, &b| ids[a].len() == ids[b].len()) {
+            for group in same.chunks(MAX_BATCH) {
+                let len = ids[group[0]].len();
+                let flat: Vec<i64> = group.iter().flat_map(|&i| ids[i].iter().copied()).collect();
+                for (&i, v) in group.iter().zip(self.run(flat, group.len(), len)?) {
+                    out[i] = v;
+                }
+            }
+        }
+        Ok(out)
     }
 }
+
+/// Most texts one native plan run takes: past 32 the matmuls gain little,
+/// and a batch's hidden states (`B × S × 384` floats per layer) stay small.
+pub const MAX_BATCH: usize = 32;
 
 #[cfg(test)]
 mod tests {

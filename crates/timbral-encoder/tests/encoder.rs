@@ -56,6 +56,20 @@ fn batches_equal_single_texts_and_long_texts_are_truncated() {
         let single = encoder().embed(t).unwrap();
         assert!(cosine(&single, b) > 0.9999, "{t}");
     }
+    // Texts of one token length run as one batch natively: 40 of them
+    // make a full batch of MAX_BATCH and a rest.
+    let same: Vec<String> = (0..40).map(|i| format!("genre {i}")).collect();
+    let same: Vec<&str> = same.iter().map(String::as_str).collect();
+    let lens: Vec<usize> = same
+        .iter()
+        .map(|t| encoder().tokenize(t).unwrap().len())
+        .collect();
+    assert!(lens.iter().all(|&l| l == lens[0]), "{lens:?}");
+    assert!(same.len() > timbral_encoder::MAX_BATCH);
+    for (t, b) in same.iter().zip(encoder().embed_batch(&same).unwrap()) {
+        let single = encoder().embed(t).unwrap();
+        assert!(cosine(&single, &b) > 0.99999, "{t}");
+    }
     let long = "shoegaze ".repeat(1000);
     assert_eq!(encoder().tokenize(&long).unwrap().len(), 128);
     assert_eq!(encoder().embed(&long).unwrap().len(), DIM);

@@ -371,8 +371,12 @@ pub fn audio_matrix(meta: &[ItemMeta]) -> QMatrix {
     QMatrix::quantize(&out, meta.len(), a)
 }
 
-/// Embeds every item's text (one text per plan run, spread over rayon's
-/// pool) and assembles the `content` section.
+/// Texts a thread embeds at once, of neighbouring token lengths: a few
+/// full batches (`timbral_encoder::MAX_BATCH`) of one length each.
+const EMBED_CHUNK: usize = 4 * timbral_encoder::MAX_BATCH;
+
+/// Embeds every item's text (chunks of them spread over rayon's pool) and
+/// assembles the `content` section.
 pub fn build_content(
     encoder: &Encoder,
     names: &[String],
@@ -393,14 +397,28 @@ pub fn build_content(
         .progress_chars("=> "),
     );
     let t = std::time::Instant::now();
-    let embedded: Vec<Vec<f32>> = texts
+    // Texts in order of token length, in fixed chunks: each chunk is one
+    // or two lengths, so `embed_batch` fills whole batches of one length.
+    // The chunks, so the vectors, are the same for any number of threads.
+    let lens: Vec<usize> = texts
         .par_iter()
-        .map(|text| {
-            let v = encoder.embed(text);
-            bar.inc(1);
+        .map(|t| encoder.tokenize(t).map(|ids| ids.len()))
+        .collect::<Result<_, _>>()?;
+    let mut order: Vec<usize> = (0..texts.len()).collect();
+    order.sort_by_key(|&i| (lens[i], i));
+    let chunks: Vec<Vec<Vec<f32>>> = order
+        .par_chunks(EMBED_CHUNK)
+        .map(|chunk| {
+            let refs: Vec<&str> = chunk.iter().map(|&i| texts[i].as_str()).collect();
+            let v = encoder.embed_batch(&refs);
+            bar.inc(chunk.len() as u64);
             v
         })
         .collect::<Result<_, _>>()?;
+    let mut embedded = vec![Vec::new(); texts.len()];
+    for (&i, v) in order.iter().zip(chunks.into_iter().flatten()) {
+        embedded[i] = v;
+    }
     bar.finish_and_clear();
     let dim = timbral_encoder::DIM;
     let labels: Vec<Vec<(String, u32)>> = meta.iter().map(ItemMeta::labels).collect();

@@ -13,6 +13,7 @@ pub mod eval;
 #[cfg(feature = "content")]
 pub mod facts;
 pub mod fit;
+pub mod fuzzing;
 pub mod hybrid;
 #[cfg(feature = "content")]
 pub mod search_eval;

@@ -294,6 +294,10 @@ pub(crate) fn demo(path: &Path, out: &mut dyn Write) -> Result<()> {
                 let meta = cli_content::synth_meta(&s, SynthConfig::default().seed);
                 let c = cli_content::build(&e, ds, &meta, true)?;
                 let facts = item_facts(&meta, &c, &e);
+                let c = timbral_train::hybrid::TrainContent::new(
+                    c,
+                    timbral_train::compact::DEFAULT_DIMS,
+                );
                 let learned =
                     timbral_train::hybrid::learn_weights(ds, &ds.plays, &c, params, params.seed);
                 writeln!(out, "{learned}")?;
@@ -411,7 +415,8 @@ pub(crate) type MaybeEncoder = Option<()>;
 
 /// What [`content_for`] builds.
 pub(crate) struct Built {
-    pub(crate) content: timbral_core::Content,
+    /// The full vectors and the ones the bundle ships (`--content-dims`).
+    pub(crate) content: timbral_train::hybrid::TrainContent,
     /// Years, audio features (measured or predicted) and moods.
     pub(crate) facts: Option<timbral_core::facts::ItemFacts>,
     pub(crate) encoder: MaybeEncoder,
@@ -456,7 +461,7 @@ pub(crate) fn content_for(
         #[cfg(not(feature = "content"))]
         let encoder = None;
         let facts = model.facts().cloned();
-        let content = timbral_train::compact::compact(content, c.content_dims);
+        let content = timbral_train::hybrid::TrainContent::new(content.clone(), c.content_dims);
         return Ok(Some(Built {
             content,
             facts,
@@ -474,7 +479,7 @@ pub(crate) fn content_for(
         let meta = cli_content::metadata(data.data.as_deref(), ds, c.spotify.as_deref())?;
         let content = cli_content::build(&encoder, ds, &meta, progress)?;
         let facts = item_facts(&meta, &content, &encoder);
-        let content = timbral_train::compact::compact(&content, c.content_dims);
+        let content = timbral_train::hybrid::TrainContent::new(content, c.content_dims);
         Ok(Some(Built {
             content,
             facts: Some(facts),
