@@ -173,8 +173,8 @@ try {
   // Filters by the bundle's item facts: energy measured or predicted, moods.
   const calm = await call("POST", "/search", { query: "music", k: 20, energy: "..0.4" });
   const wild = await call("POST", "/search", { query: "music", k: 20, energy: "0.8.." });
-  const ids = (r) => new Set((r.json.items ?? []).map((x) => x.item));
-  const overlap = [...ids(calm)].filter((x) => ids(wild).has(x));
+  const itemSet = (r) => new Set((r.json.items ?? []).map((x) => x.item));
+  const overlap = [...itemSet(calm)].filter((x) => itemSet(wild).has(x));
   check(
     calm.status === 200 && wild.status === 200 && calm.json.items.length > 0 && wild.json.items.length > 0 && overlap.length === 0,
     `/search with energy ..0.4 and 0.8.. give disjoint items: ${calm.json.items?.slice(0, 3).map((x) => x.name).join(", ")} | ${wild.json.items?.slice(0, 3).map((x) => x.name).join(", ")}`,
