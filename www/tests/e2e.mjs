@@ -1,7 +1,8 @@
 // End to end in real Chromium: onboarding → ≥ 10 explained recommendations
 // → a like changes the list → "sad acoustic songs" gets semantic results
 // → offline reload still works (service worker + saved profile).
-// Assertions are on page content; a screenshot goes to test-results/.
+// Assertions are on page content; screenshots (desktop, and a 390 px
+// phone) go to test-results/.
 import path from "node:path";
 import { check, results, start } from "./browser.mjs";
 
@@ -66,6 +67,12 @@ try {
   const taste = await page.$$eval(".taste-row", (els) => els.length);
   check(taste >= 3, `the taste summary shows ${taste} labels`);
   await page.screenshot({ path: path.join(results, "app.png"), fullPage: true });
+  // A phone's width: one column, nothing wider than the screen.
+  await page.setViewportSize({ width: 390, height: 844 });
+  const wide = await page.evaluate(() => document.documentElement.scrollWidth);
+  check(wide <= 390, `at 390 px the page is ${wide} px wide (no sideways scrolling)`);
+  await page.screenshot({ path: path.join(results, "app-390.png"), fullPage: true });
+  await page.setViewportSize({ width: 1280, height: 1000 });
 
   // Offline: the service worker serves everything, the profile persists.
   await page.evaluate(async () => {

@@ -201,8 +201,15 @@ fn blend(near: &[(f32, usize)], audio: impl Fn(usize) -> [f32; 9]) -> ([f32; 9],
     )
 }
 
-/// The facts of every item: `meta`'s years and measured audio, predictions
-/// for the rest where `content` has text vectors, and moods.
+/// An item's predicted audio features, moods where the predictor gives
+/// them (else they follow from the audio), and how far to trust it (0–1).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Prediction {
+    pub audio: [f32; 9],
+    pub moods: Option<[f32; 6]>,
+    pub confidence: f32,
+}
+
 /// A text's unit embedding (the trainer's MiniLM encoder), `None` where
 /// it cannot embed the text.
 pub type Embed<'a> = dyn Fn(&str) -> Option<Vec<f32>> + Sync + 'a;
@@ -309,15 +316,19 @@ impl GenrePrior {
     }
 }
 
-pub fn build(meta: &[ItemMeta], content: Option<&Content>, embed: Option<&Embed<'_>>) -> ItemFacts {
+/// Predictions from text neighbours (the default without a mood model):
+/// every item without measured audio that has a text vector in `content`.
+pub fn neighbour_predictions(
+    meta: &[ItemMeta],
+    content: Option<&Content>,
+) -> Vec<Option<Prediction>> {
     let n = meta.len();
-    let mut facts = ItemFacts::unknown(n);
     let audio: Vec<Option<[f32; 9]>> = meta
         .iter()
         .map(|m| m.audio.as_deref().and_then(nine))
         .collect();
     let measured: Vec<usize> = (0..n).filter(|&i| audio[i].is_some()).collect();
-    let predicted: Vec<Option<([f32; 9], f32)>> = match content {
+    match content {
         Some(c) if !measured.is_empty() && c.len() == n => {
             let norms = c.norms();
             let refs = references(&measured);
@@ -325,15 +336,37 @@ pub fn build(meta: &[ItemMeta], content: Option<&Content>, embed: Option<&Embed<
                 .into_par_iter()
                 .map(|i| {
                     if audio[i].is_some() {
-                        None
-                    } else {
-                        predict(c, &norms.text, &audio, &refs, i)
+                        return None;
                     }
+                    predict(c, &norms.text, &audio, &refs, i).map(|(audio, confidence)| {
+                        Prediction {
+                            audio,
+                            moods: None,
+                            confidence,
+                        }
+                    })
                 })
                 .collect()
         }
         _ => vec![None; n],
-    };
+    }
+}
+
+/// The facts of every item: `meta`'s years and measured audio, `predicted`
+/// audio (from [`neighbour_predictions`] or a mood model) for the rest, a
+/// genre prior for items with genres alone, and moods.
+pub fn build(
+    meta: &[ItemMeta],
+    predicted: &[Option<Prediction>],
+    embed: Option<&Embed<'_>>,
+) -> ItemFacts {
+    let n = meta.len();
+    assert_eq!(predicted.len(), n, "one prediction slot an item");
+    let mut facts = ItemFacts::unknown(n);
+    let audio: Vec<Option<[f32; 9]>> = meta
+        .iter()
+        .map(|m| m.audio.as_deref().and_then(nine))
+        .collect();
     let prior = embed.map(|e| GenrePrior::new(meta, e));
     let genre_prior = |m: &ItemMeta| -> Option<([f32; 9], f32)> {
         let (p, e) = (prior.as_ref()?, embed?);
@@ -351,14 +384,14 @@ pub fn build(meta: &[ItemMeta], content: Option<&Content>, embed: Option<&Embed<
         } else if let Some((a, conf)) = genre_prior(m) {
             facts.set_audio(i, AudioSource::Prior, conf * 0.5, &a);
             Some(audio_moods(&a))
-        } else if let Some((a, conf)) = &predicted[i] {
+        } else if let Some(p) = &predicted[i] {
             let (source, conf) = if m.tags.is_empty() {
-                (AudioSource::Prior, conf * 0.5)
+                (AudioSource::Prior, p.confidence * 0.5)
             } else {
-                (AudioSource::Predicted, *conf)
+                (AudioSource::Predicted, p.confidence)
             };
-            facts.set_audio(i, source, conf, a);
-            Some(audio_moods(a))
+            facts.set_audio(i, source, conf, &p.audio);
+            Some(p.moods.unwrap_or_else(|| audio_moods(&p.audio)))
         } else {
             None
         };
@@ -564,7 +597,7 @@ mod prior_tests {
         meta.push(item("loud", None)); // unseen: near "noise"
         let prior = GenrePrior::new(&meta, &embed);
         assert_eq!(prior.len(), 2);
-        let f = build(&meta, None, Some(&embed));
+        let f = build(&meta, &vec![None; meta.len()], Some(&embed));
         let energy = |i: usize| f.audio(i).unwrap().values[ENERGY];
         assert_eq!(f.audio(8).unwrap().source, AudioSource::Prior);
         assert!((energy(8) - 0.9).abs() < 0.01);

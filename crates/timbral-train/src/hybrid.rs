@@ -101,7 +101,7 @@ pub fn map_new_items(parts: &mut ModelParts, content: &Content) {
     let f = parts.item_factors.cols();
     let d = content.text_dim() + content.audio.cols() + 1;
     // XᵀX + λI and XᵀY over the played items, in parallel chunks.
-    let (mut xtx, mut xty) = (0..listeners.len())
+    let (xtx, xty) = (0..listeners.len())
         .into_par_iter()
         .filter(|&i| listeners[i] > 0)
         .fold(
@@ -128,13 +128,8 @@ pub fn map_new_items(parts: &mut ModelParts, content: &Content) {
                 (a, b)
             },
         );
-    for r in 0..d {
-        for c in 0..r {
-            xtx[r * d + c] = xtx[c * d + r];
-        }
-        xtx[r * d + r] += MAP_RIDGE;
-    }
-    cholesky_solve(&mut xtx, d, &mut xty, f);
+    // The intercept is penalised too: it was fitted so from the start.
+    let xty = crate::ridge::solve(&xtx, d, &xty, f, MAP_RIDGE, &[]);
     let mut y = parts.item_factors.dequantize();
     for &i in &new {
         let x = features(content, i);
@@ -148,42 +143,6 @@ pub fn map_new_items(parts: &mut ModelParts, content: &Content) {
         }
     }
     parts.item_factors = timbral_core::QMatrix::quantize(&y, listeners.len(), f);
-}
-
-/// Solves `A X = B` in place (`B` becomes `X`) for a symmetric positive
-/// definite `d × d` matrix `A` and a `d × m` right-hand side.
-fn cholesky_solve(a: &mut [f64], d: usize, b: &mut [f64], m: usize) {
-    for j in 0..d {
-        let mut s = a[j * d + j];
-        for k in 0..j {
-            s -= a[j * d + k] * a[j * d + k];
-        }
-        let l = s.max(1e-12).sqrt();
-        a[j * d + j] = l;
-        for i in j + 1..d {
-            let mut s = a[i * d + j];
-            for k in 0..j {
-                s -= a[i * d + k] * a[j * d + k];
-            }
-            a[i * d + j] = s / l;
-        }
-    }
-    for c in 0..m {
-        for i in 0..d {
-            let mut s = b[i * m + c];
-            for k in 0..i {
-                s -= a[i * d + k] * b[k * m + c];
-            }
-            b[i * m + c] = s / a[i * d + i];
-        }
-        for i in (0..d).rev() {
-            let mut s = b[i * m + c];
-            for k in i + 1..d {
-                s -= a[k * d + i] * b[k * m + c];
-            }
-            b[i * m + c] = s / a[i * d + i];
-        }
-    }
 }
 
 /// Trains CF on `train` and attaches the content vectors.

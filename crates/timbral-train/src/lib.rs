@@ -16,6 +16,9 @@ pub mod fit;
 pub mod fuzzing;
 pub mod hybrid;
 #[cfg(feature = "content")]
+pub mod mood;
+pub mod ridge;
+#[cfg(feature = "content")]
 pub mod search_eval;
 pub mod sketch;
 pub mod split;

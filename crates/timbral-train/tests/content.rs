@@ -485,3 +485,138 @@ fn item_facts_are_measured_predicted_or_a_prior_and_filter_search() {
     let e = fails(&["search", "--bundle", s(&b), "--year", "1990..1980", "songs"]);
     assert!(e.contains("A ≤ B"), "{e}");
 }
+
+/// `timbral mood train` on a catalogue's measured songs prints its
+/// cross-validation and writes a model; `train --mood-model` fills in the
+/// unmeasured songs with it; a damaged or foreign model file is refused.
+#[test]
+fn a_mood_model_is_cross_validated_and_fills_in_unmeasured_items() {
+    let dir = tempfile::tempdir().unwrap();
+    let genres = [
+        ("metal", "heavy metal", 0.02, 0.95, 0.25, -4.0),
+        ("folk", "acoustic folk", 0.9, 0.2, 0.35, -14.0),
+        ("pop", "dance pop", 0.1, 0.8, 0.85, -5.0),
+    ];
+    let mut csv = String::from(
+        "id,name,artist,year,popularity,genres,tags,acousticness,danceability,energy,instrumentalness,liveness,loudness,speechiness,tempo,valence\n",
+    );
+    for i in 0..90 {
+        let (g, sub, ac, en, va, lo) = genres[i % 3];
+        let jitter = (i % 7) as f64 * 0.01;
+        let audio = if i < 60 {
+            format!("{ac},0.5,{},0.1,0.15,{lo},0.05,120,{va}", en - jitter)
+        } else {
+            ",,,,,,,,".to_string()
+        };
+        csv.push_str(&format!(
+            "s{i},Song {i},{g} band {},{},{},{g},{sub}:3,{audio}\n",
+            i / 3,
+            1960 + i % 40,
+            i % 50
+        ));
+    }
+    let items = dir.path().join("songs.csv");
+    std::fs::write(&items, csv).unwrap();
+    let (m1, m2) = (dir.path().join("a.mood"), dir.path().join("b.mood"));
+    let table = ok(&[
+        "-q",
+        "mood",
+        "train",
+        "--items",
+        s(&items),
+        "--out",
+        s(&m1),
+        "--folds",
+        "3",
+    ]);
+    assert!(
+        table.contains("3-fold CV over 60 measured items")
+            && table.contains("energy")
+            && table.contains("moods micro-F1")
+            && table.contains("nearest measured items in text space"),
+        "{table}"
+    );
+    let cv: serde_json::Value = serde_json::from_str(&ok(&[
+        "-q",
+        "mood",
+        "train",
+        "--items",
+        s(&items),
+        "--out",
+        s(&m2),
+        "--folds",
+        "3",
+        "--json",
+    ]))
+    .unwrap();
+    let energy = &cv["cv"]["audio"][2];
+    assert_eq!(energy["feature"], "energy");
+    assert!(
+        energy["rmse"].as_f64().unwrap() < 0.5 * energy["baseline"].as_f64().unwrap(),
+        "{cv}"
+    );
+    // Deterministic: the same file twice.
+    assert_eq!(std::fs::read(&m1).unwrap(), std::fs::read(&m2).unwrap());
+
+    let b = dir.path().join("songs.bundle");
+    ok(&[
+        "-q",
+        "train",
+        "--items",
+        s(&items),
+        "--out",
+        s(&b),
+        "--mood-model",
+        s(&m1),
+    ]);
+    let item = |id: &str| -> serde_json::Value {
+        serde_json::from_str(&ok(&["item", "--bundle", s(&b), "--item", id, "--json"])).unwrap()
+    };
+    let (metal, folk, pop) = (item("s60"), item("s61"), item("s62"));
+    assert_eq!(metal["audio"]["energy"]["source"], "predicted", "{metal}");
+    let energy = |v: &serde_json::Value| v["audio"]["energy"]["value"].as_f64().unwrap();
+    assert!(
+        energy(&metal) > 0.7 && energy(&folk) < 0.45,
+        "{metal}\n{folk}"
+    );
+    assert!(pop["moods"]["upbeat"].as_f64().unwrap() > 0.5, "{pop}");
+    assert!(
+        metal["audio"]["energy"]["confidence"].as_f64().unwrap() > 0.5,
+        "{metal}"
+    );
+
+    // Refused: a model of another version, an altered one, a bundle.
+    let mut bytes = std::fs::read(&m1).unwrap();
+    bytes[8] = 9;
+    let bad = dir.path().join("bad.mood");
+    std::fs::write(&bad, &bytes).unwrap();
+    let out = dir.path().join("never.bundle");
+    let train_with = |model: &Path| {
+        fails(&[
+            "train",
+            "--items",
+            s(&items),
+            "--out",
+            s(&out),
+            "--mood-model",
+            s(model),
+        ])
+    };
+    let e = train_with(&bad);
+    assert!(e.contains("bad.mood") && e.contains("version 9"), "{e}");
+    bytes[8] = 1;
+    let at = bytes.len() - 5;
+    bytes[at] ^= 1;
+    std::fs::write(&bad, &bytes).unwrap();
+    assert!(train_with(&bad).contains("checksum"));
+    assert!(train_with(&b).contains("not a Timbral mood model"));
+    assert!(!out.exists());
+    // A catalogue without audio features has nothing to learn from.
+    let bare = dir.path().join("bare.csv");
+    std::fs::write(&bare, "id,name,genres\na,A,rock\nb,B,jazz\n").unwrap();
+    let e = fails(&["mood", "train", "--items", s(&bare), "--out", s(&m2)]);
+    assert!(
+        e.contains("0 of 2 items have all nine audio features"),
+        "{e}"
+    );
+}

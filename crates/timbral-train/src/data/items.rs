@@ -554,10 +554,9 @@ fn finish(mut item: CatalogueItem) -> Result<CatalogueItem, String> {
         }
         item.id = canonical_id(item.artist.as_deref(), &item.name);
         if item.id.is_empty() {
-            return Err(format!(
-                "field `name`: `{}` has no letters or digits to make an id from",
-                item.name
-            ));
+            // A name of punctuation alone ("!!!", "((( O )))") has no
+            // canonical key: it is its own id, spaces collapsed.
+            item.id = item.name.split_whitespace().collect::<Vec<_>>().join(" ");
         }
     }
     if item.name.is_empty() {
@@ -681,6 +680,18 @@ mod tests {
         assert_eq!(a.popularity, Some(70.0));
         assert_eq!(a.audio[2], Some(0.8));
         assert_eq!(a.audio(), None, "not every feature is known");
+    }
+
+    #[test]
+    fn a_name_of_punctuation_alone_is_its_own_id() {
+        let c = read(
+            "artists.csv",
+            "artists,genres\n!!!,dance punk\n((( O ))),[]\nThe Band,rock\n",
+            &ItemsFormat::default(),
+        )
+        .unwrap();
+        let ids: Vec<&str> = c.items.iter().map(|i| i.id.as_str()).collect();
+        assert_eq!(ids, ["!!!", "((( O )))", "band"]);
     }
 
     #[test]

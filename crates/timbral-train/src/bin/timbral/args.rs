@@ -216,10 +216,40 @@ pub(crate) enum Cmd {
         #[arg(long, default_value_t = 42)]
         seed: u64,
     },
+    /// The mood/energy model: `mood train` fits it on the items whose audio
+    /// features are measured; `train --mood-model` uses it.
+    Mood {
+        #[command(subcommand)]
+        cmd: MoodCmd,
+    },
     /// The main job on the embedded default: evaluate, train, write a bundle, recommend.
     Demo {
         #[arg(long, default_value = "timbral-demo.bundle")]
         out: PathBuf,
+    },
+}
+
+#[derive(Subcommand)]
+pub(crate) enum MoodCmd {
+    /// Fit the model on the items files' measured audio features and print
+    /// its cross-validation table.
+    Train {
+        #[command(flatten)]
+        data: DataArgs,
+        /// Directory with model.onnx and tokenizer.json (default: models/minilm in the repository).
+        #[arg(long)]
+        model_dir: Option<PathBuf>,
+        /// Where to write the model (atomically).
+        #[arg(long)]
+        out: PathBuf,
+        #[arg(long, default_value_t = 5)]
+        folds: usize,
+        /// Seed of the folds' shuffle.
+        #[arg(long, default_value_t = 0)]
+        seed: u64,
+        /// The cross-validation table as JSON on stdout.
+        #[arg(long)]
+        json: bool,
     },
 }
 
@@ -295,6 +325,11 @@ pub(crate) struct ContentArgs {
     /// bundle of about a fifth the bytes at 48.
     #[arg(long, default_value_t = timbral_train::compact::DEFAULT_DIMS)]
     pub(crate) content_dims: usize,
+    /// Predict the audio features and moods of items without measured ones
+    /// with this model (`timbral mood train`), flagged `predicted`; default:
+    /// from their nearest measured items in text space.
+    #[arg(long, value_name = "MOOD")]
+    pub(crate) mood_model: Option<PathBuf>,
 }
 
 #[derive(Args)]

@@ -293,7 +293,7 @@ pub(crate) fn demo(path: &Path, out: &mut dyn Write) -> Result<()> {
             Ok(e) => {
                 let meta = cli_content::synth_meta(&s, SynthConfig::default().seed);
                 let c = cli_content::build(&e, ds, &meta, true)?;
-                let facts = item_facts(&meta, &c, &e);
+                let facts = item_facts(ds, &meta, &c, &e, None)?;
                 let c = timbral_train::hybrid::TrainContent::new(
                     c,
                     timbral_train::compact::DEFAULT_DIMS,
@@ -460,6 +460,24 @@ pub(crate) fn content_for(
         };
         #[cfg(not(feature = "content"))]
         let encoder = None;
+        #[cfg(feature = "content")]
+        let facts = match &c.mood_model {
+            // Facts predicted anew from the bundle's vectors.
+            Some(path) => {
+                let mood = crate::mood::read(path)?;
+                let encoder = encoder.as_ref().with_context(|| {
+                    format!("--mood-model with --content-from {}: the text encoder of that bundle is needed (for genre priors)", path.display())
+                })?;
+                let meta = timbral_train::cli_content::metadata(
+                    data.data.as_deref(),
+                    ds,
+                    c.spotify.as_deref(),
+                )?;
+                Some(item_facts(ds, &meta, content, encoder, Some(&mood))?)
+            }
+            None => model.facts().cloned(),
+        };
+        #[cfg(not(feature = "content"))]
         let facts = model.facts().cloned();
         let content = timbral_train::hybrid::TrainContent::new(content.clone(), c.content_dims);
         return Ok(Some(Built {
@@ -471,6 +489,8 @@ pub(crate) fn content_for(
     #[cfg(feature = "content")]
     {
         use timbral_train::cli_content;
+        // A bad mood model fails before minutes of embedding, not after.
+        let mood = c.mood_model.as_deref().map(crate::mood::read).transpose()?;
         let dir = c
             .model_dir
             .clone()
@@ -478,7 +498,7 @@ pub(crate) fn content_for(
         let encoder = cli_content::load_encoder(&dir)?;
         let meta = cli_content::metadata(data.data.as_deref(), ds, c.spotify.as_deref())?;
         let content = cli_content::build(&encoder, ds, &meta, progress)?;
-        let facts = item_facts(&meta, &content, &encoder);
+        let facts = item_facts(ds, &meta, &content, &encoder, mood.as_ref())?;
         let content = timbral_train::hybrid::TrainContent::new(content, c.content_dims);
         Ok(Some(Built {
             content,
@@ -493,30 +513,42 @@ pub(crate) fn content_for(
     }
 }
 
-/// The item facts of `meta` (predicting audio from `content`'s text
-/// vectors), logging the prediction's cross-validation.
+/// The item facts of `meta`: audio predicted by the mood model where one
+/// is given, else from `content`'s text neighbours; logs where the facts
+/// came from, and the neighbour prediction's cross-validation.
 #[cfg(feature = "content")]
 pub(crate) fn item_facts(
+    ds: &Dataset,
     meta: &[timbral_train::content::ItemMeta],
     content: &timbral_core::Content,
     encoder: &timbral_encoder::Encoder,
-) -> timbral_core::facts::ItemFacts {
+    mood: Option<&timbral_train::mood::MoodModel>,
+) -> Result<timbral_core::facts::ItemFacts> {
     use timbral_core::facts::AudioSource;
     let embed = |t: &str| encoder.embed(t).ok();
-    let facts = timbral_train::facts::build(meta, Some(content), Some(&embed));
+    let predicted = match mood {
+        Some(m) => m
+            .predictions(meta, content, &timbral_train::mood::popularity(ds))
+            .map_err(|e| anyhow::anyhow!("--mood-model: {e}"))?,
+        None => timbral_train::facts::neighbour_predictions(meta, Some(content)),
+    };
+    let facts = timbral_train::facts::build(meta, &predicted, Some(&embed));
     let count = |s: AudioSource| facts.audio_source.iter().filter(|&&x| x == s).count();
     tracing::info!(
-        "item facts: {} with a year; audio measured for {}, predicted for {}, a genre prior for {}, unknown for {}",
+        "item facts: {} with a year; audio measured for {}, predicted ({}) for {}, a prior for {}, unknown for {}",
         facts.years.iter().filter(|&&y| y > 0).count(),
         count(AudioSource::Measured),
+        if mood.is_some() { "mood model" } else { "text neighbours" },
         count(AudioSource::Predicted),
         count(AudioSource::Prior),
         count(AudioSource::None)
     );
-    if let Some(cv) = timbral_train::facts::cross_validate(meta, content, 5) {
-        tracing::info!("{}", cv.to_string().trim_end());
+    if mood.is_none() {
+        if let Some(cv) = timbral_train::facts::cross_validate(meta, content, 5) {
+            tracing::info!("{}", cv.to_string().trim_end());
+        }
     }
-    facts
+    Ok(facts)
 }
 
 /// `model` with its item facts.

@@ -4,6 +4,7 @@
 
 mod args;
 mod commands;
+mod mood;
 mod output;
 
 use std::io::Write;
@@ -16,7 +17,7 @@ use timbral_train::data::{self, ColumnNames, ReadOptions};
 use timbral_train::synth::{self, SynthConfig};
 use timbral_train::{bench, eval, tune, write};
 
-use args::{check_holdout, Cli, Cmd};
+use args::{check_holdout, Cli, Cmd, MoodCmd};
 use commands::*;
 use output::read_bundle;
 
@@ -452,6 +453,28 @@ fn run(cli: Cli) -> Result<()> {
                 d.plays.nnz()
             )?;
         }
+        Cmd::Mood {
+            cmd:
+                MoodCmd::Train {
+                    data,
+                    model_dir,
+                    out: path,
+                    folds,
+                    seed,
+                    json,
+                },
+        } => mood::train(
+            mood::TrainArgs {
+                data: &data,
+                model_dir: model_dir.as_deref(),
+                out: &path,
+                folds,
+                seed,
+                json,
+                progress: !cli.quiet,
+            },
+            &mut out,
+        )?,
         Cmd::Demo { out: path } => demo(&path, &mut out)?,
     }
     out.flush()?;
