@@ -300,6 +300,7 @@ mod tests {
 #[cfg(test)]
 mod file_tests {
     use super::*;
+    use rand::{Rng, SeedableRng};
 
     fn model() -> MoodModel {
         let (items, audio) = fit::tests::synthetic(60, 5);
@@ -341,6 +342,23 @@ mod file_tests {
         // Every prefix and every single-byte change: an error, never a panic.
         for cut in 0..bytes.len().min(200) {
             assert!(MoodModel::from_bytes(&bytes[..cut]).is_err());
+        }
+        // Payloads that pass the checksum but not the decoder (the header
+        // rewritten to match): an error, never a panic or a huge allocation.
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(11);
+        for _ in 0..3000 {
+            let mut payload = bytes[HEADER_LEN..].to_vec();
+            for _ in 0..rng.random_range(1..4) {
+                let at = rng.random_range(0..payload.len());
+                payload[at] = rng.random();
+            }
+            let mut v = bytes[..HEADER_LEN].to_vec();
+            v[20..24].copy_from_slice(&crc32fast::hash(&payload).to_le_bytes());
+            v.extend_from_slice(&payload);
+            if let Ok(m) = MoodModel::from_bytes(&v) {
+                // A change the decoder accepts is still a whole model.
+                assert_eq!(m.weights.len(), m.vocab.width() * TARGETS);
+            }
         }
     }
 
