@@ -97,10 +97,13 @@ export class Timbral {
 
   /** Semantic search: the query is embedded on this device, and ranked
    *  with what the crowd ties to its words (labels, popularity, names). */
-  async search(query, { k = 10, genre } = {}) {
+  async search(query, options = {}) {
     if (typeof query !== "string" || query.trim() === "") throw new Error("the search query is empty");
     const v = await this.embed(query);
-    return this.#rec.searchVector(v, genre === undefined ? { k, query } : { k, genre, query });
+    // Every option (genre, year, energy, mood) goes through: the module
+    // checks them, and refuses one it does not know.
+    const given = Object.entries(options).filter(([, x]) => x !== undefined);
+    return this.#rec.searchVector(v, { k: 10, ...Object.fromEntries(given), query });
   }
 }
 

@@ -210,6 +210,7 @@ function showSimilar(item) {
   try {
     $("results-title").textContent = `Similar to ${nameOf(item)}`;
     $("results-note").textContent = "";
+    $("filters").hidden = true;
     showList("results-panel", "results", t.similar(item, 10));
   } catch (e) {
     showError("similar", e);
@@ -225,29 +226,50 @@ $("playlist").addEventListener("click", () => {
   }
 });
 
-$("search").addEventListener("submit", async (ev) => {
-  ev.preventDefault();
+// The search filters (mood, energy: measured or predicted for every
+// artist), as the package's search options.
+function filters() {
+  const f = {};
+  if ($("f-mood").value) f.mood = $("f-mood").value;
+  if ($("f-energy").value) f.energy = $("f-energy").value;
+  return f;
+}
+
+async function runSearch() {
   const q = $("q").value.trim();
   if (!q) return;
+  const f = filters();
+  const said = Object.values(f).length ? ` · ${Object.entries(f).map(([k, v]) => `${k} ${v}`).join(", ")}` : "";
   $("results-title").textContent = `“${q}”`;
+  $("filters").hidden = false;
   const panel = $("results-panel");
   panel.dataset.mode = "text";
   try {
-    showList("results-panel", "results", t.searchText(q, { k: 10 }));
+    showList("results-panel", "results", t.searchText(q, { k: 10, ...f }));
   } catch {
     $("results").replaceChildren();
   }
   $("results-note").textContent = t.encoderReady ? "" : "Word matches; semantic results are loading…";
   try {
-    const results = await t.search(q, { k: 10 });
-    if ($("q").value.trim() !== q) return;
+    const results = await t.search(q, { k: 10, ...f });
+    // A newer search, a filter change or "similar" since: theirs stays.
+    const stale = $("q").value.trim() !== q || JSON.stringify(filters()) !== JSON.stringify(f);
+    if (stale || $("results-title").textContent !== `“${q}”`) return;
     showList("results-panel", "results", results);
     panel.dataset.mode = "semantic";
-    $("results-note").textContent = "Semantic matches, computed on this device";
+    $("results-note").textContent = results.length
+      ? `Semantic matches, computed on this device${said}`
+      : `Nothing matches${said}`;
   } catch (e) {
     $("results-note").textContent = `Semantic search unavailable: ${e.message}`;
   }
+}
+
+$("search").addEventListener("submit", (ev) => {
+  ev.preventDefault();
+  runSearch();
 });
+for (const id of ["f-mood", "f-energy"]) $(id).addEventListener("change", () => runSearch());
 
 for (const b of document.querySelectorAll("[data-close]")) {
   b.addEventListener("click", () => ($(b.dataset.close).hidden = true));

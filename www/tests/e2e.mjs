@@ -1,5 +1,6 @@
 // End to end in real Chromium: onboarding → ≥ 10 explained recommendations
-// → a like changes the list → "sad acoustic songs" gets semantic results
+// → a like changes the list → "sad acoustic songs" gets semantic results,
+// filtered by energy and mood
 // → offline reload still works (service worker + saved profile).
 // Assertions are on page content; screenshots (desktop, and a 390 px
 // phone) go to test-results/.
@@ -56,6 +57,25 @@ try {
   await page.waitForSelector("#results-panel[data-mode=semantic] #results li", { timeout: 120_000 });
   const found = await page.$$eval("#results li .name", (els) => els.map((e) => e.textContent));
   check(found.length >= 5, `semantic search returns ${found.length} results: ${found.slice(0, 5).join(", ")}`);
+
+  // Filters re-run the search: high- and low-energy results share nothing,
+  // and a mood filter answers.
+  const shown = () => page.$$eval("#results li", (els) => els.map((e) => e.dataset.item));
+  const filtered = async (select, value, note) => {
+    await page.selectOption(select, value);
+    await page.waitForFunction((n) => document.querySelector("#results-note").textContent.endsWith(n), note);
+    return shown();
+  };
+  const high = await filtered("#f-energy", "0.7..", "energy 0.7..");
+  const low = await filtered("#f-energy", "..0.4", "energy ..0.4");
+  check(
+    high.length >= 3 && low.length >= 3 && !high.some((i) => low.includes(i)),
+    `energy filter: ${high.length} high-energy and ${low.length} low-energy results, none in both`,
+  );
+  await filtered("#f-energy", "", "computed on this device");
+  const chill = await filtered("#f-mood", "chill", "mood chill");
+  check(chill.length >= 3, `mood filter: ${chill.length} chill results`);
+  await filtered("#f-mood", "", "computed on this device");
 
   // Similar and autofill.
   await page.click("#recs .rec:first-child button.similar");
