@@ -363,21 +363,25 @@ fn a_catalogue_alone_makes_a_content_only_bundle_the_same_from_csv_and_json_line
     assert!(!dir.path().join("x").exists());
 }
 
+/// Genre, subgenre, acousticness, energy, valence, loudness: the songs of
+/// the item-facts tests.
+const GENRE_AUDIO: [(&str, &str, f64, f64, f64, f64); 3] = [
+    ("metal", "heavy metal", 0.02, 0.95, 0.25, -4.0),
+    ("folk", "acoustic folk", 0.9, 0.2, 0.35, -14.0),
+    ("pop", "dance pop", 0.1, 0.8, 0.85, -5.0),
+];
+/// Spotify's nine audio features as an items file's header names them.
+const AUDIO_COLUMNS: &str =
+    "acousticness,danceability,energy,instrumentalness,liveness,loudness,speechiness,tempo,valence";
+
 /// A catalogue where half the songs have Spotify's nine audio features and
 /// half only tags or a genre: `timbral item` shows measured, predicted and
 /// prior features, and search filters by year, energy and mood.
 #[test]
 fn item_facts_are_measured_predicted_or_a_prior_and_filter_search() {
     let dir = tempfile::tempdir().unwrap();
-    // genre, subgenre, acousticness, energy, valence, loudness
-    let genres = [
-        ("metal", "heavy metal", 0.02, 0.95, 0.25, -4.0),
-        ("folk", "acoustic folk", 0.9, 0.2, 0.35, -14.0),
-        ("pop", "dance pop", 0.1, 0.8, 0.85, -5.0),
-    ];
-    let mut csv = String::from(
-        "id,name,artist,year,genres,tags,acousticness,danceability,energy,instrumentalness,liveness,loudness,speechiness,tempo,valence\n",
-    );
+    let genres = GENRE_AUDIO;
+    let mut csv = format!("id,name,artist,year,genres,tags,{AUDIO_COLUMNS}\n");
     for i in 0..60 {
         let (g, sub, ac, en, va, lo) = genres[i % 3];
         let year = 1960 + i;
@@ -492,14 +496,8 @@ fn item_facts_are_measured_predicted_or_a_prior_and_filter_search() {
 #[test]
 fn a_mood_model_is_cross_validated_and_fills_in_unmeasured_items() {
     let dir = tempfile::tempdir().unwrap();
-    let genres = [
-        ("metal", "heavy metal", 0.02, 0.95, 0.25, -4.0),
-        ("folk", "acoustic folk", 0.9, 0.2, 0.35, -14.0),
-        ("pop", "dance pop", 0.1, 0.8, 0.85, -5.0),
-    ];
-    let mut csv = String::from(
-        "id,name,artist,year,popularity,genres,tags,acousticness,danceability,energy,instrumentalness,liveness,loudness,speechiness,tempo,valence\n",
-    );
+    let genres = GENRE_AUDIO;
+    let mut csv = format!("id,name,artist,year,popularity,genres,tags,{AUDIO_COLUMNS}\n");
     for i in 0..90 {
         let (g, sub, ac, en, va, lo) = genres[i % 3];
         let jitter = (i % 7) as f64 * 0.01;
