@@ -81,6 +81,7 @@ try {
   await page.click("#recs .rec:first-child button.similar");
   await page.waitForFunction(() => document.querySelector("#results-title").textContent.startsWith("Similar to"));
   check((await page.$$("#results li")).length >= 5, "similar artists are listed");
+  check(await page.isHidden("#filters"), "the search filters are hidden for similar artists");
   await page.click("#playlist");
   await page.waitForSelector("#playlist-list li");
   check((await page.$$("#playlist-list li")).length >= 10, "a playlist is autofilled");
