@@ -56,8 +56,9 @@ pub enum AudioSource {
     None,
     /// From the catalogue (Spotify's analysis).
     Measured,
-    /// Predicted from the measured items whose text (name, tags, genres)
-    /// is nearest.
+    /// Predicted: by the trainer's mood/energy model where it was given
+    /// one (`timbral train --mood-model`), else from the measured items
+    /// whose text (name, tags, genres) is nearest.
     Predicted,
     /// A prior from genre alone: predicted like the above for an item
     /// whose only text is its name and genres, with low confidence.
