@@ -120,12 +120,17 @@ impl Vocabulary {
             + 1
     }
 
-    /// Whether any of the item's labels is in the vocabulary.
-    pub fn covers(&self, it: &ItemInputs) -> bool {
+    /// For each item, whether any of its labels is in the vocabulary.
+    pub fn coverage(&self, items: &[ItemInputs]) -> Vec<bool> {
         let index = self.label_index();
-        it.labels
+        items
             .iter()
-            .any(|l| index.contains_key(label_key(&l.0).as_str()))
+            .map(|it| {
+                it.labels
+                    .iter()
+                    .any(|l| index.contains_key(label_key(&l.0).as_str()))
+            })
+            .collect()
     }
 
     fn label_index(&self) -> HashMap<&str, usize> {

@@ -241,16 +241,22 @@ pub fn train(
                 .collect()
         })
         .collect();
-    let sq_err = |l: usize, t: usize| -> f64 {
-        let mut s = 0.0;
-        for (f, rows) in members.iter().enumerate() {
-            for (r, &i) in rows.iter().enumerate() {
-                let e = f64::from(clamp_target(t, score(l, f, r, t)) - truth(i, t));
-                s += e * e;
+    // Held-out squared error of every (strength, target).
+    let sq_errs: Vec<[f64; TARGETS]> = (0..opts.lambdas.len())
+        .map(|l| {
+            let mut s = [0.0; TARGETS];
+            for (f, rows) in members.iter().enumerate() {
+                for (r, &i) in rows.iter().enumerate() {
+                    for (t, st) in s.iter_mut().enumerate() {
+                        let e = f64::from(clamp_target(t, score(l, f, r, t)) - truth(i, t));
+                        *st += e * e;
+                    }
+                }
             }
-        }
-        s
-    };
+            s
+        })
+        .collect();
+    let sq_err = |l: usize, t: usize| sq_errs[l][t];
     let best: Vec<usize> = (0..TARGETS)
         .map(|t| {
             (0..opts.lambdas.len())

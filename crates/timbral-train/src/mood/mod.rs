@@ -226,10 +226,11 @@ impl MoodModel {
                     })
                     .collect();
                 let scores = self.scores(&self.vocab.rows(&inputs));
+                let covered = self.vocab.coverage(&inputs);
                 chunk
                     .iter()
-                    .zip(inputs.iter().zip(scores))
-                    .map(|(&i, (it, y))| (i, self.prediction(&y, self.vocab.covers(it))))
+                    .zip(covered.into_iter().zip(scores))
+                    .map(|(&i, (c, y))| (i, self.prediction(&y, c)))
                     .collect::<Vec<_>>()
             })
             .collect();
