@@ -11,13 +11,17 @@ export function bundleSections(fileOrBytes) {
   if (b.length < 32 || b.subarray(0, 8).toString("latin1") !== "TIMBRAL\0") throw new Error("not a Timbral bundle");
   const version = b.readUInt32LE(8);
   const count = b.readUInt32LE(12);
+  // Format 4 entries: kind u32 | codec u32 | stored length u64 | raw
+  // length u64; formats 1–3: kind u32 | length u64.
+  const [entry, lengthAt] = version >= 4 ? [24, 8] : [12, 4];
   const kinds = [];
   let at = 32;
   for (let i = 0; i < count; i++) {
-    if (at + 12 > b.length) throw new Error("section table runs past the file");
+    if (at + entry > b.length) throw new Error("section table runs past the file");
     kinds.push(b.readUInt32LE(at));
-    at += 12 + Number(b.readBigUInt64LE(at + 4));
+    at += entry + Number(b.readBigUInt64LE(at + lengthAt));
   }
+  if (at !== b.length) throw new Error(`section table ends at byte ${at} of ${b.length}`);
   return { version, kinds };
 }
 

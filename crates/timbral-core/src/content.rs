@@ -513,6 +513,50 @@ impl Content {
             .collect()
     }
 
+    /// How close each item's text is to a query's embedding, for search:
+    /// the cosine of the embedding with each item's text vector. Where the
+    /// vectors are compact (centred on the catalogue's mean, on its leading
+    /// axes `P`), this is the cosine with the item's *embedding* the
+    /// vectors approximate, `e·x ≈ e·mean + (P e)·(P (x − mean))` for unit
+    /// `e` and `x` — not the cosine between centred vectors, which spreads
+    /// differently and would change what search's weights mean (on HetRec
+    /// at 96 axes the centred cosine cost graded search .036 of nDCG@10).
+    pub fn text_similarities(
+        &self,
+        embedding: &[f32],
+        norms: &ContentNorms,
+    ) -> Result<Vec<f32>, String> {
+        let Some(p) = &self.projection else {
+            let q = ContentQuery {
+                text: self.text_query(embedding)?,
+                audio: vec![0.0; self.audio.cols()],
+            };
+            return Ok(self.cosines(&q, norms, true));
+        };
+        if embedding.len() != p.input as usize {
+            return Err(format!(
+                "query vector has {} dimensions, the bundle's content vectors take {}",
+                embedding.len(),
+                p.input
+            ));
+        }
+        let norm = dot(embedding, embedding).sqrt();
+        if !(norm > 0.0 && norm.is_finite()) {
+            return Ok(vec![0.0; self.len()]);
+        }
+        let e: Vec<f32> = embedding.iter().map(|x| x / norm).collect();
+        let base = dot(&e, &p.mean);
+        let pe: Vec<f32> = p
+            .axes
+            .chunks_exact(p.input as usize)
+            .map(|a| dot(a, &e))
+            .collect();
+        let (q, scale) = quantize_i16(&pe);
+        Ok((0..self.len())
+            .map(|i| base + self.text.dot_row_i16(i, &q, scale))
+            .collect())
+    }
+
     /// Labels of item `i` that contain a word of `query` (case-folded).
     pub fn matching_labels(&self, i: usize, query: &str) -> Vec<String> {
         let words: Vec<String> = query
@@ -647,6 +691,47 @@ pub(crate) mod tests {
         let full = c.cosines(&q, &norms, false);
         assert!((full[0] - 1.0).abs() < 1e-3);
         assert!(full[1].abs() < 1e-3);
+    }
+
+    /// Compact vectors on all their axes lose nothing: search's similarity
+    /// is then the cosine with the item's embedding, not the cosine between
+    /// centred vectors.
+    #[test]
+    fn search_on_compact_vectors_estimates_the_embeddings_cosine() {
+        // Three unit embeddings near a shared direction, as MiniLM's are.
+        let x: [[f32; 3]; 3] = [[0.8, 0.6, 0.0], [0.8, 0.0, 0.6], [0.96, 0.28, 0.0]];
+        let mean: Vec<f32> = (0..3)
+            .map(|j| x.iter().map(|r| r[j]).sum::<f32>() / 3.0)
+            .collect();
+        let axes = vec![1.0, 0.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0, 1.0];
+        let p = TextProjection {
+            input: 3,
+            dims: 3,
+            mean,
+            axes,
+        };
+        let coords: Vec<f32> = x.iter().flat_map(|r| p.apply(r)).collect();
+        let mut c = content();
+        c.text = QMatrix::quantize(&coords, 3, 3);
+        c.projection = Some(p);
+        let norms = c.norms();
+        let e = [0.6, 0.8, 0.0];
+        let sims = c.text_similarities(&e, &norms).unwrap();
+        for (got, r) in sims.iter().zip(&x) {
+            let want = dot(&e, r);
+            assert!((got - want).abs() < 5e-3, "{got} against {want}");
+        }
+        // Not the centred cosine, whose values spread quite otherwise.
+        let centred = c.cosines(
+            &ContentQuery {
+                text: c.text_query(&e).unwrap(),
+                audio: vec![0.0; 2],
+            },
+            &norms,
+            true,
+        );
+        assert!((centred[1] - dot(&e, &x[1])).abs() > 0.5, "{centred:?}");
+        assert!(c.text_similarities(&[1.0; 4], &norms).is_err());
     }
 
     #[test]

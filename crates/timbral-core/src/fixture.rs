@@ -80,6 +80,7 @@ pub fn two_styles() -> Vec<u8> {
         )),
         item_aliases: Vec::new(),
         facts: None,
+        credits: None,
     };
     Model::from_parts(parts)
         .expect("the fixture is a valid model")

@@ -10,6 +10,7 @@
 pub mod als;
 pub mod bundle;
 pub mod content;
+pub mod credits;
 pub mod csr;
 mod error;
 pub mod facts;

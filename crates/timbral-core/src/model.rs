@@ -64,6 +64,8 @@ pub struct ModelParts {
     pub item_aliases: Vec<(String, u32)>,
     /// Years, audio features and moods (optional).
     pub facts: Option<crate::facts::ItemFacts>,
+    /// Artists, albums and genres as the catalogue states them (optional).
+    pub credits: Option<crate::credits::ItemCredits>,
 }
 
 /// One fused recommendation and the parts of its score.
@@ -138,7 +140,6 @@ fn optional<T: serde::de::DeserializeOwned>(
 ) -> Result<Option<T>, BundleError> {
     sections
         .iter()
-        .copied()
         .find(|s| s.kind == k)
         .map(bundle::decode_section)
         .transpose()
@@ -233,6 +234,10 @@ impl Model {
             f.validate(n_items)
                 .map_err(|e| invalid(kind::ITEM_FACTS, e))?;
         }
+        if let Some(c) = &p.credits {
+            c.validate(n_items)
+                .map_err(|e| invalid(kind::ITEM_CREDITS, e))?;
+        }
         let mut item_index = index_of(&p.item_ids, kind::ITEMS)?;
         for (alias, i) in &p.item_aliases {
             if *i as usize >= n_items {
@@ -275,7 +280,6 @@ impl Model {
         let find = |k: u32| {
             sections
                 .iter()
-                .copied()
                 .find(|s| s.kind == k)
                 .ok_or(BundleError::Missing(bundle::kind_name(k)))
         };
@@ -325,6 +329,7 @@ impl Model {
             content_sketch: optional(&sections, kind::CONTENT_SKETCH)?,
             item_aliases: optional(&sections, kind::ITEM_ALIASES)?.unwrap_or_default(),
             facts: optional(&sections, kind::ITEM_FACTS)?,
+            credits: optional(&sections, kind::ITEM_CREDITS)?,
         })
     }
 
@@ -364,6 +369,9 @@ impl Model {
         }
         if let Some(f) = &p.facts {
             sections.push(bundle::section(kind::ITEM_FACTS, f));
+        }
+        if let Some(c) = &p.credits {
+            sections.push(bundle::section(kind::ITEM_CREDITS, c));
         }
         bundle::encode(&sections)
     }
@@ -405,6 +413,10 @@ impl Model {
     /// Years, audio features and moods, where the bundle has them.
     pub fn facts(&self) -> Option<&crate::facts::ItemFacts> {
         self.parts.facts.as_ref()
+    }
+    /// Artists, albums and genres, where the bundle has them.
+    pub fn credits(&self) -> Option<&crate::credits::ItemCredits> {
+        self.parts.credits.as_ref()
     }
     pub fn n_items(&self) -> usize {
         self.parts.item_ids.len()
@@ -637,6 +649,7 @@ pub(crate) mod tests {
             content_sketch: None,
             item_aliases: Vec::new(),
             facts: None,
+            credits: None,
         }
     }
 
@@ -661,7 +674,13 @@ pub(crate) mod tests {
         for k in [kind::USERS, kind::USER_FACTORS, kind::USER_ITEMS] {
             assert!(!kinds.contains(&k), "{kinds:?}");
         }
-        assert!(!bytes.windows(14).any(|w| w == b"listener-secre"));
+        // In the file and in every section once inflated.
+        let secret = |b: &[u8]| b.windows(14).any(|w| w == b"listener-secre");
+        assert!(!secret(&bytes) && !sections.iter().any(|s| secret(&s.bytes)));
+        // The same check finds them in the full bundle.
+        let full_bytes = full.to_bytes();
+        let (_, full_sections) = bundle::decode(&full_bytes).unwrap();
+        assert!(full_sections.iter().any(|s| secret(&s.bytes)));
         let back = Model::from_bytes(&bytes).unwrap();
         assert!(back.is_client() && back.n_users() == 0);
         assert_eq!(back.parts(), client.parts());
@@ -714,8 +733,7 @@ pub(crate) mod tests {
             .filter(|s| ![kind::USERS, kind::USER_FACTORS, kind::USER_ITEMS].contains(&s.kind))
             .map(|s| (s.kind, s.bytes.to_vec()))
             .collect();
-        let mut v2 = bundle::encode(&client);
-        v2[8..12].copy_from_slice(&2u32.to_le_bytes());
+        let v2 = bundle::encode_legacy(2, &client);
         assert_eq!(
             Model::from_bytes(&v2).unwrap_err(),
             BundleError::Missing("users")
@@ -742,8 +760,7 @@ pub(crate) mod tests {
             .map(|s| (s.kind, s.bytes.to_vec()))
             .collect();
         owned.push(bundle::section(kind::CONTENT, &old));
-        let mut v2 = bundle::encode(&owned);
-        v2[8..12].copy_from_slice(&2u32.to_le_bytes());
+        let v2 = bundle::encode_legacy(2, &owned);
         let back = Model::from_bytes(&v2).unwrap();
         let bc = back.content().unwrap();
         assert_eq!(bc.labels, c.labels);
@@ -760,8 +777,7 @@ pub(crate) mod tests {
             .map(|s| (s.kind, s.bytes.to_vec()))
             .collect();
         owned.push(bundle::section(kind::FUSION, &(0.5f32, 0.25f32, -0.1f32)));
-        let mut v1 = bundle::encode(&owned);
-        v1[8..12].copy_from_slice(&1u32.to_le_bytes());
+        let mut v1 = bundle::encode_legacy(1, &owned);
         let f = Model::from_bytes(&v1).unwrap().fusion();
         assert_eq!(
             (f.weights.alpha, f.weights.beta, f.weights.gamma),
@@ -888,6 +904,7 @@ pub(crate) mod tests {
             fusion: None,
             item_aliases: Vec::new(),
             facts: None,
+            credits: None,
         })
         .unwrap()
     }

@@ -24,7 +24,6 @@
 
 use std::collections::HashMap;
 
-use crate::content::ContentQuery;
 use crate::facts::Filter;
 use crate::linalg::ln_1p;
 use crate::listener::check_k;
@@ -377,11 +376,9 @@ impl Model {
     ) -> Result<Vec<Scored>, Error> {
         check_k(k)?;
         let c = self.need_content()?;
-        let q = ContentQuery {
-            text: c.text_query(embedding).map_err(Error::InvalidInput)?,
-            audio: vec![0.0; c.audio.cols()],
-        };
-        let mut score = c.cosines(&q, self.content_norms(), true);
+        let mut score = c
+            .text_similarities(embedding, self.content_norms())
+            .map_err(Error::InvalidInput)?;
         let index = self.search_index();
         let concepts = index.concepts(query);
         if w.crowd != 0.0 {

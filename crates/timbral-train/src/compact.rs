@@ -20,12 +20,26 @@ use crate::sketch::principal_axes;
 /// against .078). Uncentred axes (which keep raw cosines) did worse.
 const CENTRE: bool = true;
 
-/// Dimensions the trainer keeps by default (`--content-dims`): all of
-/// them, for now. Compact vectors rank content alone better, but fused
-/// recommendations of new items lean on the CF factor a ridge regression
-/// maps from content, and from 48 or 96 axes that map is weaker (HetRec
-/// cold-item fusion nDCG@10 .027 against .048), so they are opt-in.
+/// Dimensions a full bundle keeps by default (`--content-dims`): all of
+/// them. It serves the CLI, where bytes matter least.
 pub const DEFAULT_DIMS: usize = 0;
+
+/// Dimensions a client bundle keeps by default: what browsers and Workers
+/// download. Measured on HetRec (`timbral eval --content-dims D`, nDCG@10;
+/// search graded by held-out taggers' votes):
+///
+/// | D | fusion | cold items | ≤ 3 items | graded search | client bundle |
+/// |---|---|---|---|---|---|
+/// | 384 (all) | .2431 | .0481 | .1045 | .831 | 10.4 MB |
+/// | 96 | .2427 | .0639 | .1038 | .836 | 3.04 MB |
+/// | 80 | .2427 | .0624 | .1026 | .842 | 2.78 MB |
+/// | 64 | .2395 | .0671 | .1019 | .842 | 2.5 MB |
+///
+/// Search on compact vectors estimates the cosine with each item's
+/// embedding (`Content::text_similarities`); items nobody played still get
+/// their factor from the full vectors (`hybrid::TrainContent`). Below 80
+/// axes fusion starts to lose.
+pub const CLIENT_DIMS: usize = 80;
 
 /// `content` with its text vectors on their `dims` leading principal axes;
 /// unchanged where they already have no more (or `dims` is 0).

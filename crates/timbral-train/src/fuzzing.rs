@@ -149,6 +149,18 @@ fn use_model(m: &Model) {
     if m.n_users() > 0 {
         let _ = m.recommend_user(0, 5);
     }
+    if let Some(c) = m.content() {
+        // A query embedding of the width the bundle says it takes.
+        let e: Vec<f32> = (0..c.embedding_dim())
+            .map(|j| (j % 7) as f32 - 3.0)
+            .collect();
+        let _ = m.search("rock 80s", &e, None, 5);
+    }
+    if let Some(c) = m.credits() {
+        for i in 0..m.n_items() {
+            let _ = (c.artist(i), c.album(i), c.genres(i));
+        }
+    }
     let _ = m.popular(&[], 5);
     let _ = m.to_bytes();
 }

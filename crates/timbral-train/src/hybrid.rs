@@ -631,6 +631,7 @@ mod tests {
             content_sketch: None,
             item_aliases: Vec::new(),
             facts: None,
+            credits: None,
         };
         let content = Content {
             text: QMatrix::quantize(&text, n, 3),

@@ -8,6 +8,8 @@ pub mod cli_content;
 pub mod compact;
 #[cfg(feature = "content")]
 pub mod content;
+#[cfg(feature = "content")]
+pub mod credits;
 pub mod data;
 pub mod eval;
 #[cfg(feature = "content")]
@@ -64,6 +66,7 @@ pub fn build_model(
         content_sketch: None,
         item_aliases: Vec::new(),
         facts: None,
+        credits: None,
     })
     .expect("a freshly trained model is consistent")
 }

@@ -220,6 +220,37 @@ pub struct SynthItem {
     pub audio: Vec<f32>,
 }
 
+/// Writes the catalogue of `s` (see [`catalogue`]) as an items file: TSV
+/// with a header of the names `timbral train --items` finds by itself; tags
+/// as `tag:weight|…`, a weight of `votes / 10` (the items reader counts a
+/// weight `w` as `10·w` votes, so the votes come back as they are).
+pub fn write_items(s: &Synthetic, seed: u64, w: &mut dyn std::io::Write) -> std::io::Result<()> {
+    use timbral_core::facts::AUDIO_FEATURES;
+    writeln!(
+        w,
+        "id\tname\tgenres\ttags\tyear\t{}",
+        AUDIO_FEATURES.join("\t")
+    )?;
+    let d = &s.data;
+    for ((id, name), item) in d.item_ids.iter().zip(&d.item_names).zip(catalogue(s, seed)) {
+        let tags: Vec<String> = item
+            .tags
+            .iter()
+            .map(|(t, v)| format!("{t}:{}", *v as f32 / 10.0))
+            .collect();
+        let audio: Vec<String> = item.audio.iter().map(|a| a.to_string()).collect();
+        writeln!(
+            w,
+            "{id}\t{name}\t{}\t{}\t{}\t{}",
+            item.genre,
+            tags.join("|"),
+            item.year,
+            audio.join("\t")
+        )?;
+    }
+    Ok(())
+}
+
 /// The catalogue of `s`, deterministic for its seed (its own random
 /// stream, so the plays do not depend on it). More listeners give an
 /// artist's tags more votes, as on Last.fm.
@@ -420,6 +451,38 @@ pub fn generate(cfg: SynthConfig) -> Synthetic {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The items file `timbral synth` writes reads back, through the items
+    /// reader any catalogue goes through, as the embedded default's own
+    /// metadata: same genres, tag votes, years and audio.
+    #[test]
+    fn the_written_items_file_reads_back_as_the_catalogue() {
+        use crate::content::ItemMeta;
+        use crate::data::items::{Catalogue, ItemsFormat};
+        let cfg = SynthConfig {
+            users: 60,
+            items: 80,
+            plays_per_user: 10,
+            seed: 9,
+        };
+        let s = generate(cfg);
+        let mut file = Vec::new();
+        write_items(&s, cfg.seed, &mut file).unwrap();
+        let mut c = Catalogue::default();
+        let path = std::path::Path::new("synth.items.tsv");
+        c.read_bytes(path, file, &ItemsFormat::default()).unwrap();
+        assert_eq!(c.items.len(), 80);
+        let expected = catalogue(&s, cfg.seed);
+        for ((id, name), want) in s.data.item_ids.iter().zip(&s.data.item_names).zip(expected) {
+            let item = c.get(id).unwrap_or_else(|| panic!("{id} not read"));
+            assert_eq!(&item.name, name);
+            let got = ItemMeta::from_catalogue(item);
+            assert_eq!(got.genres, [want.genre], "{id}");
+            assert_eq!(got.tags, want.tags, "{id}");
+            assert_eq!(got.year, Some(want.year), "{id}");
+            assert_eq!(got.audio, Some(want.audio), "{id}");
+        }
+    }
 
     #[test]
     fn deterministic_and_clustered() {

@@ -231,7 +231,7 @@ fn catalogue(dir: &Path) -> (PathBuf, PathBuf) {
         ("folk", "acoustic", 0.25, 0.4),
     ];
     let mut csv = String::from(
-        "track_id,track_name,track_artist,track_popularity,track_album_release_date,playlist_genre,playlist_subgenre,danceability,energy,valence,tags\n",
+        "track_id,track_name,track_artist,track_album_name,track_popularity,track_album_release_date,playlist_genre,playlist_subgenre,danceability,energy,valence,tags\n",
     );
     let mut jsonl = String::new();
     for i in 0..40 {
@@ -244,10 +244,10 @@ fn catalogue(dir: &Path) -> (PathBuf, PathBuf) {
         );
         let dance = 0.3 + 0.01 * i as f64;
         csv.push_str(&format!(
-            "t{i},{name},{artist},{pop},{year}-01-01,{g},{sub},{dance},{energy},{valence},{sub}:2|{g}\n"
+            "t{i},{name},{artist},Album {i},{pop},{year}-01-01,{g},{sub},{dance},{energy},{valence},{sub}:2|{g}\n"
         ));
         jsonl.push_str(&format!(
-            "{{\"track_id\":\"t{i}\",\"track_name\":\"{name}\",\"track_artist\":\"{artist}\",\"track_popularity\":{pop},\"track_album_release_date\":\"{year}-01-01\",\"playlist_genre\":\"{g}\",\"playlist_subgenre\":\"{sub}\",\"danceability\":{dance},\"energy\":{energy},\"valence\":{valence},\"tags\":[\"{sub}:2\",\"{g}\"]}}\n"
+            "{{\"track_id\":\"t{i}\",\"track_name\":\"{name}\",\"track_artist\":\"{artist}\",\"track_album_name\":\"Album {i}\",\"track_popularity\":{pop},\"track_album_release_date\":\"{year}-01-01\",\"playlist_genre\":\"{g}\",\"playlist_subgenre\":\"{sub}\",\"danceability\":{dance},\"energy\":{energy},\"valence\":{valence},\"tags\":[\"{sub}:2\",\"{g}\"]}}\n"
         ));
     }
     let (c, j) = (dir.join("songs.csv"), dir.join("songs.jsonl"));
@@ -327,6 +327,21 @@ fn a_catalogue_alone_makes_a_content_only_bundle_the_same_from_csv_and_json_line
             i % 4 == 1
         }),
         "{hits:?}"
+    );
+    // `item` keeps the catalogue's artist, album and genres apart.
+    let item: serde_json::Value =
+        serde_json::from_str(&ok(&["item", "--bundle", s(b), "--item", "t4", "--json"])).unwrap();
+    assert_eq!(item["artist"], "metal band 1", "{item}");
+    assert_eq!(item["album"], "Album 4", "{item}");
+    let genres: Vec<&str> = item["genres"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|g| g.as_str().unwrap())
+        .collect();
+    assert!(
+        genres.contains(&"metal") && genres.contains(&"heavy metal"),
+        "{item}"
     );
     // A listener's history: fold-in has no plays to learn from, so content
     // and the catalogue's popularity rank.

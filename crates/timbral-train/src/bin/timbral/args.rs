@@ -205,8 +205,13 @@ pub(crate) enum Cmd {
     },
     /// Write a synthetic interactions file (TSV: user, item, name, plays).
     Synth {
+        /// The plays file (TSV: user, item, name, plays).
         #[arg(long)]
         out: PathBuf,
+        /// The items file (TSV: id, name, genres, weighted tags, year and the
+        /// nine audio features); default: beside `--out`, `STEM.items.tsv`.
+        #[arg(long, value_name = "FILE")]
+        items_out: Option<PathBuf>,
         #[arg(long, default_value_t = SynthConfig::default().users)]
         users: usize,
         #[arg(long, default_value_t = SynthConfig::default().items)]
@@ -321,15 +326,28 @@ pub(crate) struct ContentArgs {
     /// Reuse the content vectors of this bundle (trained on the same catalogue) instead of embedding again.
     #[arg(long, value_name = "BUNDLE", conflicts_with = "no_content")]
     pub(crate) content_from: Option<PathBuf>,
-    /// Keep the text vectors on this many principal axes (0: all 384): a
-    /// bundle of about a fifth the bytes at 48.
-    #[arg(long, default_value_t = timbral_train::compact::DEFAULT_DIMS)]
-    pub(crate) content_dims: usize,
+    /// Keep the text vectors on this many principal axes (0: all 384).
+    /// Default: all of them in a full bundle, 80 in a client bundle
+    /// (`--client`), which browsers and Workers download.
+    #[arg(long)]
+    pub(crate) content_dims: Option<usize>,
     /// Predict the audio features and moods of items without measured ones
     /// with this model (`timbral mood train`), flagged `predicted`; default:
     /// from their nearest measured items in text space.
     #[arg(long, value_name = "MOOD")]
     pub(crate) mood_model: Option<PathBuf>,
+}
+
+impl ContentArgs {
+    /// The text vectors' dimensions for a full or a client bundle.
+    pub(crate) fn dims(&self, client: bool) -> usize {
+        use timbral_train::compact;
+        self.content_dims.unwrap_or(if client {
+            compact::CLIENT_DIMS
+        } else {
+            compact::DEFAULT_DIMS
+        })
+    }
 }
 
 #[derive(Args)]

@@ -6,7 +6,7 @@ use std::io::Write;
 use std::path::Path;
 
 use anyhow::{bail, Context, Result};
-use timbral_core::{AlsParams, Model};
+use timbral_core::{bundle, AlsParams, Model};
 use timbral_train::data::{self, Dataset, ReadOptions};
 use timbral_train::synth::{self, SynthConfig};
 use timbral_train::{eval, write};
@@ -203,7 +203,12 @@ pub(crate) fn inspect(path: &Path, json: bool, out: &mut dyn Write) -> Result<()
         let sections: Vec<_> = info
             .sections
             .iter()
-            .map(|(k, n, l)| serde_json::json!({"kind": k, "name": n, "bytes": l}))
+            .map(|s| {
+                serde_json::json!({
+                    "kind": s.kind, "name": s.name, "bytes": s.stored, "raw_bytes": s.raw,
+                    "codec": codec_name(s.codec),
+                })
+            })
             .collect();
         let v = serde_json::json!({
             "path": path, "bytes": info.total_len, "format_version": info.version,
@@ -259,11 +264,25 @@ pub(crate) fn inspect(path: &Path, json: bool, out: &mut dyn Write) -> Result<()
         "model     implicit ALS: {} factors, {} iterations, regularization {}, alpha {}, {} CG steps, seed {}",
         p.factors, p.iterations, p.regularization, p.alpha, p.cg_steps, p.seed
     )?;
-    writeln!(out, "sections")?;
-    for (kind, name, len) in &info.sections {
-        writeln!(out, "  {kind:>3}  {name:<14} {len:>10} bytes")?;
+    writeln!(out, "sections  (bytes in the file; raw: once inflated)")?;
+    for s in &info.sections {
+        let (kind, name, stored) = (s.kind, s.name, s.stored);
+        write!(out, "  {kind:>3}  {name:<14} {stored:>10} bytes")?;
+        if s.codec == bundle::codec::STORED {
+            writeln!(out)?;
+        } else {
+            writeln!(out, "  ({}, raw {} bytes)", codec_name(s.codec), s.raw)?;
+        }
     }
     Ok(())
+}
+
+fn codec_name(codec: u32) -> &'static str {
+    match codec {
+        bundle::codec::STORED => "stored",
+        bundle::codec::DEFLATE => "deflate",
+        _ => "unknown",
+    }
 }
 
 pub(crate) fn demo(path: &Path, out: &mut dyn Write) -> Result<()> {
@@ -303,6 +322,7 @@ pub(crate) fn demo(path: &Path, out: &mut dyn Write) -> Result<()> {
                 writeln!(out, "{learned}")?;
                 model = timbral_train::hybrid::with_content(model, &c, Some(learned.fusion));
                 model = with_facts(model, Some(facts));
+                model = with_credits(model, timbral_train::credits::credits(ds, Some(&meta)));
                 Some(e)
             }
             Err(e) => {
@@ -419,17 +439,23 @@ pub(crate) struct Built {
     pub(crate) content: timbral_train::hybrid::TrainContent,
     /// Years, audio features (measured or predicted) and moods.
     pub(crate) facts: Option<timbral_core::facts::ItemFacts>,
+    /// Artists, albums and genres.
+    pub(crate) credits: Option<timbral_core::credits::ItemCredits>,
     pub(crate) encoder: MaybeEncoder,
 }
 
 /// Content vectors and item facts for `ds` (and the encoder that made
 /// them), unless `--no-content`; an error if the model files are missing.
+/// `client`: for a client bundle, whose text vectors are compact unless
+/// `--content-dims` says otherwise.
 pub(crate) fn content_for(
     ds: &Dataset,
     data: &DataArgs,
     c: &ContentArgs,
+    client: bool,
     progress: bool,
 ) -> Result<Option<Built>> {
+    let dims = c.dims(client);
     if c.no_content {
         return Ok(None);
     }
@@ -479,10 +505,15 @@ pub(crate) fn content_for(
         };
         #[cfg(not(feature = "content"))]
         let facts = model.facts().cloned();
-        let content = timbral_train::hybrid::TrainContent::new(content.clone(), c.content_dims);
+        #[cfg(feature = "content")]
+        let credits = timbral_train::credits::credits(ds, None).or(model.credits().cloned());
+        #[cfg(not(feature = "content"))]
+        let credits = model.credits().cloned();
+        let content = timbral_train::hybrid::TrainContent::new(content.clone(), dims);
         return Ok(Some(Built {
             content,
             facts,
+            credits,
             encoder,
         }));
     }
@@ -499,10 +530,11 @@ pub(crate) fn content_for(
         let meta = cli_content::metadata(data.data.as_deref(), ds, c.spotify.as_deref())?;
         let content = cli_content::build(&encoder, ds, &meta, progress)?;
         let facts = item_facts(ds, &meta, &content, &encoder, mood.as_ref())?;
-        let content = timbral_train::hybrid::TrainContent::new(content, c.content_dims);
+        let content = timbral_train::hybrid::TrainContent::new(content, dims);
         Ok(Some(Built {
             content,
             facts: Some(facts),
+            credits: timbral_train::credits::credits(ds, Some(&meta)),
             encoder: Some(encoder),
         }))
     }
@@ -564,6 +596,19 @@ pub(crate) fn with_facts(
     timbral_core::Model::from_parts(parts).expect("facts built for these items")
 }
 
+/// `model` with the items' artists, albums and genres, where there are any.
+pub(crate) fn with_credits(
+    model: timbral_core::Model,
+    credits: Option<timbral_core::credits::ItemCredits>,
+) -> timbral_core::Model {
+    if credits.is_none() {
+        return model;
+    }
+    let mut parts = model.into_parts();
+    parts.credits = credits;
+    timbral_core::Model::from_parts(parts).expect("credits built for these items")
+}
+
 /// `timbral item`: everything the bundle knows of one item.
 pub(crate) fn show_item(bundle: &Path, id: &str, json: bool, out: &mut dyn Write) -> Result<()> {
     use timbral_core::facts::{AUDIO_FEATURES, MOODS};
@@ -602,9 +647,16 @@ pub(crate) fn show_item(bundle: &Path, id: &str, json: bool, out: &mut dyn Write
         None => Default::default(),
     };
     let listeners = model.popularity().listeners[at];
+    let credits = model.credits();
+    let artist = credits.and_then(|c| c.artist(at));
+    let album = credits.and_then(|c| c.album(at));
+    let genres = credits.map(|c| c.genres(at)).unwrap_or_default();
     let v = serde_json::json!({
         "id": model.item_id(i),
         "name": model.item_name(i),
+        "artist": artist,
+        "album": album,
+        "genres": genres,
         "year": facts.and_then(|f| f.year(at)),
         "listeners": listeners,
         "tags": labels,
@@ -617,6 +669,15 @@ pub(crate) fn show_item(bundle: &Path, id: &str, json: bool, out: &mut dyn Write
         return Ok(());
     }
     writeln!(out, "{} ({})", model.item_name(i), model.item_id(i))?;
+    if let Some(a) = artist {
+        writeln!(out, "artist    {a}")?;
+    }
+    if let Some(a) = album {
+        writeln!(out, "album     {a}")?;
+    }
+    if !genres.is_empty() {
+        writeln!(out, "genres    {}", genres.join(", "))?;
+    }
     if let Some(y) = facts.and_then(|f| f.year(at)) {
         writeln!(out, "year      {y}")?;
     }

@@ -48,7 +48,12 @@ fn run(cli: Cli) -> Result<()> {
                 params.factors = 1;
             }
             let mut model = timbral_train::train_dataset(&ds, params, !cli.quiet);
-            if let Some(built) = content_for(&ds, &data, &content, !cli.quiet)? {
+            // Without content (--no-content), the items files' own credits.
+            #[cfg(feature = "content")]
+            if content.no_content {
+                model = with_credits(model, timbral_train::credits::credits(&ds, None));
+            }
+            if let Some(built) = content_for(&ds, &data, &content, client, !cli.quiet)? {
                 let c = built.content;
                 let fusion = if ds.plays.nnz() == 0 {
                     writeln!(
@@ -69,6 +74,7 @@ fn run(cli: Cli) -> Result<()> {
                 };
                 model = timbral_train::hybrid::with_content(model, &c, Some(fusion));
                 model = with_facts(model, built.facts);
+                model = with_credits(model, built.credits);
             }
             if client {
                 model = model.client();
@@ -219,7 +225,7 @@ fn run(cli: Cli) -> Result<()> {
                 content: c,
                 encoder: enc,
                 ..
-            }) = content_for(&ds, &data, &content, !cli.quiet)?
+            }) = content_for(&ds, &data, &content, false, !cli.quiet)?
             {
                 let hybrid = timbral_train::hybrid::run(&ds, &c, params, holdout, params.seed, &k);
                 value["hybrid"] = serde_json::to_value(&hybrid)?;
@@ -418,6 +424,7 @@ fn run(cli: Cli) -> Result<()> {
         }
         Cmd::Synth {
             out: path,
+            items_out,
             users,
             items,
             plays_per_user,
@@ -452,6 +459,14 @@ fn run(cli: Cli) -> Result<()> {
                 d.n_items(),
                 d.plays.nnz()
             )?;
+            let items_path = items_out.unwrap_or_else(|| items_beside(&path));
+            write::atomic_with(&items_path, |w| synth::write_items(&s, seed, w))?;
+            writeln!(
+                out,
+                "wrote {}: {} items with genres, weighted tags, years and audio features",
+                items_path.display(),
+                d.n_items()
+            )?;
         }
         Cmd::Mood {
             cmd:
@@ -479,6 +494,12 @@ fn run(cli: Cli) -> Result<()> {
     }
     out.flush()?;
     Ok(())
+}
+
+/// `DIR/STEM.items.tsv` for plays written to `DIR/STEM.EXT`.
+fn items_beside(plays: &std::path::Path) -> std::path::PathBuf {
+    let stem = plays.file_stem().unwrap_or_default().to_string_lossy();
+    plays.with_file_name(format!("{stem}.items.tsv"))
 }
 
 fn main() -> ExitCode {
