@@ -36,47 +36,84 @@ pub fn load_encoder(dir: &Path) -> Result<Encoder> {
     Ok(e)
 }
 
-/// Item metadata for whatever `data` is: HetRec tags (+ Spotify genres and
-/// audio features when `spotify` exists), the synthetic catalogue, or
-/// names; and what `ds`'s items files say, merged in.
+/// Item metadata from every source, on one path: catalogues joined by id
+/// (HetRec's tags where `data` is a HetRec directory, then the items files
+/// of `ds`) and one joined by name (`spotify`, by default
+/// `spotify-artists/data_w_genres.csv` beside a HetRec directory: an items
+/// file whose ids are not the plays' ids). Each source adds its tags'
+/// votes and genres; audio features and years come from the first that
+/// has them, the name-joined one before the items files. The embedded
+/// default (no `data`, no items files) is its synthetic catalogue.
 pub fn metadata(
     data: Option<&Path>,
     ds: &Dataset,
     spotify: Option<&Path>,
 ) -> Result<Vec<ItemMeta>> {
-    let mut meta = base_metadata(data, ds, spotify)?;
-    if let Some(c) = &ds.catalogue {
-        for (m, id) in meta.iter_mut().zip(&ds.item_ids) {
-            if let Some(item) = c.get(id) {
-                m.add(&ItemMeta::from_catalogue(item));
+    use crate::data::hetrec_tags;
+    use crate::data::items::{Catalogue, CatalogueItem, ItemsFormat};
+    if data.is_none() && ds.catalogue.is_none() {
+        let cfg = SynthConfig::default();
+        return Ok(synth_meta(&synth::generate(cfg), cfg.seed));
+    }
+    let hetrec = data.filter(|p| p.is_dir());
+    let taggings = hetrec
+        .map(|dir| hetrec_tags::hetrec_taggings(dir, ds))
+        .transpose()?;
+    let tags = taggings.as_ref().map(|t| hetrec_tags::tag_catalogue(t, ds));
+    let spotify = spotify.map(Path::to_path_buf).or_else(|| {
+        let guess = hetrec?.join("../spotify-artists/data_w_genres.csv");
+        guess.is_file().then_some(guess)
+    });
+    let by_name_file = match &spotify {
+        Some(p) => {
+            let mut c = Catalogue::default();
+            c.read(p, &ItemsFormat::default())?;
+            Some(c)
+        }
+        None => None,
+    };
+    // Where a name repeats, its most popular item (then the first) joins.
+    let mut by_name: std::collections::HashMap<String, &CatalogueItem> = Default::default();
+    for item in by_name_file.iter().flat_map(|c| &c.items) {
+        let pop = |c: &CatalogueItem| c.popularity.unwrap_or(0.0);
+        by_name
+            .entry(content::normalize(&item.name))
+            .and_modify(|kept| {
+                if pop(item) > pop(kept) {
+                    *kept = item;
+                }
+            })
+            .or_insert(item);
+    }
+    let mut matched = 0;
+    let meta: Vec<ItemMeta> = ds
+        .item_ids
+        .iter()
+        .zip(&ds.item_names)
+        .map(|(id, name)| {
+            let mut m = ItemMeta::default();
+            if let Some(c) = tags.as_ref().and_then(|t| t.get(id)) {
+                m.add(&ItemMeta::from_catalogue(c));
             }
-        }
-    }
+            if let Some(c) = by_name.get(&content::normalize(name)) {
+                m.add(&ItemMeta::from_catalogue(c));
+                matched += 1;
+            }
+            if let Some(c) = ds.catalogue.as_ref().and_then(|c| c.get(id)) {
+                m.add(&ItemMeta::from_catalogue(c));
+            }
+            m
+        })
+        .collect();
+    tracing::info!(
+        items = ds.n_items(),
+        tagged = meta.iter().filter(|m| !m.tags.is_empty()).count(),
+        tags = taggings.as_ref().map_or(0, |t| t.tags.len()),
+        merged_spellings = taggings.as_ref().map_or(0, |t| t.merged_spellings),
+        matched_by_name = matched,
+        "item metadata"
+    );
     Ok(meta)
-}
-
-fn base_metadata(
-    data: Option<&Path>,
-    ds: &Dataset,
-    spotify: Option<&Path>,
-) -> Result<Vec<ItemMeta>> {
-    if data.is_none() && ds.catalogue.is_some() {
-        return Ok(vec![ItemMeta::default(); ds.n_items()]);
-    }
-    match data {
-        None => {
-            let cfg = SynthConfig::default();
-            Ok(synth_meta(&synth::generate(cfg), cfg.seed))
-        }
-        Some(p) if p.is_dir() => {
-            let spotify = spotify.map(Path::to_path_buf).or_else(|| {
-                let guess = p.join("../spotify-artists/data_w_genres.csv");
-                guess.is_file().then_some(guess)
-            });
-            Ok(content::hetrec_meta(p, ds, spotify.as_deref())?)
-        }
-        Some(_) => Ok(vec![ItemMeta::default(); ds.n_items()]),
-    }
 }
 
 /// The embedded default's catalogue as item metadata.

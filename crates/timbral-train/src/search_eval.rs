@@ -28,7 +28,8 @@ use timbral_core::search::label_key;
 use timbral_core::{Model, SearchWeights};
 use timbral_encoder::Encoder;
 
-use crate::content::{ItemMeta, Taggings};
+use crate::content::ItemMeta;
+use crate::data::hetrec_tags::Taggings;
 
 /// Single-tag queries, then pair queries.
 const SINGLE_QUERIES: usize = 16;

@@ -164,7 +164,8 @@ impl Catalogue {
         self.index.get(id).map(|&i| &self.items[i])
     }
 
-    fn add(&mut self, item: CatalogueItem) {
+    /// Adds an item, merged into the one of the same id if there is one.
+    pub fn add(&mut self, item: CatalogueItem) {
         match self.index.get(&item.id) {
             Some(&i) => {
                 self.items[i].merge(item);
@@ -442,8 +443,10 @@ pub fn parse_list(field: &str, value: &str) -> Result<Vec<String>, String> {
         return Ok(out);
     }
     let sep = if v.contains('|') { '|' } else { ',' };
+    // Quotes around an element are the writer's, not the name's (Spotify's
+    // `data_w_genres.csv` has rows such as `"childrens folk", kids music`).
     Ok(v.split(sep)
-        .map(str::trim)
+        .map(|s| s.trim().trim_matches(['"', '\'']).trim())
         .filter(|s| !s.is_empty())
         .map(String::from)
         .collect())
@@ -648,6 +651,7 @@ mod tests {
             "[\"dance pop\", \"pop\"]",
             "dance pop|pop",
             "dance pop, pop",
+            "\"dance pop\", pop",
         ] {
             assert_eq!(parse_list("genres", v).unwrap(), want, "{v}");
         }

@@ -6,6 +6,8 @@
 pub mod canonical;
 mod delimited;
 pub mod hetrec;
+#[cfg(feature = "content")]
+pub mod hetrec_tags;
 pub mod items;
 pub mod table;
 

@@ -246,7 +246,7 @@ fn run(cli: Cli) -> Result<()> {
                         }
                     }
                     if let Some(dir) = data.data.as_deref().filter(|p| p.is_dir()) {
-                        let taggings = timbral_train::content::hetrec_taggings(dir, &ds)?;
+                        let taggings = timbral_train::data::hetrec_tags::hetrec_taggings(dir, &ds)?;
                         let meta = timbral_train::cli_content::metadata(
                             Some(dir),
                             &ds,
