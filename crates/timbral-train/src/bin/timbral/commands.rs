@@ -321,8 +321,8 @@ pub(crate) fn demo(path: &Path, out: &mut dyn Write) -> Result<()> {
                     timbral_train::hybrid::learn_weights(ds, &ds.plays, &c, params, params.seed);
                 writeln!(out, "{learned}")?;
                 model = timbral_train::hybrid::with_content(model, &c, Some(learned.fusion));
-                model = with_facts(model, Some(facts));
-                model = with_credits(model, timbral_train::credits::credits(ds, Some(&meta)));
+                let credits = timbral_train::credits::credits(ds, Some(&meta));
+                model = with_item_info(model, Some(facts), credits);
                 Some(e)
             }
             Err(e) => {
@@ -583,30 +583,20 @@ pub(crate) fn item_facts(
     Ok(facts)
 }
 
-/// `model` with its item facts.
-pub(crate) fn with_facts(
+/// `model` with the items' facts (years, audio, moods) and credits
+/// (artists, albums, genres), each where there is one: one rebuild.
+pub(crate) fn with_item_info(
     model: timbral_core::Model,
     facts: Option<timbral_core::facts::ItemFacts>,
-) -> timbral_core::Model {
-    if facts.is_none() {
-        return model;
-    }
-    let mut parts = model.into_parts();
-    parts.facts = facts;
-    timbral_core::Model::from_parts(parts).expect("facts built for these items")
-}
-
-/// `model` with the items' artists, albums and genres, where there are any.
-pub(crate) fn with_credits(
-    model: timbral_core::Model,
     credits: Option<timbral_core::credits::ItemCredits>,
 ) -> timbral_core::Model {
-    if credits.is_none() {
+    if facts.is_none() && credits.is_none() {
         return model;
     }
     let mut parts = model.into_parts();
-    parts.credits = credits;
-    timbral_core::Model::from_parts(parts).expect("credits built for these items")
+    parts.facts = facts.or(parts.facts);
+    parts.credits = credits.or(parts.credits);
+    timbral_core::Model::from_parts(parts).expect("facts and credits built for these items")
 }
 
 /// `timbral item`: everything the bundle knows of one item.

@@ -51,7 +51,7 @@ fn run(cli: Cli) -> Result<()> {
             // Without content (--no-content), the items files' own credits.
             #[cfg(feature = "content")]
             if content.no_content {
-                model = with_credits(model, timbral_train::credits::credits(&ds, None));
+                model = with_item_info(model, None, timbral_train::credits::credits(&ds, None));
             }
             if let Some(built) = content_for(&ds, &data, &content, client, !cli.quiet)? {
                 let c = built.content;
@@ -73,8 +73,7 @@ fn run(cli: Cli) -> Result<()> {
                     learned.fusion
                 };
                 model = timbral_train::hybrid::with_content(model, &c, Some(fusion));
-                model = with_facts(model, built.facts);
-                model = with_credits(model, built.credits);
+                model = with_item_info(model, built.facts, built.credits);
             }
             if client {
                 model = model.client();
