@@ -12,8 +12,12 @@ use timbral_core::listener::{self, MAX_K};
 use timbral_core::view::{HistoryEntry, ItemId, WeightsIn};
 use timbral_core::{Error, Model, Scored};
 
-/// Request bodies larger than this are refused with 413.
-pub const MAX_BODY: usize = 64 * 1024;
+/// Request bodies larger than this are refused with 413: room for a
+/// `/session` call carrying a profile with five tastes' models.
+pub const MAX_BODY: usize = 256 * 1024;
+
+/// Commands one `/session` call may carry.
+pub const MAX_COMMANDS: usize = 100;
 
 /// An HTTP reply: status and a body (JSON unless `content_type` says not).
 #[derive(Debug, Clone, PartialEq)]
@@ -76,6 +80,7 @@ pub enum Route {
     Autofill,
     Home,
     TasteSummary,
+    Session,
 }
 
 impl Route {
@@ -91,6 +96,7 @@ impl Route {
             Route::Autofill => "/autofill",
             Route::Home => "/recs/home",
             Route::TasteSummary => "/taste/summary",
+            Route::Session => "/session",
         }
     }
 
@@ -119,6 +125,7 @@ pub fn route(method: &str, path: &str) -> Result<Route, Reply> {
         "/autofill" => ("POST", Route::Autofill),
         "/recs/home" => ("POST", Route::Home),
         "/taste/summary" => ("POST", Route::TasteSummary),
+        "/session" => ("POST", Route::Session),
         _ => match path.strip_prefix("/recs/track/") {
             Some(id) if !id.is_empty() && !id.contains('/') => {
                 ("GET", Route::SimilarTrack(percent_decode(id)))
@@ -250,6 +257,17 @@ struct TasteBody {
     n: Option<usize>,
 }
 
+/// `/session`: the session protocol, stateless. The listener's saved
+/// profile (base64, as `{"op":"save"}` gives it; none for a new listener)
+/// and the commands to run in order; the replies come back with the
+/// profile as it is after them.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SessionBody {
+    profile: Option<String>,
+    commands: Vec<Value>,
+}
+
 /// The longest search query accepted, in bytes (the encoder truncates to
 /// its 256 word pieces anyway).
 pub const MAX_QUERY: usize = 1024;
@@ -329,6 +347,7 @@ impl Api {
             Route::Autofill => parse_body(body).and_then(|b| self.autofill(b)),
             Route::Home => parse_body(body).and_then(|b| self.home(b)),
             Route::TasteSummary => parse_body(body).and_then(|b| self.taste(b)),
+            Route::Session => parse_body(body).and_then(|b| self.session(b)),
             Route::Healthz | Route::Metrics | Route::Search => Err(Reply::error(
                 500,
                 format!("{} is served by the runtime adapter", route.label()),
@@ -452,13 +471,44 @@ impl Api {
         Ok(Reply::json(200, &json!({ "items": self.items(&list) })))
     }
 
+    /// Runs the commands as `timbral session` would: a bad one answers
+    /// `{"ok":false,"error":…}` in its place and the rest go on.
+    fn session(&self, body: SessionBody) -> Result<Reply, Reply> {
+        use timbral_core::taste::session::{decode_profile, encode_profile};
+        use timbral_core::taste::{Profile, Session};
+        if body.commands.len() > MAX_COMMANDS {
+            return Err(Reply::error(
+                400,
+                format!(
+                    "{} commands; one call takes at most {MAX_COMMANDS}",
+                    body.commands.len()
+                ),
+            ));
+        }
+        let profile = match &body.profile {
+            None => Profile::default(),
+            Some(b64) => decode_profile(b64).map_err(core_error)?,
+        };
+        let mut s = Session::new(profile);
+        let replies: Vec<Value> = body
+            .commands
+            .iter()
+            .map(|c| s.answer(&self.model, &c.to_string()))
+            .collect();
+        let profile = encode_profile(&s.profile);
+        Ok(Reply::json(
+            200,
+            &json!({ "replies": replies, "profile": profile }),
+        ))
+    }
+
     fn autofill(&self, body: AutofillBody) -> Result<Reply, Reply> {
         let seeds = self.model.resolve_all(&body.seeds).map_err(core_error)?;
         let exclude = self.model.resolve_all(&body.exclude).map_err(core_error)?;
         let k = k_or(body.k, 20)?;
         let list = self
             .model
-            .autofill(&seeds, &exclude, k, 0.3)
+            .autofill(&seeds, &exclude, k, timbral_core::listener::AUTOFILL_LAMBDA)
             .map_err(core_error)?;
         Ok(Reply::json(200, &json!({ "items": self.items(&list) })))
     }

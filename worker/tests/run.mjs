@@ -210,13 +210,30 @@ try {
   const share = taste.json.labels?.reduce((s, l) => s + l.share, 0);
   check(taste.status === 200 && taste.json.labels.length > 0 && share <= 1.0001, `/taste/summary: ${taste.json.labels?.slice(0, 3).map((l) => l.label).join(", ")}`);
 
+  // The session protocol, stateless: the profile goes in and comes back.
+  const liked = history[0].item;
+  const sess = await call("POST", "/session", {
+    commands: [{ op: "recommend", k: 5 }, { op: "feedback", item: liked, kind: "like" }, { op: "dance" }],
+  });
+  const r = sess.json.replies ?? [];
+  check(
+    sess.status === 200 && r[0]?.stage === "cold_start" && r[0].items.length === 5 && r[1]?.ok === true && r[2]?.ok === false && /unknown variant `dance`/.test(r[2].error),
+    `/session: cold start of ${r[0]?.items?.length}, a like, a bad command answered in its place`,
+  );
+  const again = await call("POST", "/session", { profile: sess.json.profile, commands: [{ op: "profile" }, { op: "recommend", k: 5 }] });
+  const tastes = again.json.replies?.[0]?.tastes ?? [];
+  check(
+    again.status === 200 && tastes.length === 1 && tastes[0].liked === 1 && again.json.replies[1].stage === "fallback" && again.json.replies[1].items.every((x) => x.item !== liked),
+    `/session: the returned profile carries the taste (${tastes[0]?.cluster ?? "no cluster"}) into the next call`,
+  );
+
   // Bad input: 4xx with a JSON error that names the problem.
   await refused("POST", "/recs", '{"history": [', 400, /malformed JSON.*column/, "malformed JSON");
   await refused("POST", "/recs", { history, kk: 5 }, 400, /unknown field `kk`/, "an unknown field is named");
   await refused("POST", "/recs", { history, k: 0 }, 400, /between 1 and 200/, "k = 0");
   await refused("POST", "/recs", { history, k: 201 }, 400, /between 1 and 200/, "k = 201");
   await refused("GET", "/recs/track/289?k=500", undefined, 400, /between 1 and 200/, "k = 500 on a similar-tracks query");
-  await refused("POST", "/recs", { history, pad: "x".repeat(70 * 1024) }, 413, /limit is 65536/, "a body over 64 KB");
+  await refused("POST", "/recs", { history, pad: "x".repeat(300 * 1024) }, 413, /limit is 262144/, "a body over 256 KiB");
   await refused("POST", "/search", { query: "   " }, 400, /query is empty/, "an empty query");
   await refused("POST", "/search", { query: "x", mood: "sleepy" }, 400, /unknown mood `sleepy`/, "an unknown mood");
   await refused("POST", "/search", { query: "x", year: "1990..1980" }, 400, /year: .*A ≤ B/, "a backwards year range");

@@ -68,6 +68,9 @@ pub mod kind {
     /// Optional: artists, albums and genres as the catalogue states them
     /// (`credits::ItemCredits`).
     pub const ITEM_CREDITS: u32 = 13;
+    /// Optional: the genre clusters tastes are described by
+    /// (`taste::GenreClusters`).
+    pub const GENRE_CLUSTERS: u32 = 14;
 }
 
 /// How a section's bytes are stored (format 4).
@@ -103,6 +106,7 @@ pub fn kind_name(k: u32) -> &'static str {
         kind::ITEM_ALIASES => "item_aliases",
         kind::ITEM_FACTS => "item_facts",
         kind::ITEM_CREDITS => "item_credits",
+        kind::GENRE_CLUSTERS => "genre_clusters",
         _ => "unknown",
     }
 }

@@ -14,7 +14,7 @@ pub mod credits;
 pub mod csr;
 mod error;
 pub mod facts;
-#[cfg(feature = "fixtures")]
+#[cfg(any(test, feature = "fixtures"))]
 pub mod fixture;
 pub mod linalg;
 pub mod listener;
@@ -23,6 +23,7 @@ pub mod popularity;
 pub mod quant;
 pub mod search;
 pub mod sketch;
+pub mod taste;
 pub mod topk;
 pub mod view;
 
@@ -31,10 +32,11 @@ pub use bundle::{BundleError, BundleInfo, FORMAT_VERSION, MAGIC};
 pub use content::{Content, ContentQuery, Fusion, FusionWeights};
 pub use csr::Csr;
 pub use error::Error;
-pub use listener::{Explained, Feedback, Profile};
+pub use listener::Explained;
 pub use model::{FusionParts, Model, ModelParts, Recommendation};
 pub use popularity::Popularity;
 pub use quant::QMatrix;
 pub use search::SearchWeights;
 pub use sketch::ContentSketch;
+pub use taste::{Feedback, Profile};
 pub use topk::{top_k, Scored};

@@ -6,13 +6,17 @@
 
 use std::collections::HashMap;
 
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 
 use crate::content::ContentQuery;
 use crate::linalg::{dot, ln_1p};
 use crate::model::{Model, Recommendation};
 use crate::topk::{top_k, Scored};
 use crate::Error;
+
+/// Autofill's MMR trade-off: relevance weighs λ, novelty against what is
+/// already picked 1 − λ. Every runtime uses it.
+pub const AUTOFILL_LAMBDA: f32 = 0.3;
 
 /// The largest `k` any listener-facing call accepts.
 pub const MAX_K: usize = 200;
@@ -50,7 +54,7 @@ fn top_labels(labels: &[(String, f32)]) -> Vec<String> {
 
 impl Model {
     /// Cosine of the int8 CF factors of two items (0 without signal).
-    fn cf_cosine(&self, a: u32, b: u32) -> f32 {
+    pub(crate) fn cf_cosine(&self, a: u32, b: u32) -> f32 {
         let y = &self.parts().item_factors;
         let (ra, sa) = y.row(a as usize);
         let (rb, sb) = y.row(b as usize);
@@ -68,7 +72,7 @@ impl Model {
 
     /// Content cosine of two items (0 without content): integer dot
     /// products of the int8 rows, no dequantised copies.
-    fn content_cosine(&self, a: u32, b: u32) -> f32 {
+    pub(crate) fn content_cosine(&self, a: u32, b: u32) -> f32 {
         let Some(c) = self.content() else { return 0.0 };
         let n = &self.content_norms().full;
         let (a, b) = (a as usize, b as usize);
@@ -197,7 +201,7 @@ impl Model {
             .collect())
     }
 
-    fn check_item(&self, i: u32) -> Result<(), Error> {
+    pub(crate) fn check_item(&self, i: u32) -> Result<(), Error> {
         if (i as usize) < self.n_items() {
             Ok(())
         } else {
@@ -438,137 +442,7 @@ impl Model {
     }
 }
 
-/// What a listener said about an item.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Feedback {
-    Like,
-    Dislike,
-    Skip,
-}
-
-impl std::str::FromStr for Feedback {
-    type Err = Error;
-    fn from_str(s: &str) -> Result<Self, Error> {
-        match s {
-            "like" => Ok(Feedback::Like),
-            "dislike" => Ok(Feedback::Dislike),
-            "skip" => Ok(Feedback::Skip),
-            _ => Err(Error::InvalidInput(format!(
-                "feedback must be \"like\", \"dislike\" or \"skip\", got {s:?}"
-            ))),
-        }
-    }
-}
-
-/// Plays a like counts for: about what a track someone returns to gets.
-const LIKE_PLAYS: f32 = 20.0;
-
-/// A listener's profile, kept on their device. Items are stored by id, not
-/// index, so a profile survives a retrained bundle (unknown ids are
-/// skipped, not fatal).
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
-pub struct Profile {
-    /// (item id, plays)
-    pub items: Vec<(String, f32)>,
-    pub disliked: Vec<String>,
-    pub skipped: Vec<String>,
-}
-
-/// Leading bytes of a saved profile.
-pub const PROFILE_MAGIC: [u8; 8] = *b"TBRLPRF\0";
-pub const PROFILE_VERSION: u8 = 1;
-
-impl Profile {
-    /// Adds plays of an item (a history import, an onboarding pick).
-    pub fn add(&mut self, model: &Model, item: u32, plays: f32) -> Result<(), Error> {
-        if !(plays.is_finite() && plays >= 0.0) {
-            return Err(Error::InvalidInput(format!(
-                "plays must be a finite number ≥ 0, got {plays}"
-            )));
-        }
-        model.check_item(item)?;
-        let id = model.item_id(item).to_string();
-        self.disliked.retain(|d| *d != id);
-        match self.items.iter_mut().find(|(i, _)| *i == id) {
-            Some((_, p)) => *p += plays,
-            None => self.items.push((id, plays)),
-        }
-        Ok(())
-    }
-
-    /// Like: the item joins the history with `LIKE_PLAYS` plays. Dislike:
-    /// it leaves the history and is never recommended again. Skip: it is
-    /// not recommended again, and a skipped history item weighs half.
-    pub fn feedback(&mut self, model: &Model, item: u32, f: Feedback) -> Result<(), Error> {
-        model.check_item(item)?;
-        let id = model.item_id(item).to_string();
-        match f {
-            Feedback::Like => self.add(model, item, LIKE_PLAYS)?,
-            Feedback::Dislike => {
-                self.items.retain(|(i, _)| *i != id);
-                if !self.disliked.contains(&id) {
-                    self.disliked.push(id);
-                }
-            }
-            Feedback::Skip => {
-                if let Some((_, p)) = self.items.iter_mut().find(|(i, _)| *i == id) {
-                    *p *= 0.5;
-                }
-                if !self.skipped.contains(&id) {
-                    self.skipped.push(id);
-                }
-            }
-        }
-        Ok(())
-    }
-
-    /// The history as (index, plays), ids this bundle lacks skipped.
-    pub fn history(&self, model: &Model) -> Vec<(u32, f32)> {
-        self.items
-            .iter()
-            .filter_map(|(id, p)| model.item_index(id).ok().map(|i| (i, *p)))
-            .collect()
-    }
-
-    /// Items never to recommend: disliked and skipped ones.
-    pub fn excluded(&self, model: &Model) -> Vec<u32> {
-        self.disliked
-            .iter()
-            .chain(&self.skipped)
-            .filter_map(|id| model.item_index(id).ok())
-            .collect()
-    }
-
-    pub fn to_bytes(&self) -> Vec<u8> {
-        let mut out = PROFILE_MAGIC.to_vec();
-        out.push(PROFILE_VERSION);
-        out.extend(postcard::to_allocvec(self).expect("serialising to memory cannot fail"));
-        out
-    }
-
-    pub fn from_bytes(bytes: &[u8]) -> Result<Self, Error> {
-        let bad = |why: String| Error::InvalidInput(format!("not a saved Timbral profile: {why}"));
-        if bytes.len() < 9 || bytes[..8] != PROFILE_MAGIC {
-            return Err(bad("wrong magic bytes".into()));
-        }
-        if bytes[8] != PROFILE_VERSION {
-            return Err(bad(format!(
-                "profile version {} (this build reads {PROFILE_VERSION})",
-                bytes[8]
-            )));
-        }
-        let (p, rest) =
-            postcard::take_from_bytes::<Profile>(&bytes[9..]).map_err(|e| bad(e.to_string()))?;
-        if !rest.is_empty() {
-            return Err(bad(format!("{} bytes left over", rest.len())));
-        }
-        if p.items.iter().any(|(_, v)| !(v.is_finite() && *v >= 0.0)) {
-            return Err(bad("a play count is not a finite number ≥ 0".into()));
-        }
-        Ok(p)
-    }
-}
+pub use crate::taste::profile::{Feedback, Profile, LIKE_PLAYS, PROFILE_MAGIC, PROFILE_VERSION};
 
 #[cfg(test)]
 mod tests {

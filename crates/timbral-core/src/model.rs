@@ -66,6 +66,8 @@ pub struct ModelParts {
     pub facts: Option<crate::facts::ItemFacts>,
     /// Artists, albums and genres as the catalogue states them (optional).
     pub credits: Option<crate::credits::ItemCredits>,
+    /// Optional: genre clusters, for tastes.
+    pub genre_clusters: Option<crate::taste::GenreClusters>,
 }
 
 /// One fused recommendation and the parts of its score.
@@ -110,6 +112,8 @@ pub struct Model {
     search_texts: OnceLock<Vec<String>>,
     /// Labels and names by key, for search, built on the first search.
     search_index: OnceLock<crate::search::SearchIndex>,
+    /// Each item's genre clusters, built on first use by tastes.
+    item_clusters: OnceLock<crate::taste::ItemClusters>,
     /// Content-vector norms, for cosines.
     content_norms: crate::content::ContentNorms,
     /// Standardised `1 − popularity penalty` of every item.
@@ -238,6 +242,9 @@ impl Model {
             c.validate(n_items)
                 .map_err(|e| invalid(kind::ITEM_CREDITS, e))?;
         }
+        if let Some(g) = &p.genre_clusters {
+            g.validate().map_err(|e| invalid(kind::GENRE_CLUSTERS, e))?;
+        }
         let mut item_index = index_of(&p.item_ids, kind::ITEMS)?;
         for (alias, i) in &p.item_aliases {
             if *i as usize >= n_items {
@@ -268,6 +275,7 @@ impl Model {
             gram: OnceLock::new(),
             search_texts: OnceLock::new(),
             search_index: OnceLock::new(),
+            item_clusters: OnceLock::new(),
             content_norms,
             pop_term,
             cold,
@@ -330,6 +338,7 @@ impl Model {
             item_aliases: optional(&sections, kind::ITEM_ALIASES)?.unwrap_or_default(),
             facts: optional(&sections, kind::ITEM_FACTS)?,
             credits: optional(&sections, kind::ITEM_CREDITS)?,
+            genre_clusters: optional(&sections, kind::GENRE_CLUSTERS)?,
         })
     }
 
@@ -372,6 +381,9 @@ impl Model {
         }
         if let Some(c) = &p.credits {
             sections.push(bundle::section(kind::ITEM_CREDITS, c));
+        }
+        if let Some(g) = &p.genre_clusters {
+            sections.push(bundle::section(kind::GENRE_CLUSTERS, g));
         }
         bundle::encode(&sections)
     }
@@ -477,6 +489,13 @@ impl Model {
     /// `build` on the first call.
     pub(crate) fn search_texts(&self, build: impl FnOnce() -> Vec<String>) -> &[String] {
         self.search_texts.get_or_init(build)
+    }
+
+    /// Each item's genre clusters and whether it may be recommended
+    /// (`crate::taste::clusters`), made on the first call.
+    pub fn item_clusters(&self) -> &crate::taste::ItemClusters {
+        self.item_clusters
+            .get_or_init(|| crate::taste::ItemClusters::build(self))
     }
 
     /// Labels and names by key (`crate::search`), made on the first call.
@@ -650,6 +669,7 @@ pub(crate) mod tests {
             item_aliases: Vec::new(),
             facts: None,
             credits: None,
+            genre_clusters: None,
         }
     }
 
@@ -905,6 +925,7 @@ pub(crate) mod tests {
             item_aliases: Vec::new(),
             facts: None,
             credits: None,
+            genre_clusters: None,
         })
         .unwrap()
     }

@@ -64,7 +64,7 @@ impl From<WeightsIn> for FusionWeights {
     }
 }
 
-#[derive(Serialize)]
+#[derive(Clone, Debug, Serialize)]
 pub struct ItemRef<'a> {
     pub item: &'a str,
     pub name: &'a str,

@@ -632,6 +632,7 @@ mod tests {
             item_aliases: Vec::new(),
             facts: None,
             credits: None,
+            genre_clusters: None,
         };
         let content = Content {
             text: QMatrix::quantize(&text, n, 3),

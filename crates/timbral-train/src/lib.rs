@@ -16,12 +16,15 @@ pub mod eval;
 pub mod facts;
 pub mod fit;
 pub mod fuzzing;
+pub mod genre_clusters;
 pub mod hybrid;
 #[cfg(feature = "content")]
 pub mod mood;
+pub mod playlists;
 pub mod ridge;
 #[cfg(feature = "content")]
 pub mod search_eval;
+pub mod simulate;
 pub mod sketch;
 pub mod split;
 pub mod synth;
@@ -67,6 +70,7 @@ pub fn build_model(
         item_aliases: Vec::new(),
         facts: None,
         credits: None,
+        genre_clusters: None,
     })
     .expect("a freshly trained model is consistent")
 }

@@ -7,6 +7,7 @@
 
 use serde::{Deserialize, Serialize};
 use timbral_core::listener::{self, Feedback, Profile};
+use timbral_core::taste::Session;
 use timbral_core::view::{HistoryEntry, ItemId, WeightsIn};
 use timbral_core::{Model, Scored};
 use wasm_bindgen::prelude::*;
@@ -46,6 +47,33 @@ export interface SearchOptions {
   year?: string; energy?: string; mood?: string;
 }
 export interface TasteShare { label: string; share: number }
+export type Stage = "cold_start" | "fallback" | "ranking" | "model_based";
+export type SessionCommand =
+  | { op: "coldstart"; genres?: string[]; k?: number }
+  | { op: "recommend"; k?: number }
+  | { op: "feedback"; item: string; kind: "like" | "dislike" | "skip" }
+  | { op: "profile" } | { op: "save" } | { op: "load"; profile: string };
+export interface SessionItem extends ScoredItem {
+  /** The taste that picked it; null for cold start or an unexplored cluster. */
+  taste: number | null; stage: Stage; explore: boolean;
+  because: ItemRef[]; shared_tags: string[];
+}
+export interface TasteModelReport {
+  kind: "logistic" | "boosted"; auc: number; log_loss: number; samples: number;
+  logistic_auc: number; boosted_auc: number | null;
+}
+export interface TasteReport {
+  id: number; cluster: string | null;
+  top_genres: [string, number][]; clusters: [string, number][];
+  audio: Record<string, number> | null; confidence: number;
+  liked: number; disliked: number; skipped: number; model: TasteModelReport | null;
+}
+export type SessionReply =
+  | { stage: Stage; items: SessionItem[] }
+  | { ok: true; stage: Stage }
+  | { stage: Stage; interactions: number; tastes: TasteReport[] }
+  | { profile: string }
+  | { ok: false; error: string };
 export interface BundleSummary {
   formatVersion: number; items: number; users: number; factors: number;
   hasContent: boolean; modelSha256?: string; tokenizerSha256?: string; source: string;
@@ -169,7 +197,8 @@ struct BundleSummary<'a> {
 pub struct Recommender {
     model: Model,
     version: u32,
-    profile: Profile,
+    /// The listener's profile and which taste showed what.
+    session: Session,
 }
 
 impl Recommender {
@@ -197,7 +226,7 @@ impl Recommender {
         Ok(Recommender {
             model,
             version,
-            profile: Profile::default(),
+            session: Session::default(),
         })
     }
 
@@ -233,7 +262,10 @@ impl Recommender {
         let m = &self.model;
         let (history, mut exclude) = match o.history {
             Some(h) => (m.resolve_history(&h).map_err(error)?, Vec::new()),
-            None => (self.profile.history(m), self.profile.excluded(m)),
+            None => (
+                self.session.profile.history(m),
+                self.session.profile.excluded(m),
+            ),
         };
         exclude.extend(m.resolve_all(&o.exclude).map_err(error)?);
         let recs = m
@@ -321,63 +353,92 @@ impl Recommender {
     pub fn autofill(&self, seeds: Vec<String>, k: usize) -> Result<JsValue, JsValue> {
         let seeds = self.indices(&seeds)?;
         let mut exclude: Vec<u32> = self
+            .session
             .profile
             .history(&self.model)
             .iter()
             .map(|&(i, _)| i)
             .collect();
-        exclude.extend(self.profile.excluded(&self.model));
+        exclude.extend(self.session.profile.excluded(&self.model));
         let list = self
             .model
-            .autofill(&seeds, &exclude, k, 0.3)
+            .autofill(&seeds, &exclude, k, listener::AUTOFILL_LAMBDA)
             .map_err(error)?;
         self.scored_list(&list)
     }
 
-    /// "like" | "dislike" | "skip": updates the profile, so the next
-    /// `recommend` changes.
+    /// "like" | "dislike" | "skip": updates the profile (its history and
+    /// its tastes), so the next `recommend` and `session` change.
     pub fn feedback(&mut self, item: &str, kind: &str) -> Result<(), JsValue> {
         let f: Feedback = kind.parse().map_err(error)?;
-        let i = self.index(item)?;
-        self.profile.feedback(&self.model, i, f).map_err(error)
+        self.index(item)?;
+        let line = serde_json::json!({"op": "feedback", "item": item, "kind": f}).to_string();
+        let v = self.session.answer(&self.model, &line);
+        match v.get("error").and_then(|e| e.as_str()) {
+            Some(e) => Err(error(e)),
+            None => Ok(()),
+        }
+    }
+
+    /// One command of the session protocol, as `timbral session` reads
+    /// them: `{op: "coldstart", genres, k}`, `{op: "recommend", k}`,
+    /// `{op: "feedback", item, kind}`, `{op: "profile"}`, `{op: "save"}`,
+    /// `{op: "load", profile}`. The reply is the CLI's; a bad command
+    /// answers `{ok: false, error}` and changes nothing.
+    #[wasm_bindgen(unchecked_return_type = "SessionReply")]
+    pub fn session(
+        &mut self,
+        #[wasm_bindgen(unchecked_param_type = "SessionCommand | string")] command: JsValue,
+    ) -> Result<JsValue, JsValue> {
+        let line = match command.as_string() {
+            Some(s) => s,
+            None => js_sys::JSON::stringify(&command)
+                .map_err(|_| error("the session command cannot be read as JSON"))?
+                .as_string()
+                .unwrap_or_default(),
+        };
+        to_js(&self.session.answer(&self.model, &line))
     }
 
     /// Adds plays of an item to the profile (an import, an onboarding pick).
     #[wasm_bindgen(js_name = addPlays)]
     pub fn add_plays(&mut self, item: &str, plays: f32) -> Result<(), JsValue> {
         let i = self.index(item)?;
-        self.profile.add(&self.model, i, plays).map_err(error)
+        self.session
+            .profile
+            .add(&self.model, i, plays)
+            .map_err(error)
     }
 
     /// The profile as bytes (postcard, with a magic and a version).
     #[wasm_bindgen(js_name = saveProfile)]
     pub fn save_profile(&self) -> Vec<u8> {
-        self.profile.to_bytes()
+        self.session.profile.to_bytes()
     }
 
     /// Restores a saved profile; a foreign or damaged one is refused.
     #[wasm_bindgen(js_name = loadProfile)]
     pub fn load_profile(&mut self, bytes: &[u8]) -> Result<(), JsValue> {
-        self.profile = Profile::from_bytes(bytes).map_err(error)?;
+        self.session = Session::new(Profile::from_bytes(bytes).map_err(error)?);
         Ok(())
     }
 
     /// Forgets the profile.
     #[wasm_bindgen(js_name = resetProfile)]
     pub fn reset_profile(&mut self) {
-        self.profile = Profile::default();
+        self.session = Session::default();
     }
 
     /// How many items the profile holds.
     #[wasm_bindgen(js_name = profileSize)]
     pub fn profile_size(&self) -> usize {
-        self.profile.history(&self.model).len()
+        self.session.profile.history(&self.model).len()
     }
 
     /// The profile's top labels (tags and genres) with their shares.
     #[wasm_bindgen(js_name = tasteSummary, unchecked_return_type = "TasteShare[]")]
     pub fn taste_summary(&self, n: Option<usize>) -> Result<JsValue, JsValue> {
-        let h = self.profile.history(&self.model);
+        let h = self.session.profile.history(&self.model);
         to_js(&self.model.taste_view(&h, n.unwrap_or(8)))
     }
 

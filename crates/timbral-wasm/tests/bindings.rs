@@ -158,3 +158,48 @@ fn simd_dot_equals_the_portable_loop() {
     let x = vec![-32768i16; 448];
     assert_eq!(dot_i8_i16(&q, &x), dot_i8_i16_portable(&q, &x));
 }
+
+/// The session protocol in wasm: a taste's model trained on the device,
+/// the CLI's reply shapes, and a bad command answered, not thrown.
+#[wasm_bindgen_test]
+fn session_trains_a_taste_model_on_the_device() {
+    let model = timbral_core::fixture::many_styles();
+    let mut r = Recommender::from_bytes(&model.to_bytes()).unwrap();
+    let first = r.session(opts(r#"{"op":"recommend","k":4}"#)).unwrap();
+    assert_eq!(
+        get(&first, "stage").as_string().as_deref(),
+        Some("cold_start")
+    );
+    // Even metal songs liked, odd ones disliked: enough for a model.
+    for i in 0..10 {
+        r.feedback(&format!("s{}", 2 * i), "like").unwrap();
+        r.feedback(&format!("s{}", 2 * i + 1), "dislike").unwrap();
+    }
+    let recs = r.session("{\"op\":\"recommend\",\"k\":4}".into()).unwrap();
+    assert_eq!(
+        get(&recs, "stage").as_string().as_deref(),
+        Some("model_based")
+    );
+    let first = Array::from(&get(&recs, "items")).get(0);
+    assert_eq!(get(&first, "taste").as_f64(), Some(0.0));
+    let profile = r.session(opts(r#"{"op":"profile"}"#)).unwrap();
+    let taste = Array::from(&get(&profile, "tastes")).get(0);
+    let auc = get(&get(&taste, "model"), "auc").as_f64().unwrap();
+    assert!((0.0..=1.0).contains(&auc), "{auc}");
+    let bad = r.session(opts(r#"{"op":"recommend","k":0}"#)).unwrap();
+    assert_eq!(get(&bad, "ok").as_bool(), Some(false));
+    assert!(get(&bad, "error")
+        .as_string()
+        .unwrap()
+        .contains("k must be"));
+    // Saved and restored through the protocol.
+    let saved = r.session(opts(r#"{"op":"save"}"#)).unwrap();
+    let b64 = get(&saved, "profile").as_string().unwrap();
+    let mut other = Recommender::from_bytes(&model.to_bytes()).unwrap();
+    let line = format!("{{\"op\":\"load\",\"profile\":\"{b64}\"}}");
+    let ok = other.session(line.into()).unwrap();
+    assert_eq!(
+        get(&ok, "stage").as_string().as_deref(),
+        Some("model_based")
+    );
+}

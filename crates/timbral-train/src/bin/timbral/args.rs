@@ -165,6 +165,78 @@ pub(crate) enum Cmd {
         model_dir: Option<PathBuf>,
         text: String,
     },
+    /// A listener session over JSON Lines: one command a line on stdin
+    /// (coldstart, recommend, feedback, profile, save, load), one JSON
+    /// reply a line on stdout; a bad command gets an error line and the
+    /// session goes on.
+    Session {
+        #[arg(long)]
+        bundle: PathBuf,
+    },
+    /// Simulated listeners with 1–3 hidden tastes, served by each strategy
+    /// for some rounds: like-rate per round and stage, hidden tastes'
+    /// shares, convergence.
+    Simulate {
+        #[arg(long)]
+        bundle: PathBuf,
+        #[arg(long, default_value_t = 200)]
+        listeners: usize,
+        #[arg(long, default_value_t = 40)]
+        rounds: usize,
+        #[arg(long, default_value_t = 10)]
+        k: usize,
+        #[arg(long, default_value_t = 42)]
+        seed: u64,
+        /// Strategies to compare: staged, single, popular, random.
+        #[arg(
+            long,
+            value_delimiter = ',',
+            default_value = "staged,single,popular,random"
+        )]
+        strategy: Vec<timbral_train::simulate::Strategy>,
+        /// Write the like-rate curves here (SVG).
+        #[arg(long, value_name = "FILE.svg")]
+        plot: Option<PathBuf>,
+        #[arg(long)]
+        json: bool,
+    },
+    /// A playlist continuing some seed items: their content centroid's
+    /// nearest items, seeds left out, diversified by MMR (λ = 0.3 by
+    /// default), the same code the wasm package and the Worker run.
+    Autofill {
+        #[arg(long)]
+        bundle: PathBuf,
+        /// Seed item ids, comma-separated.
+        #[arg(long, value_delimiter = ',', required = true)]
+        seeds: Vec<String>,
+        /// Items never to add (a listener's library), comma-separated.
+        #[arg(long, value_delimiter = ',')]
+        exclude: Vec<String>,
+        #[arg(long, default_value_t = 20)]
+        k: usize,
+        #[arg(long, default_value_t = timbral_core::listener::AUTOFILL_LAMBDA)]
+        lambda: f32,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Playlist continuation: half of each playlist held out, continued
+    /// by autofill, plain KNN and a genre-match baseline; recall@10,
+    /// recall@50 and R-precision.
+    PlaylistEval {
+        #[arg(long)]
+        bundle: PathBuf,
+        /// A table of (playlist, item) rows, e.g. spotify_songs.csv.
+        #[arg(long)]
+        playlists: PathBuf,
+        #[arg(long, default_value = "playlist_id")]
+        playlist_col: String,
+        #[arg(long, default_value = "track_id")]
+        item_col: String,
+        #[arg(long, default_value_t = 42)]
+        seed: u64,
+        #[arg(long)]
+        json: bool,
+    },
     /// Show a bundle's format version, checksum, sections and counts.
     Inspect {
         bundle: PathBuf,
@@ -312,7 +384,7 @@ pub(crate) struct DataArgs {
     pub(crate) item_columns: Option<Vec<String>>,
 }
 
-#[derive(Args)]
+#[derive(Args, Default)]
 pub(crate) struct ContentArgs {
     /// CF only: no content vectors, no text encoder needed.
     #[arg(long)]
@@ -336,9 +408,27 @@ pub(crate) struct ContentArgs {
     /// from their nearest measured items in text space.
     #[arg(long, value_name = "MOOD")]
     pub(crate) mood_model: Option<PathBuf>,
+    /// Genres whose items are never recommended (background sound rather
+    /// than music someone picks). Default: ambient, white noise,
+    /// background, background music, sleep, nature sounds, rain sounds,
+    /// meditation. `--exclude-genres ''` excludes none.
+    #[arg(long, value_delimiter = ',', value_name = "GENRE,…")]
+    pub(crate) exclude_genres: Option<Vec<String>>,
 }
 
 impl ContentArgs {
+    /// The genres kept out of recommendation pools.
+    pub(crate) fn excluded_genres(&self) -> Vec<&str> {
+        match &self.exclude_genres {
+            Some(v) => v
+                .iter()
+                .map(|g| g.trim())
+                .filter(|g| !g.is_empty())
+                .collect(),
+            None => timbral_core::taste::clusters::DEFAULT_EXCLUDED.to_vec(),
+        }
+    }
+
     /// The text vectors' dimensions for a full or a client bundle.
     pub(crate) fn dims(&self, client: bool) -> usize {
         use timbral_train::compact;

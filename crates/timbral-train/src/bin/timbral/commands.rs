@@ -217,6 +217,9 @@ pub(crate) fn inspect(path: &Path, json: bool, out: &mut dyn Write) -> Result<()
             "client": model.is_client(),
             "bytes_per_item": info.total_len as f64 / model.n_items().max(1) as f64,
             "params": meta.params, "source": meta.source, "trainer": meta.trainer,
+            "genre_clusters": model.parts().genre_clusters.as_ref().map(|g| serde_json::json!({
+                "names": g.names, "excluded": g.excluded, "silhouette_by_k": g.criterion,
+            })),
         });
         serde_json::to_writer_pretty(&mut *out, &v)?;
         writeln!(out)?;
@@ -264,6 +267,25 @@ pub(crate) fn inspect(path: &Path, json: bool, out: &mut dyn Write) -> Result<()
         "model     implicit ALS: {} factors, {} iterations, regularization {}, alpha {}, {} CG steps, seed {}",
         p.factors, p.iterations, p.regularization, p.alpha, p.cg_steps, p.seed
     )?;
+    if let Some(g) = &model.parts().genre_clusters {
+        let best = g
+            .criterion
+            .iter()
+            .find(|c| c.0 as usize >= g.names.len())
+            .map_or(0.0, |c| c.1);
+        writeln!(
+            out,
+            "clusters  {} genre clusters of {} labels (k by silhouette {best:.3}, tried {}..={}); kept out of pools: {}",
+            g.names.len(),
+            g.labels.len(),
+            g.criterion.first().map_or(0, |c| c.0),
+            g.criterion.last().map_or(0, |c| c.0),
+            g.excluded.join(", ")
+        )?;
+        for (c, name) in g.names.iter().enumerate() {
+            writeln!(out, "  {c:>3}  {name}")?;
+        }
+    }
     writeln!(out, "sections  (bytes in the file; raw: once inflated)")?;
     for s in &info.sections {
         let (kind, name, stored) = (s.kind, s.name, s.stored);
@@ -322,7 +344,8 @@ pub(crate) fn demo(path: &Path, out: &mut dyn Write) -> Result<()> {
                 writeln!(out, "{learned}")?;
                 model = timbral_train::hybrid::with_content(model, &c, Some(learned.fusion));
                 let credits = timbral_train::credits::credits(ds, Some(&meta));
-                model = with_item_info(model, Some(facts), credits);
+                let clusters = genre_clusters(&c.full, &e, &ContentArgs::default());
+                model = with_item_info(model, Some(facts), credits, clusters);
                 Some(e)
             }
             Err(e) => {
@@ -441,8 +464,40 @@ pub(crate) struct Built {
     pub(crate) facts: Option<timbral_core::facts::ItemFacts>,
     /// Artists, albums and genres.
     pub(crate) credits: Option<timbral_core::credits::ItemCredits>,
+    /// The labels' genre clusters, for tastes.
+    pub(crate) clusters: Option<timbral_core::taste::GenreClusters>,
     pub(crate) encoder: MaybeEncoder,
 }
+
+/// The genre clusters of `content`'s labels, embedded by `encoder`.
+#[cfg(feature = "content")]
+pub(crate) fn genre_clusters(
+    content: &timbral_core::Content,
+    encoder: &timbral_encoder::Encoder,
+    c: &ContentArgs,
+) -> Option<timbral_core::taste::GenreClusters> {
+    let excluded: Vec<&str> = c.excluded_genres();
+    let embed = |texts: &[&str]| encoder.embed_batch(texts).ok();
+    let g = timbral_train::genre_clusters::build(content, &embed, &excluded, CLUSTER_SEED)?;
+    tracing::info!(
+        "genre clusters: {} of {} labels (k by silhouette over {}..={}), e.g. {}",
+        g.names.len(),
+        g.labels.len(),
+        g.criterion.first().map_or(0, |c| c.0),
+        g.criterion.last().map_or(0, |c| c.0),
+        g.names
+            .iter()
+            .take(4)
+            .cloned()
+            .collect::<Vec<_>>()
+            .join("; ")
+    );
+    Some(g)
+}
+
+/// The clustering's seed: fixed, so one catalogue gives one clustering.
+#[cfg(feature = "content")]
+const CLUSTER_SEED: u64 = 0x7A57E;
 
 /// Content vectors and item facts for `ds` (and the encoder that made
 /// them), unless `--no-content`; an error if the model files are missing.
@@ -509,11 +564,21 @@ pub(crate) fn content_for(
         let credits = timbral_train::credits::credits(ds, None).or(model.credits().cloned());
         #[cfg(not(feature = "content"))]
         let credits = model.credits().cloned();
+        #[cfg(feature = "content")]
+        // Clustered again where the encoder is at hand (cheap: labels, not
+        // items), else the source bundle's clusters.
+        let clusters = match &encoder {
+            Some(e) => genre_clusters(content, e, c),
+            None => model.parts().genre_clusters.clone(),
+        };
+        #[cfg(not(feature = "content"))]
+        let clusters = model.parts().genre_clusters.clone();
         let content = timbral_train::hybrid::TrainContent::new(content.clone(), dims);
         return Ok(Some(Built {
             content,
             facts,
             credits,
+            clusters,
             encoder,
         }));
     }
@@ -530,11 +595,13 @@ pub(crate) fn content_for(
         let meta = cli_content::metadata(data.data.as_deref(), ds, c.spotify.as_deref())?;
         let content = cli_content::build(&encoder, ds, &meta, progress)?;
         let facts = item_facts(ds, &meta, &content, &encoder, mood.as_ref())?;
+        let clusters = genre_clusters(&content, &encoder, c);
         let content = timbral_train::hybrid::TrainContent::new(content, dims);
         Ok(Some(Built {
             content,
             facts: Some(facts),
             credits: timbral_train::credits::credits(ds, Some(&meta)),
+            clusters,
             encoder: Some(encoder),
         }))
     }
@@ -583,20 +650,24 @@ pub(crate) fn item_facts(
     Ok(facts)
 }
 
-/// `model` with the items' facts (years, audio, moods) and credits
-/// (artists, albums, genres), each where there is one: one rebuild.
+/// `model` with the items' facts (years, audio, moods), credits (artists,
+/// albums, genres) and genre clusters, each where there is one: one
+/// rebuild.
 pub(crate) fn with_item_info(
     model: timbral_core::Model,
     facts: Option<timbral_core::facts::ItemFacts>,
     credits: Option<timbral_core::credits::ItemCredits>,
+    clusters: Option<timbral_core::taste::GenreClusters>,
 ) -> timbral_core::Model {
-    if facts.is_none() && credits.is_none() {
+    if facts.is_none() && credits.is_none() && clusters.is_none() {
         return model;
     }
     let mut parts = model.into_parts();
     parts.facts = facts.or(parts.facts);
     parts.credits = credits.or(parts.credits);
-    timbral_core::Model::from_parts(parts).expect("facts and credits built for these items")
+    parts.genre_clusters = clusters.or(parts.genre_clusters);
+    timbral_core::Model::from_parts(parts)
+        .expect("facts, credits and clusters built for these items")
 }
 
 /// `timbral item`: everything the bundle knows of one item.

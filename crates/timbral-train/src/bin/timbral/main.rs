@@ -6,6 +6,7 @@ mod args;
 mod commands;
 mod mood;
 mod output;
+mod tastes;
 
 use std::io::Write;
 use std::process::ExitCode;
@@ -51,7 +52,12 @@ fn run(cli: Cli) -> Result<()> {
             // Without content (--no-content), the items files' own credits.
             #[cfg(feature = "content")]
             if content.no_content {
-                model = with_item_info(model, None, timbral_train::credits::credits(&ds, None));
+                model = with_item_info(
+                    model,
+                    None,
+                    timbral_train::credits::credits(&ds, None),
+                    None,
+                );
             }
             if let Some(built) = content_for(&ds, &data, &content, client, !cli.quiet)? {
                 let c = built.content;
@@ -73,7 +79,7 @@ fn run(cli: Cli) -> Result<()> {
                     learned.fusion
                 };
                 model = timbral_train::hybrid::with_content(model, &c, Some(fusion));
-                model = with_item_info(model, built.facts, built.credits);
+                model = with_item_info(model, built.facts, built.credits, built.clusters);
             }
             if client {
                 model = model.client();
@@ -357,6 +363,59 @@ fn run(cli: Cli) -> Result<()> {
             }
         }
         Cmd::Inspect { bundle, json } => inspect(&bundle, json, &mut out)?,
+        Cmd::Session { bundle } => {
+            let stdin = std::io::stdin();
+            tastes::session(&bundle, &mut stdin.lock(), &mut out)?
+        }
+        Cmd::Simulate {
+            bundle,
+            listeners,
+            rounds,
+            k,
+            seed,
+            strategy,
+            plot,
+            json,
+        } => {
+            let cfg = timbral_train::simulate::SimConfig {
+                listeners,
+                rounds,
+                k,
+                seed,
+            };
+            tastes::simulate(&bundle, &cfg, &strategy, plot.as_deref(), json, &mut out)?
+        }
+        Cmd::PlaylistEval {
+            bundle,
+            playlists,
+            playlist_col,
+            item_col,
+            seed,
+            json,
+        } => {
+            let model = output::read_bundle(&bundle)?;
+            let (lists, unknown) = timbral_train::playlists::read_playlists(
+                &playlists,
+                &model,
+                &playlist_col,
+                &item_col,
+            )?;
+            let report = timbral_train::playlists::evaluate(&model, &lists, unknown, seed);
+            if json {
+                serde_json::to_writer_pretty(&mut out, &report)?;
+                writeln!(out)?;
+            } else {
+                write!(out, "{report}")?;
+            }
+        }
+        Cmd::Autofill {
+            bundle,
+            seeds,
+            exclude,
+            k,
+            lambda,
+            json,
+        } => tastes::autofill(&bundle, &seeds, &exclude, k, lambda, json, &mut out)?,
         Cmd::Bench {
             data,
             synthetic_users,

@@ -1,0 +1,425 @@
+//! A listener's profile, kept on their device: their history (plays, likes),
+//! what they disliked and skipped, and their tastes. Saved as magic,
+//! version, postcard; version 1 (no tastes) still loads.
+//!
+//! Items are stored by id, not index, so a profile survives a retrained
+//! bundle (unknown ids are skipped, not fatal). A taste stores its members,
+//! not its centroid: the centroid is derived from whatever bundle reads it.
+
+use serde::{Deserialize, Serialize};
+
+use super::learn::{Boosted, Logistic};
+use super::space::Space;
+use super::stage::{StageTable, STAGES};
+use crate::model::Model;
+use crate::Error;
+
+/// What a listener said about an item.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Feedback {
+    Like,
+    Dislike,
+    Skip,
+}
+
+impl std::str::FromStr for Feedback {
+    type Err = Error;
+    fn from_str(s: &str) -> Result<Self, Error> {
+        match s {
+            "like" => Ok(Feedback::Like),
+            "dislike" => Ok(Feedback::Dislike),
+            "skip" => Ok(Feedback::Skip),
+            _ => Err(Error::InvalidInput(format!(
+                "feedback must be \"like\", \"dislike\" or \"skip\", got {s:?}"
+            ))),
+        }
+    }
+}
+
+/// Plays a like counts for: about what a track someone returns to gets.
+pub const LIKE_PLAYS: f32 = 20.0;
+
+/// Leading bytes of a saved profile.
+pub const PROFILE_MAGIC: [u8; 8] = *b"TBRLPRF\0";
+/// 2: tastes and the interaction count. 1 still loads (no tastes).
+pub const PROFILE_VERSION: u8 = 2;
+
+/// A per-taste classifier.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub enum TasteModel {
+    Logistic(Logistic),
+    Boosted(Boosted),
+}
+
+impl TasteModel {
+    pub fn predict(&self, x: &[f32]) -> f32 {
+        match self {
+            TasteModel::Logistic(m) => m.predict(x),
+            TasteModel::Boosted(m) => m.predict(x),
+        }
+    }
+
+    pub fn kind(&self) -> &'static str {
+        match self {
+            TasteModel::Logistic(_) => "logistic",
+            TasteModel::Boosted(_) => "boosted",
+        }
+    }
+}
+
+/// A taste's trained model and how it did on its held-out slice.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct TrainedModel {
+    pub model: TasteModel,
+    /// Which bundle's feature space it was trained in
+    /// ([`super::features::space_fingerprint`]); another bundle retrains.
+    pub space: u32,
+    /// The taste's interaction count when it was trained.
+    pub at: u32,
+    pub samples: u32,
+    pub auc: f32,
+    pub log_loss: f32,
+    /// Both candidates' held-out AUC, where boosting competed.
+    pub logistic_auc: f32,
+    pub boosted_auc: Option<f32>,
+}
+
+/// One of a listener's independent tastes.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Taste {
+    /// Stable within the profile: explanations name it.
+    pub id: u32,
+    /// The genre cluster of the like that started it (by name).
+    pub cluster: Option<String>,
+    pub liked: Vec<String>,
+    pub disliked: Vec<String>,
+    pub skipped: Vec<String>,
+    pub model: Option<TrainedModel>,
+}
+
+impl Taste {
+    pub fn interactions(&self) -> u32 {
+        (self.liked.len() + self.disliked.len() + self.skipped.len()) as u32
+    }
+
+    pub fn confidence(&self, t: &StageTable) -> f32 {
+        t.confidence(
+            self.liked.len() as u32,
+            self.disliked.len() as u32,
+            self.skipped.len() as u32,
+        )
+    }
+
+    /// Members with their centroid weights: likes `1/L`, dislikes
+    /// `−w/D`, skips `−w·s/S` (ids the bundle lacks skipped).
+    pub fn members(&self, model: &Model, t: &StageTable) -> Vec<(u32, f32)> {
+        let mut out = Vec::new();
+        let mut add = |ids: &[String], total: f32| {
+            let known: Vec<u32> = ids
+                .iter()
+                .filter_map(|id| model.item_index(id).ok())
+                .collect();
+            let w = total / known.len().max(1) as f32;
+            out.extend(known.into_iter().map(|i| (i, w)));
+        };
+        add(&self.liked, 1.0);
+        add(&self.disliked, -t.dislike_weight);
+        add(&self.skipped, -t.dislike_weight * t.skip_weight);
+        out
+    }
+}
+
+/// A listener's profile.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Profile {
+    /// (item id, plays): imported history and likes.
+    pub items: Vec<(String, f32)>,
+    pub disliked: Vec<String>,
+    pub skipped: Vec<String>,
+    /// Version 2: the listener's tastes, in the order they started.
+    pub tastes: Vec<Taste>,
+    /// Version 2: feedback events so far (likes, dislikes, skips).
+    pub interactions: u32,
+}
+
+/// Version 1's layout, read and converted.
+#[derive(Deserialize)]
+struct ProfileV1 {
+    items: Vec<(String, f32)>,
+    disliked: Vec<String>,
+    skipped: Vec<String>,
+}
+
+impl Profile {
+    /// Adds plays of an item (a history import, an onboarding pick).
+    pub fn add(&mut self, model: &Model, item: u32, plays: f32) -> Result<(), Error> {
+        if !(plays.is_finite() && plays >= 0.0) {
+            return Err(Error::InvalidInput(format!(
+                "plays must be a finite number ≥ 0, got {plays}"
+            )));
+        }
+        model.check_item(item)?;
+        let id = model.item_id(item).to_string();
+        self.disliked.retain(|d| *d != id);
+        match self.items.iter_mut().find(|(i, _)| *i == id) {
+            Some((_, p)) => *p += plays,
+            None => self.items.push((id, plays)),
+        }
+        Ok(())
+    }
+
+    /// [`Self::feedback_from`] without knowing which taste showed it.
+    pub fn feedback(&mut self, model: &Model, item: u32, f: Feedback) -> Result<(), Error> {
+        self.feedback_from(model, item, f, None)
+    }
+
+    /// Like: the item joins the history with `LIKE_PLAYS` plays, and a
+    /// taste (the nearest, if close enough, else a new one). Dislike: it
+    /// leaves the history, is never recommended again, and pushes the
+    /// taste it belongs to (the one that showed it, else the nearest) away.
+    /// Skip: not recommended again, a skipped history item weighs half, and
+    /// it counts against its taste a little.
+    pub fn feedback_from(
+        &mut self,
+        model: &Model,
+        item: u32,
+        f: Feedback,
+        shown_by: Option<u32>,
+    ) -> Result<(), Error> {
+        model.check_item(item)?;
+        let id = model.item_id(item).to_string();
+        let space = Space::new(model);
+        self.interactions += 1;
+        match f {
+            Feedback::Like => {
+                self.add(model, item, LIKE_PLAYS)?;
+                self.skipped.retain(|s| *s != id);
+                for t in &mut self.tastes {
+                    t.disliked.retain(|d| *d != id);
+                    t.skipped.retain(|d| *d != id);
+                }
+                if !self.tastes.iter().any(|t| t.liked.contains(&id)) {
+                    let at = self.assign_like(model, &space, item, &STAGES);
+                    match at {
+                        Some(t) => self.tastes[t].liked.push(id),
+                        None => {
+                            let cluster = model
+                                .item_clusters()
+                                .primary(item as usize)
+                                .map(|c| model.item_clusters().names[c as usize].clone());
+                            let next = self.tastes.iter().map(|t| t.id + 1).max().unwrap_or(0);
+                            self.tastes.push(Taste {
+                                id: next,
+                                cluster,
+                                liked: vec![id],
+                                ..Taste::default()
+                            });
+                        }
+                    }
+                }
+            }
+            Feedback::Dislike | Feedback::Skip => {
+                if f == Feedback::Dislike {
+                    self.items.retain(|(i, _)| *i != id);
+                    if !self.disliked.contains(&id) {
+                        self.disliked.push(id.clone());
+                    }
+                } else {
+                    if let Some((_, p)) = self.items.iter_mut().find(|(i, _)| *i == id) {
+                        *p *= 0.5;
+                    }
+                    if !self.skipped.contains(&id) {
+                        self.skipped.push(id.clone());
+                    }
+                }
+                let owner = shown_by
+                    .and_then(|s| self.tastes.iter().position(|t| t.id == s))
+                    .or_else(|| self.nearest(model, &space, item).map(|(t, _)| t));
+                if let Some(t) = owner {
+                    let t = &mut self.tastes[t];
+                    if f == Feedback::Dislike {
+                        t.liked.retain(|l| *l != id);
+                    }
+                    let list = if f == Feedback::Dislike {
+                        &mut t.disliked
+                    } else {
+                        &mut t.skipped
+                    };
+                    if !list.contains(&id) {
+                        list.push(id);
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// The taste nearest item `i` (cosine to its centroid) and that cosine.
+    pub fn nearest(&self, model: &Model, space: &Space<'_>, i: u32) -> Option<(usize, f32)> {
+        let mut best: Option<(usize, f32)> = None;
+        for (t, taste) in self.tastes.iter().enumerate() {
+            let Some(c) = space.centroid(&taste.members(model, &STAGES)) else {
+                continue;
+            };
+            let cos = space.cosine(&c, i);
+            if best.is_none_or(|(_, b)| cos > b) {
+                best = Some((t, cos));
+            }
+        }
+        best
+    }
+
+    /// Where a like of `i` goes: the nearest taste if it is close enough;
+    /// else the nearest of the tastes its genre cluster started, if that
+    /// one is close enough for a taste of its own cluster; else, when the
+    /// tastes are full, the nearest anyway. `None` starts a new taste.
+    /// Tastes never merge.
+    fn assign_like(
+        &self,
+        model: &Model,
+        space: &Space<'_>,
+        i: u32,
+        t: &StageTable,
+    ) -> Option<usize> {
+        let clusters = model.item_clusters();
+        let cluster = clusters
+            .primary(i as usize)
+            .map(|c| clusters.names[c as usize].as_str());
+        let mut nearest: Option<(usize, f32)> = None;
+        let mut same: Option<(usize, f32)> = None;
+        for (at, taste) in self.tastes.iter().enumerate() {
+            let Some(c) = space.centroid(&taste.members(model, &STAGES)) else {
+                continue;
+            };
+            let cos = space.cosine(&c, i);
+            if nearest.is_none_or(|(_, b)| cos > b) {
+                nearest = Some((at, cos));
+            }
+            if cluster.is_some()
+                && taste.cluster.as_deref() == cluster
+                && same.is_none_or(|(_, b)| cos > b)
+            {
+                same = Some((at, cos));
+            }
+        }
+        let (near, cos) = nearest?;
+        if cos >= t.join_cosine {
+            return Some(near);
+        }
+        if let Some((at, c)) = same.filter(|&(_, c)| c >= t.join_cosine_same_cluster) {
+            let _ = c;
+            return Some(at);
+        }
+        (self.tastes.len() >= t.max_tastes).then_some(near)
+    }
+
+    /// Likes over all tastes.
+    pub fn likes(&self) -> u32 {
+        self.tastes.iter().map(|t| t.liked.len() as u32).sum()
+    }
+
+    /// The history as (index, plays), ids this bundle lacks skipped.
+    pub fn history(&self, model: &Model) -> Vec<(u32, f32)> {
+        self.items
+            .iter()
+            .filter_map(|(id, p)| model.item_index(id).ok().map(|i| (i, *p)))
+            .collect()
+    }
+
+    /// Items never to recommend: disliked and skipped ones.
+    pub fn excluded(&self, model: &Model) -> Vec<u32> {
+        self.disliked
+            .iter()
+            .chain(&self.skipped)
+            .filter_map(|id| model.item_index(id).ok())
+            .collect()
+    }
+
+    pub fn to_bytes(&self) -> Vec<u8> {
+        let mut out = PROFILE_MAGIC.to_vec();
+        out.push(PROFILE_VERSION);
+        out.extend(postcard::to_allocvec(self).expect("serialising to memory cannot fail"));
+        out
+    }
+
+    pub fn from_bytes(bytes: &[u8]) -> Result<Self, Error> {
+        let bad = |why: String| Error::InvalidInput(format!("not a saved Timbral profile: {why}"));
+        if bytes.len() < 9 || bytes[..8] != PROFILE_MAGIC {
+            return Err(bad("wrong magic bytes".into()));
+        }
+        fn take<'a, T: Deserialize<'a>>(b: &'a [u8]) -> Result<T, String> {
+            let (p, rest) = postcard::take_from_bytes::<T>(b).map_err(|e| e.to_string())?;
+            if !rest.is_empty() {
+                return Err(format!("{} bytes left over", rest.len()));
+            }
+            Ok(p)
+        }
+        let p = match bytes[8] {
+            1 => {
+                let v1: ProfileV1 = take(&bytes[9..]).map_err(bad)?;
+                Profile {
+                    items: v1.items,
+                    disliked: v1.disliked,
+                    skipped: v1.skipped,
+                    ..Profile::default()
+                }
+            }
+            2 => take::<Profile>(&bytes[9..]).map_err(bad)?,
+            v => {
+                return Err(bad(format!(
+                    "profile version {v} (this build reads 1 to {PROFILE_VERSION})"
+                )))
+            }
+        };
+        if p.items.iter().any(|(_, v)| !(v.is_finite() && *v >= 0.0)) {
+            return Err(bad("a play count is not a finite number ≥ 0".into()));
+        }
+        let mut ids: Vec<u32> = p.tastes.iter().map(|t| t.id).collect();
+        ids.sort_unstable();
+        if ids.windows(2).any(|w| w[0] == w[1]) {
+            return Err(bad("two tastes share an id".into()));
+        }
+        for t in &p.tastes {
+            if let Some(m) = &t.model {
+                let ok = match &m.model {
+                    TasteModel::Logistic(l) => l.validate(),
+                    TasteModel::Boosted(b) => b.validate(),
+                };
+                ok.map_err(|e| bad(format!("taste {}: {e}", t.id)))?;
+                let figures = [
+                    m.auc,
+                    m.log_loss,
+                    m.logistic_auc,
+                    m.boosted_auc.unwrap_or(0.0),
+                ];
+                if figures.iter().any(|v| !v.is_finite()) {
+                    return Err(bad(format!("taste {}: a model figure is not finite", t.id)));
+                }
+            }
+        }
+        Ok(p)
+    }
+
+    /// Version 1's bytes of this profile (its history only): what an older
+    /// build wrote, for tests of the upgrade path.
+    pub fn to_bytes_v1(&self) -> Vec<u8> {
+        #[derive(Serialize)]
+        struct V1<'a> {
+            items: &'a [(String, f32)],
+            disliked: &'a [String],
+            skipped: &'a [String],
+        }
+        let mut out = PROFILE_MAGIC.to_vec();
+        out.push(1);
+        out.extend(
+            postcard::to_allocvec(&V1 {
+                items: &self.items,
+                disliked: &self.disliked,
+                skipped: &self.skipped,
+            })
+            .expect("serialising to memory cannot fail"),
+        );
+        out
+    }
+}

@@ -1,0 +1,671 @@
+//! The staged recommender: what each stage picks, and how a list is split
+//! over a listener's tastes.
+//!
+//! Every taste scores an item by how near it is, in vectors and in genre:
+//! `near = cos(item, centroid) + g·(the taste's cluster mix · the item's)`.
+//!
+//! - *Cold start*: popular items, round-robin over genre clusters (or the
+//!   genres the listener named), one per artist, nothing personal.
+//! - *Fallback*: per taste `near − p·log-popularity` (less popular picks,
+//!   to explore); 80% of the list from strong tastes, 20% from weak ones
+//!   or from clusters no taste covers yet.
+//! - *Ranking*: per taste `near + a·(audio match − ½) + h·z(history)`,
+//!   minus the dislike penalty; the list split evenly over the active
+//!   tastes, an exploration share for the weak and for unexplored
+//!   clusters (least explored first).
+//! - *Model-based*: a taste with a model re-ranks its ranking shortlist by
+//!   the model's probability.
+//!
+//! Where the listener has play history, `z(history)` is today's fused
+//! CF + content score of it, standardised: the base the tastes refine.
+
+use std::collections::HashSet;
+
+use serde::Serialize;
+
+use super::features::{space_fingerprint, train, wants_model, Featurizer};
+use super::profile::{Profile, Taste};
+use super::space::{audio01, audio_match, Space};
+use super::stage::{even_split, Stage, StageTable, STAGES};
+use crate::content::standardize;
+use crate::model::Model;
+use crate::topk::{top_k, Scored};
+use crate::Error;
+
+/// One recommendation of the staged recommender.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize)]
+pub struct Pick {
+    pub index: u32,
+    pub score: f32,
+    /// The taste it was picked for (`None`: cold start or exploration of a
+    /// cluster no taste covers).
+    pub taste: Option<u32>,
+    pub stage: Stage,
+    /// Picked to explore (a weak taste, an unexplored cluster).
+    pub explore: bool,
+}
+
+/// One list of candidates and the slots it fills.
+struct Source {
+    taste: Option<u32>,
+    stage: Stage,
+    explore: bool,
+    slots: usize,
+    ranked: Vec<Scored>,
+}
+
+/// What one taste looks like, derived from its members.
+pub struct TasteView {
+    pub at: usize,
+    pub confidence: f32,
+    pub centroid: Option<super::space::Centroid>,
+    pub audio_mean: Option<[f32; 9]>,
+    /// Share of each cluster among its likes, heaviest first.
+    pub clusters: Vec<(u16, f32)>,
+}
+
+impl TasteView {
+    pub fn of(space: &Space<'_>, profile: &Profile, at: usize, t: &StageTable) -> Self {
+        let model = space.model;
+        let taste = &profile.tastes[at];
+        let liked: Vec<u32> = taste
+            .liked
+            .iter()
+            .filter_map(|id| model.item_index(id).ok())
+            .collect();
+        let audio: Vec<[f32; 9]> = liked
+            .iter()
+            .filter_map(|&i| audio01(model, i as usize))
+            .collect();
+        let audio_mean = (!audio.is_empty()).then(|| {
+            let mut m = [0f32; 9];
+            for a in &audio {
+                for f in 0..9 {
+                    m[f] += a[f] / audio.len() as f32;
+                }
+            }
+            m
+        });
+        let ic = model.item_clusters();
+        let mut share = vec![0f32; ic.len()];
+        for &i in &liked {
+            for &(c, s) in &ic.dist[i as usize] {
+                share[c as usize] += s / liked.len() as f32;
+            }
+        }
+        let mut clusters: Vec<(u16, f32)> = share
+            .into_iter()
+            .enumerate()
+            .filter(|&(_, s)| s > 0.0)
+            .map(|(c, s)| (c as u16, s))
+            .collect();
+        clusters.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
+        TasteView {
+            at,
+            confidence: taste.confidence(t),
+            centroid: space.centroid(&taste.members(model, t)),
+            audio_mean,
+            clusters,
+        }
+    }
+}
+
+impl Model {
+    /// The staged recommender's stage for `profile` now.
+    pub fn stage_of(&self, profile: &Profile) -> Stage {
+        let t = &STAGES;
+        let best = profile
+            .tastes
+            .iter()
+            .map(|x| x.confidence(t))
+            .fold(0f32, f32::max);
+        let fp = space_fingerprint(self);
+        let any_model = profile
+            .tastes
+            .iter()
+            .any(|x| x.model.as_ref().is_some_and(|m| m.space == fp));
+        t.listener_stage(profile.likes(), profile.interactions, best, any_model)
+    }
+
+    /// Retrains the taste models that are due: a taste that now has enough
+    /// feedback and no model, a model from another bundle, or one
+    /// `retrain_every` interactions old. Returns how many were trained.
+    pub fn refresh_taste_models(&self, profile: &mut Profile) -> usize {
+        let t = &STAGES;
+        let space = Space::new(self);
+        let fp = space_fingerprint(self);
+        let mut trained = 0;
+        for taste in &mut profile.tastes {
+            if !wants_model(taste, t) {
+                taste.model = None;
+                continue;
+            }
+            let due = match &taste.model {
+                None => true,
+                Some(m) => m.space != fp || taste.interactions() >= m.at + t.retrain_every,
+            };
+            if due {
+                taste.model = train(&space, taste, t);
+                trained += 1;
+            }
+        }
+        trained
+    }
+
+    /// Staged recommendations for `profile` (its models retrained where
+    /// due). `exclude` adds to what the profile already rules out.
+    pub fn recommend_staged(
+        &self,
+        profile: &mut Profile,
+        exclude: &[u32],
+        k: usize,
+    ) -> Result<(Stage, Vec<Pick>), Error> {
+        crate::listener::check_k(k)?;
+        for &i in exclude {
+            self.check_item(i)?;
+        }
+        self.refresh_taste_models(profile);
+        let stage = self.stage_of(profile);
+        let blocked = self.blocked(profile, exclude);
+        let picks = match stage {
+            Stage::ColdStart => self.cold_picks(&[], &blocked, k, None, None)?,
+            _ => self.taste_picks(profile, stage, &blocked, k),
+        };
+        Ok((stage, picks))
+    }
+
+    /// Cold-start picks for a listener who named `genres` (maybe none).
+    pub fn cold_start_staged(
+        &self,
+        profile: &Profile,
+        genres: &[String],
+        k: usize,
+    ) -> Result<Vec<Pick>, Error> {
+        crate::listener::check_k(k)?;
+        let blocked = self.blocked(profile, &[]);
+        self.cold_picks(genres, &blocked, k, None, None)
+    }
+
+    /// Items never to recommend: the history, dislikes, skips, `exclude`,
+    /// and excluded genres.
+    fn blocked(&self, profile: &Profile, exclude: &[u32]) -> Vec<bool> {
+        let ic = self.item_clusters();
+        let mut b: Vec<bool> = ic.pooled.iter().map(|p| !p).collect();
+        for (i, _) in profile.history(self) {
+            b[i as usize] = true;
+        }
+        for i in profile
+            .excluded(self)
+            .into_iter()
+            .chain(exclude.iter().copied())
+        {
+            b[i as usize] = true;
+        }
+        for t in &profile.tastes {
+            for id in t.liked.iter().chain(&t.disliked).chain(&t.skipped) {
+                if let Ok(i) = self.item_index(id) {
+                    b[i as usize] = true;
+                }
+            }
+        }
+        b
+    }
+
+    /// Log-listeners in [0, 1].
+    fn pop01(&self) -> Vec<f32> {
+        let pop = self.popularity();
+        let max = pop.listeners.iter().copied().max().unwrap_or(0);
+        (0..self.n_items())
+            .map(|i| pop.penalty_with_max(i, max))
+            .collect()
+    }
+
+    /// Popular items round-robin over groups (the named genres, else each
+    /// item's main cluster), one per artist. `only` restricts the items
+    /// (exploration: clusters no taste covers); `shown` (how many items of
+    /// each cluster the listener has rated) puts the least explored
+    /// clusters first.
+    fn cold_picks(
+        &self,
+        genres: &[String],
+        blocked: &[bool],
+        k: usize,
+        only: Option<&dyn Fn(usize) -> bool>,
+        shown: Option<&[u32]>,
+    ) -> Result<Vec<Pick>, Error> {
+        let pop = self.pop01();
+        let ic = self.item_clusters();
+        let genres: Vec<&String> = genres.iter().filter(|g| !g.trim().is_empty()).collect();
+        let ok = |i: usize| !blocked[i] && only.is_none_or(|f| f(i));
+        let mut groups: Vec<Vec<Scored>> = if genres.is_empty() {
+            let mut g: Vec<Vec<Scored>> = vec![Vec::new(); ic.len() + 1];
+            for i in (0..self.n_items()).filter(|&i| ok(i)) {
+                let c = ic.primary(i).map_or(ic.len(), usize::from);
+                g[c].push(Scored {
+                    index: i as u32,
+                    score: pop[i],
+                });
+            }
+            g
+        } else {
+            let c = self.content().ok_or_else(|| {
+                Error::InvalidInput("this bundle has no labels to pick genres from".into())
+            })?;
+            let g: Vec<Vec<Scored>> = genres
+                .iter()
+                .map(|g| {
+                    (0..self.n_items())
+                        .filter(|&i| ok(i) && c.has_label(i, g))
+                        .map(|i| Scored {
+                            index: i as u32,
+                            score: pop[i],
+                        })
+                        .collect()
+                })
+                .collect();
+            if g.iter().all(Vec::is_empty) {
+                return Err(Error::InvalidInput(format!(
+                    "no item carries any of the genres {genres:?}"
+                )));
+            }
+            g
+        };
+        for g in &mut groups {
+            let n = g.len();
+            *g = top_k(std::mem::take(g), n.min(4 * k));
+        }
+        groups.retain(|g| !g.is_empty());
+        let explored = |g: &[Scored]| {
+            shown.map_or(0, |s| {
+                ic.primary(g[0].index as usize)
+                    .map_or(u32::MAX, |c| s[c as usize])
+            })
+        };
+        groups.sort_by(|a, b| {
+            explored(a)
+                .cmp(&explored(b))
+                .then(b[0].score.total_cmp(&a[0].score))
+                .then(a[0].index.cmp(&b[0].index))
+        });
+        let credits = self.credits();
+        let mut artists: HashSet<&str> = HashSet::new();
+        let mut out: Vec<Pick> = Vec::with_capacity(k);
+        let mut at = vec![0usize; groups.len()];
+        while out.len() < k {
+            let mut progressed = false;
+            for (g, list) in groups.iter().enumerate() {
+                if out.len() >= k {
+                    break;
+                }
+                while let Some(s) = list.get(at[g]) {
+                    at[g] += 1;
+                    let artist = credits.and_then(|c| c.artist(s.index as usize));
+                    if out.iter().any(|p| p.index == s.index)
+                        || artist.is_some_and(|a| artists.contains(a))
+                    {
+                        continue;
+                    }
+                    if let Some(a) = artist {
+                        artists.insert(a);
+                    }
+                    out.push(Pick {
+                        index: s.index,
+                        score: s.score,
+                        taste: None,
+                        stage: Stage::ColdStart,
+                        explore: false,
+                    });
+                    progressed = true;
+                    break;
+                }
+            }
+            if !progressed {
+                break;
+            }
+        }
+        Ok(out)
+    }
+
+    /// The standardised fused score of the listener's play history over
+    /// every item, where there is a history.
+    fn history_scores(&self, profile: &Profile, blocked: &[bool]) -> Option<Vec<f32>> {
+        let history = profile.history(self);
+        if history.is_empty() {
+            return None;
+        }
+        let keep: Vec<bool> = blocked.iter().map(|b| !b).collect();
+        let mut s = if self.content().is_some() {
+            let x = self.listener_factor(&history).ok()?;
+            let parts = self.fusion_parts(&x, &history, &[]);
+            let w = self.fusion_weights(history.len());
+            (0..self.n_items())
+                .map(|i| parts.score(&w, self.popularity_term(), i))
+                .collect::<Vec<f32>>()
+        } else {
+            let x = self.fold_in(&history).ok()?;
+            self.scores(&x)
+        };
+        standardize(&mut s, &keep);
+        Some(s)
+    }
+
+    /// Fallback, ranking and model-based picks: one list per taste (and
+    /// the exploration lists), slots allotted by the stage's rule.
+    fn taste_picks(
+        &self,
+        profile: &Profile,
+        stage: Stage,
+        blocked: &[bool],
+        k: usize,
+    ) -> Vec<Pick> {
+        let t = &STAGES;
+        let space = Space::new(self);
+        let pop = self.pop01();
+        let history = if stage == Stage::Fallback {
+            None
+        } else {
+            self.history_scores(profile, blocked)
+        };
+        let disliked: Vec<u32> = profile
+            .disliked
+            .iter()
+            .filter_map(|id| self.item_index(id).ok())
+            .collect();
+        let mut views: Vec<TasteView> = (0..profile.tastes.len())
+            .filter(|&at| !profile.tastes[at].liked.is_empty())
+            .map(|at| TasteView::of(&space, profile, at, t))
+            .collect();
+        views.sort_by(|a, b| {
+            b.confidence
+                .total_cmp(&a.confidence)
+                .then(profile.tastes[a.at].id.cmp(&profile.tastes[b.at].id))
+        });
+        // Slots: strongest first.
+        let explore_share = if stage == Stage::Fallback {
+            t.fallback_explore
+        } else {
+            t.explore
+        };
+        let n_explore = ((k as f32 * explore_share).round() as usize).clamp(1, k);
+        let n_main = k - n_explore.min(k.saturating_sub(1));
+        let n_explore = k - n_main;
+        let (main, weak): (Vec<&TasteView>, Vec<&TasteView>) = if stage == Stage::Fallback {
+            let strong: Vec<&TasteView> = views
+                .iter()
+                .filter(|v| v.confidence >= t.strong_confidence)
+                .collect();
+            if strong.is_empty() {
+                (
+                    views.iter().take(1).collect(),
+                    views.iter().skip(1).collect(),
+                )
+            } else {
+                (
+                    strong,
+                    views
+                        .iter()
+                        .filter(|v| v.confidence < t.strong_confidence)
+                        .collect(),
+                )
+            }
+        } else {
+            // Active tastes share the list; a taste with too little
+            // behind it (a one-off like) only gets exploration slots.
+            let (active, inactive): (Vec<&TasteView>, Vec<&TasteView>) = views
+                .iter()
+                .partition(|v| v.confidence >= t.active_confidence);
+            match (active.len(), inactive.is_empty()) {
+                (0, _) => (
+                    views.iter().take(1).collect(),
+                    views.iter().skip(1).collect(),
+                ),
+                (1, true) => (active, Vec::new()),
+                (_, true) => (active.clone(), active.last().copied().into_iter().collect()),
+                _ => (active, inactive),
+            }
+        };
+        let mut sources: Vec<Source> = Vec::new();
+        for (v, slots) in main.iter().zip(even_split(n_main, main.len())) {
+            let taste = &profile.tastes[v.at];
+            let (s, ranked) = self.rank_taste(
+                &space,
+                taste,
+                v,
+                stage,
+                blocked,
+                &pop,
+                history.as_deref(),
+                &disliked,
+                slots * 4 + 20,
+            );
+            sources.push(Source {
+                taste: Some(taste.id),
+                stage: s,
+                explore: false,
+                slots,
+                ranked,
+            });
+        }
+        // Exploration: half to weak tastes (if any), the rest to clusters
+        // no taste covers.
+        // The least tried weak tastes first, so each gets its turn.
+        let mut weak = weak;
+        weak.sort_by_key(|v| (profile.tastes[v.at].interactions(), profile.tastes[v.at].id));
+        let to_weak = if weak.is_empty() {
+            0
+        } else {
+            n_explore.div_ceil(2)
+        };
+        for (v, slots) in weak.iter().zip(even_split(to_weak, weak.len())) {
+            if slots == 0 {
+                break;
+            }
+            let taste = &profile.tastes[v.at];
+            let (s, ranked) = self.rank_taste(
+                &space,
+                taste,
+                v,
+                stage,
+                blocked,
+                &pop,
+                history.as_deref(),
+                &disliked,
+                slots * 4 + 20,
+            );
+            sources.push(Source {
+                taste: Some(taste.id),
+                stage: s,
+                explore: true,
+                slots,
+                ranked,
+            });
+        }
+        let covered: HashSet<u16> = views
+            .iter()
+            .filter_map(|v| v.clusters.first().map(|c| c.0))
+            .collect();
+        let ic = self.item_clusters();
+        let uncovered = |i: usize| ic.primary(i).is_some_and(|c| !covered.contains(&c));
+        let explore_n = n_explore - to_weak;
+        if explore_n > 0 {
+            let mut shown = vec![0u32; ic.len()];
+            let rated = profile
+                .tastes
+                .iter()
+                .flat_map(|t| t.liked.iter().chain(&t.disliked).chain(&t.skipped));
+            for id in rated.chain(&profile.disliked).chain(&profile.skipped) {
+                if let Some(c) = self
+                    .item_index(id)
+                    .ok()
+                    .and_then(|i| ic.primary(i as usize))
+                {
+                    shown[c as usize] += 1;
+                }
+            }
+            let picks = self
+                .cold_picks(&[], blocked, explore_n * 3, Some(&uncovered), Some(&shown))
+                .unwrap_or_default();
+            sources.push(Source {
+                taste: None,
+                stage,
+                explore: true,
+                slots: explore_n,
+                ranked: picks
+                    .into_iter()
+                    .map(|p| Scored {
+                        index: p.index,
+                        score: p.score,
+                    })
+                    .collect(),
+            });
+        }
+        allocate(sources, k)
+    }
+
+    /// One taste's ranked candidates and the stage that ranked them.
+    #[allow(clippy::too_many_arguments)]
+    fn rank_taste(
+        &self,
+        space: &Space<'_>,
+        taste: &Taste,
+        view: &TasteView,
+        stage: Stage,
+        blocked: &[bool],
+        pop: &[f32],
+        history: Option<&[f32]>,
+        disliked: &[u32],
+        want: usize,
+    ) -> (Stage, Vec<Scored>) {
+        let t = &STAGES;
+        let Some(c) = &view.centroid else {
+            return (stage, Vec::new());
+        };
+        let cos = space.cosines(c);
+        let fp = space_fingerprint(self);
+        let model = taste
+            .model
+            .as_ref()
+            .filter(|m| stage == Stage::ModelBased && m.space == fp);
+        let taste_stage = match (stage, model) {
+            (Stage::Fallback, _) => Stage::Fallback,
+            (_, Some(_)) => Stage::ModelBased,
+            _ => Stage::Ranking,
+        };
+        let ic = self.item_clusters();
+        // How much of the taste's cluster mix the item shares.
+        let genre = |i: usize| -> f32 {
+            view.clusters
+                .iter()
+                .map(|&(c, share)| share * ic.share(i, c))
+                .sum()
+        };
+        let base = |i: usize| -> f32 {
+            let near = cos[i] + t.cluster_weight * genre(i);
+            if taste_stage == Stage::Fallback {
+                near - t.fallback_popularity * pop[i]
+            } else {
+                let a = audio01(self, i);
+                near + t.audio_weight * (audio_match(a.as_ref(), view.audio_mean.as_ref()) - 0.5)
+                    + history.map_or(0.0, |h| t.history_weight * h[i])
+            }
+        };
+        let short = if model.is_some() {
+            t.model_candidates.max(want)
+        } else {
+            want
+        };
+        let cands: Vec<Scored> = (0..self.n_items())
+            .filter(|&i| !blocked[i])
+            .map(|i| Scored {
+                index: i as u32,
+                score: base(i),
+            })
+            .collect();
+        let shortlist = top_k(cands, short);
+        // Dislike penalty: the taste's own negatives and every dislike.
+        let mut negatives: Vec<(u32, f32)> = disliked.iter().map(|&d| (d, 1.0)).collect();
+        for id in &taste.skipped {
+            if let Ok(i) = self.item_index(id) {
+                negatives.push((i, t.skip_weight));
+            }
+        }
+        let penalty = |i: u32| -> f32 {
+            negatives
+                .iter()
+                .map(|&(d, w)| {
+                    let c = space.pair(i, d);
+                    w * ((c - t.near_dislike) / (1.0 - t.near_dislike)).max(0.0)
+                })
+                .fold(0f32, f32::max)
+                * t.dislike_penalty
+        };
+        let featurizer = model.map(|_| Featurizer::new(space, taste, t));
+        let rescored: Vec<Scored> = shortlist
+            .into_iter()
+            .map(|s| {
+                let score = match (model, &featurizer) {
+                    (Some(m), Some(f)) => m.model.predict(&f.row(s.index, Some(c))) + 0.1 * s.score,
+                    _ => s.score,
+                };
+                Scored {
+                    index: s.index,
+                    score: score - penalty(s.index),
+                }
+            })
+            .collect();
+        (taste_stage, top_k(rescored, want))
+    }
+}
+
+/// Fills each source's slots round-robin (so the head of the list mixes
+/// the tastes), never the same item twice; slots a source cannot fill go
+/// to the others in order.
+fn allocate(sources: Vec<Source>, k: usize) -> Vec<Pick> {
+    let mut out: Vec<Pick> = Vec::with_capacity(k);
+    let mut taken: HashSet<u32> = HashSet::new();
+    let mut at = vec![0usize; sources.len()];
+    let mut filled = vec![0usize; sources.len()];
+    let next = |s: &Source, at: &mut usize, taken: &mut HashSet<u32>| -> Option<Pick> {
+        while let Some(c) = s.ranked.get(*at) {
+            *at += 1;
+            if taken.insert(c.index) {
+                return Some(Pick {
+                    index: c.index,
+                    score: c.score,
+                    taste: s.taste,
+                    stage: s.stage,
+                    explore: s.explore,
+                });
+            }
+        }
+        None
+    };
+    // Round-robin within the slots.
+    loop {
+        let mut progressed = false;
+        for (g, s) in sources.iter().enumerate() {
+            if filled[g] < s.slots && out.len() < k {
+                if let Some(p) = next(s, &mut at[g], &mut taken) {
+                    out.push(p);
+                    filled[g] += 1;
+                    progressed = true;
+                } else {
+                    filled[g] = s.slots;
+                }
+            }
+        }
+        if !progressed {
+            break;
+        }
+    }
+    // What is left, from any source in order.
+    for (g, s) in sources.iter().enumerate() {
+        while out.len() < k {
+            match next(s, &mut at[g], &mut taken) {
+                Some(p) => out.push(p),
+                None => break,
+            }
+        }
+    }
+    out
+}
