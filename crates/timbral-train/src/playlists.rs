@@ -1,7 +1,7 @@
 //! Playlist continuation, the judge of autofill: hold out half of each
 //! playlist, continue it from the other half, and count what comes back
 //! (recall@k, R-precision), beside plain KNN of the seeds' centroid and a
-//! genre-match baseline.
+//! genre-match baseline, and autofill without and with more diversity.
 //!
 //! Playlists come from any table with a playlist column and an item column
 //! (`spotify_songs.csv`: `playlist_id`, `track_id`), through the one table
@@ -118,31 +118,55 @@ pub struct PlaylistReport {
     pub methods: Vec<MethodScore>,
 }
 
-/// The genre-match baseline: items carrying the seeds' most common first
-/// label, most popular first (seeds left out).
+/// Plain KNN: the items nearest the seeds' centroid (unit seeds, equal
+/// weights), seeds left out.
+fn knn(model: &Model, seeds: &[u32], k: usize) -> Vec<Scored> {
+    let Some(c) = model.content() else {
+        return Vec::new();
+    };
+    let norms = &model.content_norms().full;
+    let unit: Vec<(u32, f32)> = seeds
+        .iter()
+        .filter(|&&s| norms[s as usize] > 0.0)
+        .map(|&s| (s, 1.0 / norms[s as usize]))
+        .collect();
+    let cos = model.content_cosines(&c.centroid(&unit));
+    let cands = (0..model.n_items() as u32)
+        .filter(|i| !seeds.contains(i))
+        .map(|i| Scored {
+            index: i,
+            score: cos[i as usize],
+        })
+        .collect();
+    timbral_core::top_k(cands, k)
+}
+
+/// The genre-match baseline: items scored by how many seeds carry each of
+/// their labels (the seeds' genre mix), popularity breaking ties; seeds
+/// left out.
 fn genre_match(model: &Model, seeds: &[u32], k: usize) -> Vec<Scored> {
     let Some(c) = model.content() else {
         return Vec::new();
     };
-    let mut count: HashMap<&str, usize> = HashMap::new();
+    let mut count: HashMap<&str, f32> = HashMap::new();
     for &s in seeds {
-        if let Some(l) = c.labels[s as usize].first() {
-            *count.entry(l.as_str()).or_default() += 1;
+        for l in &c.labels[s as usize] {
+            *count.entry(l.as_str()).or_default() += 1.0;
         }
     }
-    let Some(top) = count
-        .into_iter()
-        .max_by(|a, b| a.1.cmp(&b.1).then(b.0.cmp(a.0)))
-        .map(|(l, _)| l.to_string())
-    else {
-        return Vec::new();
-    };
     let pop = model.popularity();
+    let max = pop.listeners.iter().copied().max().unwrap_or(0);
     let cands = (0..model.n_items() as u32)
-        .filter(|i| !seeds.contains(i) && c.labels[*i as usize].contains(&top))
-        .map(|i| Scored {
-            index: i,
-            score: pop.score(i as usize),
+        .filter(|i| !seeds.contains(i))
+        .filter_map(|i| {
+            let g: f32 = c.labels[i as usize]
+                .iter()
+                .filter_map(|l| count.get(l.as_str()))
+                .sum();
+            (g > 0.0).then(|| Scored {
+                index: i,
+                score: g + 0.5 * pop.penalty_with_max(i as usize, max),
+            })
         })
         .collect();
     timbral_core::top_k(cands, k)
@@ -166,9 +190,14 @@ pub fn evaluate(
             }),
         ),
         (
-            "knn",
-            Box::new(|s: &[u32], k| model.autofill(s, &[], k, 1.0).unwrap_or_default()),
+            "autofill, no diversity",
+            Box::new(|s: &[u32], k| model.autofill(s, &[], k, 0.0).unwrap_or_default()),
         ),
+        (
+            "autofill, diversity 0.7",
+            Box::new(|s: &[u32], k| model.autofill(s, &[], k, 0.7).unwrap_or_default()),
+        ),
+        ("knn", Box::new(|s: &[u32], k| knn(model, s, k))),
         ("genre", Box::new(|s: &[u32], k| genre_match(model, s, k))),
     ];
     let mut splits = Vec::new();
@@ -223,13 +252,13 @@ impl std::fmt::Display for PlaylistReport {
         )?;
         writeln!(
             f,
-            "{:<10} {:>9} {:>9} {:>11}",
+            "{:<24} {:>9} {:>9} {:>11}",
             "method", "recall@10", "recall@50", "R-precision"
         )?;
         for m in &self.methods {
             writeln!(
                 f,
-                "{:<10} {:>9.4} {:>9.4} {:>11.4}",
+                "{:<24} {:>9.4} {:>9.4} {:>11.4}",
                 m.method, m.recall_10, m.recall_50, m.r_precision
             )?;
         }

@@ -242,6 +242,9 @@ struct Trace {
     /// Tastes the profile ended with, and hidden tastes liked at least once.
     tastes: usize,
     found: usize,
+    /// Per taste with a model at the end: (logistic AUC, boosted AUC if it
+    /// competed, the chosen one's AUC, samples).
+    models: Vec<(f32, Option<f32>, f32, u32)>,
 }
 
 fn run_listener(
@@ -264,6 +267,7 @@ fn run_listener(
         stages: Vec::new(),
         tastes: 0,
         found: 0,
+        models: Vec::new(),
     };
     let mut liked_taste = vec![false; l.tastes.len()];
     for _round in 0..cfg.rounds {
@@ -339,28 +343,13 @@ fn run_listener(
         trace.likes.push((likes, picks.len() as u32));
         trace.per_taste.push(per_taste);
     }
-    if std::env::var("TIMBRAL_SIM_LISTENER")
-        .ok()
-        .and_then(|v| v.parse::<usize>().ok())
-        == Some(j)
-    {
-        let ic = model.item_clusters();
-        for t in &profile.tastes {
-            let cl: Vec<Option<u16>> = t
-                .liked
-                .iter()
-                .map(|id| ic.primary(model.item_index(id).unwrap() as usize))
-                .collect();
-            eprintln!("taste {} seed {:?} liked {} disliked {} skipped {} conf {:.2} model {:?} clusters of likes {:?}", t.id, t.cluster, t.liked.len(), t.disliked.len(), t.skipped.len(), t.confidence(&timbral_core::taste::STAGES), t.model.as_ref().map(|m| (m.model.kind(), m.auc)), cl);
-        }
-        for (r, p) in trace.per_taste.iter().enumerate() {
-            eprintln!(
-                "round {r}: likes {:?} per hidden {p:?} stage {:?}",
-                trace.likes[r], trace.stages[r]
-            );
-        }
-    }
     trace.tastes = profile.tastes.len();
+    trace.models = profile
+        .tastes
+        .iter()
+        .filter_map(|t| t.model.as_ref())
+        .map(|m| (m.logistic_auc, m.boosted_auc, m.auc, m.samples))
+        .collect();
     trace.found = liked_taste.iter().filter(|&&x| x).count();
     trace
 }
@@ -393,6 +382,26 @@ pub struct StrategyReport {
     /// mean hidden tastes liked at least once.
     pub profile_tastes_3: f32,
     pub found_tastes_3: f32,
+    /// The tastes' models at the end (held-out AUC on each taste's own
+    /// slice of simulated feedback).
+    pub models: ModelSummary,
+}
+
+/// How the per-taste models did.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct ModelSummary {
+    pub tastes_with_a_model: usize,
+    /// Mean held-out AUC of logistic regression, over every model.
+    pub logistic_auc: f32,
+    /// Where boosting competed (enough samples): how many, the mean AUC of
+    /// each, and how often boosting won.
+    pub competed: usize,
+    pub competed_logistic_auc: f32,
+    pub competed_boosted_auc: f32,
+    pub boosted_won: usize,
+    /// Mean held-out AUC of the models in use.
+    pub chosen_auc: f32,
+    pub mean_samples: f32,
 }
 
 /// The whole report.
@@ -504,17 +513,6 @@ fn summarise(
             })
             .collect();
         let m = shares.iter().copied().fold(f32::INFINITY, f32::min);
-        if std::env::var_os("TIMBRAL_SIM_DEBUG").is_some() {
-            eprintln!(
-                "{:?} tastes {} found {} shares {shares:.2?}",
-                l.tastes
-                    .iter()
-                    .map(|h| (h.cluster, h.energy))
-                    .collect::<Vec<_>>(),
-                t.tastes,
-                t.found
-            );
-        }
         min_sum += m;
         all15 += usize::from(m >= 0.15);
     }
@@ -559,6 +557,23 @@ fn summarise(
         last_round_rate: like_rate.last().copied().unwrap_or(0.0),
         profile_tastes_3: kept as f32 / three.max(1) as f32,
         found_tastes_3: found as f32 / three.max(1) as f32,
+        models: model_summary(traces),
+    }
+}
+
+fn model_summary(traces: &[Trace]) -> ModelSummary {
+    let all: Vec<&(f32, Option<f32>, f32, u32)> = traces.iter().flat_map(|t| &t.models).collect();
+    let mean = |v: &[f32]| v.iter().sum::<f32>() / v.len().max(1) as f32;
+    let competed: Vec<(f32, f32)> = all.iter().filter_map(|m| m.1.map(|b| (m.0, b))).collect();
+    ModelSummary {
+        tastes_with_a_model: all.len(),
+        logistic_auc: mean(&all.iter().map(|m| m.0).collect::<Vec<_>>()),
+        competed: competed.len(),
+        competed_logistic_auc: mean(&competed.iter().map(|m| m.0).collect::<Vec<_>>()),
+        competed_boosted_auc: mean(&competed.iter().map(|m| m.1).collect::<Vec<_>>()),
+        boosted_won: competed.iter().filter(|m| m.1 > m.0).count(),
+        chosen_auc: mean(&all.iter().map(|m| m.2).collect::<Vec<_>>()),
+        mean_samples: mean(&all.iter().map(|m| m.3 as f32).collect::<Vec<_>>()),
     }
 }
 
@@ -602,6 +617,12 @@ impl std::fmt::Display for SimReport {
                 f,
                 "staged, three-taste listeners: {:.2} tastes in the profile, {:.2} of 3 hidden tastes liked at least once",
                 s.profile_tastes_3, s.found_tastes_3
+            )?;
+            let m = &s.models;
+            writeln!(
+                f,
+                "staged, taste models at the end: {} (mean {:.0} samples), held-out AUC {:.3} in use; logistic {:.3}; where boosting competed ({}): logistic {:.3}, boosted {:.3}, boosting won {}",
+                m.tastes_with_a_model, m.mean_samples, m.chosen_auc, m.logistic_auc, m.competed, m.competed_logistic_auc, m.competed_boosted_auc, m.boosted_won
             )?;
             writeln!(f, "staged, like-rate by the stage that picked:")?;
             for (st, r, n) in &s.by_stage {
