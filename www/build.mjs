@@ -10,7 +10,11 @@
 //
 // Inputs: TIMBRAL_BUNDLE (default: ../target/www/hetrec-client.bundle,
 // trained here from ../../shared/data when missing, or without it
-// default-client.bundle from the embedded default), TIMBRAL_MODEL_DIR
+// default-client.bundle from the embedded default), TIMBRAL_SONGS_BUNDLE
+// (the song catalogue the app can switch to; default:
+// ../target/www/songs-client.bundle, trained here from
+// ../../shared/data/spotify-songs when that is there; none without it,
+// and the app shows no switch), TIMBRAL_MODEL_DIR
 // (default: ../models/minilm, filled by .ci/setup). TIMBRAL_ALLOW_OVERSIZE=1
 // turns the size budgets into warnings, for experiments only. The bundle
 // must be a client bundle (no training listener in it): every visitor
@@ -63,6 +67,22 @@ function bundlePath() {
   return out;
 }
 
+// The song catalogue, where there is one: TIMBRAL_SONGS_BUNDLE, else
+// trained from spotify_songs.csv beside the repository; else none.
+function songsBundlePath() {
+  if (process.env.TIMBRAL_SONGS_BUNDLE) return path.resolve(process.env.TIMBRAL_SONGS_BUNDLE);
+  if (process.env.TIMBRAL_BUNDLE) return null; // an explicit artist bundle alone
+  const shared = process.env.TIMBRAL_SHARED_DATA ?? path.join(root, "..", "shared", "data");
+  const csv = path.join(shared, "spotify-songs", "spotify_songs.csv");
+  if (!fs.existsSync(csv)) return null;
+  const out = path.join(root, "target", "www", "songs-client.bundle");
+  if (!fs.existsSync(out)) {
+    fs.mkdirSync(path.dirname(out), { recursive: true });
+    timbralCli(["-q", "train", "--items", csv, "--client", "--out", out], { stdio: "inherit" });
+  }
+  return out;
+}
+
 // 1–2. The wasm modules.
 fs.rmSync(dist, { recursive: true, force: true });
 fs.mkdirSync(pkg, { recursive: true });
@@ -99,6 +119,16 @@ fs.mkdirSync(path.join(dist, "data"), { recursive: true });
 const bundle = bundlePath();
 assertClientBundle(bundle);
 fs.copyFileSync(bundle, path.join(dist, "data", "timbral.bundle"));
+const songs = songsBundlePath();
+if (songs) {
+  assertClientBundle(songs);
+  fs.copyFileSync(songs, path.join(dist, "data", "songs.bundle"));
+}
+// What the app can switch between.
+fs.writeFileSync(
+  path.join(dist, "data", "catalogues.json"),
+  JSON.stringify({ artists: "data/timbral.bundle", ...(songs ? { songs: "data/songs.bundle" } : {}) }),
+);
 const modelDir = path.resolve(process.env.TIMBRAL_MODEL_DIR ?? path.join(root, "models", "minilm"));
 fs.mkdirSync(path.join(dist, "models"), { recursive: true });
 for (const f of ["model.onnx", "tokenizer.json"]) {
@@ -123,4 +153,7 @@ const sw = fs
   .replace("__ASSETS__", JSON.stringify(["./", ...assets]))
   .replace("__VERSION__", version.digest("hex").slice(0, 16));
 fs.writeFileSync(path.join(dist, "sw.js"), sw);
-console.log(`dist/: ${assets.length} files; bundle ${kb(fs.statSync(path.join(dist, "data", "timbral.bundle")).size)}`);
+console.log(
+  `dist/: ${assets.length} files; bundle ${kb(fs.statSync(path.join(dist, "data", "timbral.bundle")).size)}` +
+    (songs ? `; songs bundle ${kb(fs.statSync(path.join(dist, "data", "songs.bundle")).size)}` : "; no songs bundle"),
+);

@@ -1,6 +1,6 @@
 import type {
   BundleSummary, ColdStartOptions, RecommendOptions, RecommendedItem, Recommender,
-  ScoredItem, SearchOptions, TasteShare,
+  ScoredItem, SearchOptions, SessionCommand, SessionReply, TasteModelReport, TasteShare,
 } from "./timbral_wasm.js";
 export type * from "./timbral_wasm.js";
 
@@ -33,6 +33,10 @@ export declare class Timbral {
   resetProfile(): void;
   tasteSummary(n?: number): TasteShare[];
   topGenres(n?: number): string[];
+  /** The session protocol: staged, multi-taste recommendations and feedback. */
+  session(command: SessionCommand | string): SessionReply;
+  /** Trains one taste's classifier on the device; its held-out figures. */
+  trainTasteModel(liked: string[], disliked: string[]): TasteModelReport;
   searchText(query: string, options?: SearchOptions): ScoredItem[];
   loadEncoder(): Promise<unknown>;
   embed(query: string): Promise<Float32Array>;

@@ -60,6 +60,13 @@ export class Timbral {
   get profileSize() { return this.#rec.profileSize(); }
   tasteSummary(n) { return this.#rec.tasteSummary(n); }
   topGenres(n = 16) { return this.#rec.topGenres(n); }
+  /** One command of the session protocol (what `timbral session` reads):
+   *  {op: "coldstart" | "recommend" | "feedback" | "profile" | "save" |
+   *  "load", …}. Tastes, stages and the per-taste models run here, in wasm;
+   *  a bad command answers {ok: false, error}. */
+  session(command) { return this.#rec.session(command); }
+  /** Trains one taste's classifier here, from its liked and disliked ids. */
+  trainTasteModel(liked, disliked) { return this.#rec.trainTasteModel(liked, disliked); }
   /** Word matches in names and tags: instant, no encoder. */
   searchText(query, opts) { return this.#rec.searchText(query, opts); }
   get encoderReady() { return this.#encoder !== null; }

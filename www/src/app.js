@@ -1,11 +1,19 @@
 // The demo app: onboarding → "For you" with a why on each item → feedback
 // changes the list live → search (words at once, semantic when the encoder
-// is ready) → similar → playlist autofill → taste summary. The profile is
+// is ready) → similar → playlist autofill → your tastes. The profile is
 // saved in localStorage after every change, so it survives reloads.
+//
+// Two catalogues where the build has both: artists (fused CF + content
+// recommendations) and songs (the staged, multi-taste recommender of the
+// session protocol: cold start → exploring → ranking → per-taste models).
 
 import { Timbral } from "./pkg/index.js";
 
-const PROFILE_KEY = "timbral.profile.v1";
+const params = new URLSearchParams(location.search);
+let catalogue = params.get("catalogue") ?? localStorage.getItem("timbral.catalogue") ?? "artists";
+const songsMode = () => catalogue === "songs";
+const profileKey = () => (songsMode() ? "timbral.profile.songs" : "timbral.profile.v1");
+const noun = () => (songsMode() ? "songs" : "artists");
 const $ = (id) => document.getElementById(id);
 const status = (text) => ($("status").textContent = text);
 
@@ -28,7 +36,7 @@ function el(tag, attrs = {}, ...children) {
 }
 
 function save() {
-  localStorage.setItem(PROFILE_KEY, toB64(t.saveProfile()));
+  localStorage.setItem(profileKey(), toB64(t.saveProfile()));
 }
 
 function showError(where, e) {
@@ -61,8 +69,22 @@ function renderOnboarding() {
   renderArtists();
 }
 
+// Onboarding picks: artists by the fused cold start; songs by the staged
+// recommender's cold start (popular, one per artist, round the clusters).
+function onboardingPicks() {
+  if (!songsMode()) return t.coldStart({ genres: [...picked.genres], seedItems: [...picked.artists], k: 18 });
+  const r = t.session({ op: "coldstart", genres: [...picked.genres], k: 18 });
+  if (r.ok === false) throw new Error(r.error);
+  return r.items;
+}
+
 function renderArtists() {
-  const list = t.coldStart({ genres: [...picked.genres], seedItems: [...picked.artists], k: 18 });
+  let list;
+  try {
+    list = onboardingPicks();
+  } catch (e) {
+    return showError("onboarding", e);
+  }
   const keep = [...picked.artists].filter((id) => !list.some((a) => a.item === id));
   $("artists-title").hidden = false;
   $("artists").replaceChildren(
@@ -104,11 +126,12 @@ function updateStart() {
   const n = picked.artists.size;
   const b = $("start");
   b.disabled = n < 3;
-  b.textContent = n < 3 ? `Pick at least 3 artists (${n}/3)` : `Start listening with ${n} artists`;
+  b.textContent = n < 3 ? `Pick at least 3 ${noun()} (${n}/3)` : `Start listening with ${n} ${noun()}`;
 }
 
 $("start").addEventListener("click", () => {
-  for (const id of picked.artists) t.addPlays(id, 10);
+  // Artists join the history as plays; songs are likes, which start tastes.
+  for (const id of picked.artists) songsMode() ? t.feedback(id, "like") : t.addPlays(id, 10);
   save();
   renderApp();
 });
@@ -121,6 +144,20 @@ function renderApp() {
   $("search").hidden = false;
   renderRecs();
   renderTaste();
+  renderTastes();
+}
+
+const STAGES = { cold_start: "Cold start", fallback: "Exploring", ranking: "Ranking", model_based: "Taste models" };
+
+// A staged pick's why: its taste and stage, then today's explanation.
+function stagedWhy(r) {
+  const parts = [];
+  const taste = r.taste === null ? "Something new" : `Taste ${r.taste + 1}`;
+  const exploring = r.explore && r.stage !== "fallback" ? " (exploring)" : "";
+  parts.push(`${taste} · ${STAGES[r.stage] ?? r.stage}${exploring}`);
+  if (r.because.length) parts.push(`like ${r.because.map((b) => b.name).join(", ")}`);
+  if (r.shared_tags.length) parts.push(`shares ${r.shared_tags.join(", ")}`);
+  return parts.join(" · ");
 }
 
 function why(r) {
@@ -141,6 +178,7 @@ function bar(label, v) {
 }
 
 function renderRecs() {
+  if (songsMode()) return renderStaged();
   let recs;
   try {
     recs = t.recommend({ k: 20 });
@@ -160,14 +198,36 @@ function renderRecs() {
             bar("taste", r.explanation.cf),
             bar("sound", r.explanation.content),
             bar("fresh", r.explanation.popularity))),
-        el("div", { class: "buttons" },
-          el("button", { class: "like", title: "Like", "aria-label": `Like ${r.name}`, onclick: () => feedback(r.item, "like") }, "♥"),
-          el("button", { class: "dislike", title: "Not for me", "aria-label": `Dislike ${r.name}`, onclick: () => feedback(r.item, "dislike") }, "✕"),
-          el("button", { class: "skip", title: "Skip", "aria-label": `Skip ${r.name}`, onclick: () => feedback(r.item, "skip") }, "↷"),
-          el("button", { class: "similar", title: "Similar artists", onclick: () => showSimilar(r.item) }, "≈"))),
+        feedbackButtons(r)),
     ),
   );
   status(`${recs.length} picks from ${t.profileSize} artists in your profile`);
+}
+
+const feedbackButtons = (r) =>
+  el("div", { class: "buttons" },
+    el("button", { class: "like", title: "Like", "aria-label": `Like ${r.name}`, onclick: () => feedback(r.item, "like") }, "♥"),
+    el("button", { class: "dislike", title: "Not for me", "aria-label": `Dislike ${r.name}`, onclick: () => feedback(r.item, "dislike") }, "✕"),
+    el("button", { class: "skip", title: "Skip", "aria-label": `Skip ${r.name}`, onclick: () => feedback(r.item, "skip") }, "↷"),
+    el("button", { class: "similar", title: `Similar ${noun()}`, onclick: () => showSimilar(r.item) }, "≈"));
+
+// The song catalogue: the staged recommender, one list split over tastes.
+function renderStaged() {
+  const r = t.session({ op: "recommend", k: 20 });
+  if (r.ok === false) return showError("recommend", new Error(r.error));
+  for (const x of r.items) names.set(x.item, x.name);
+  $("recs").replaceChildren(
+    ...r.items.map((x) =>
+      el("li", { class: "rec", dataset: { item: x.item, taste: x.taste ?? "", stage: x.stage } },
+        el("span", { class: "avatar", "aria-hidden": "true" }, initials(x.name)),
+        el("div", { class: "body" },
+          el("div", { class: "title" }, x.name),
+          el("div", { class: "why" }, stagedWhy(x)),
+          el("div", { class: "tags" }, x.tags.slice(0, 4).join(" · "))),
+        feedbackButtons(x)),
+    ),
+  );
+  status(`${r.items.length} picks · ${STAGES[r.stage] ?? r.stage}`);
 }
 
 function feedback(item, kind) {
@@ -176,9 +236,49 @@ function feedback(item, kind) {
     save();
     renderRecs();
     renderTaste();
+    renderTastes();
   } catch (e) {
     showError("feedback", e);
   }
+}
+
+const AUDIO = ["energy", "valence", "danceability", "acousticness", "instrumentalness", "speechiness"];
+const AUDIO_LABEL = { instrumentalness: "instrumental" };
+
+// One card per taste: its genres, its sound, how sure the recommender is.
+function renderTastes() {
+  const p = t.session({ op: "profile" });
+  if (p.ok === false) return showError("tastes", new Error(p.error));
+  $("stage").textContent = STAGES[p.stage] ?? p.stage;
+  $("tastes-note").textContent = p.tastes.length
+    ? `${p.interactions} likes, dislikes and skips so far`
+    : `Like a few ${noun()} and your tastes appear here, each on its own.`;
+  $("tastes").replaceChildren(
+    ...p.tastes.map((x) => {
+      const title = x.clusters[0]?.[0] ?? x.top_genres[0]?.[0] ?? x.cluster ?? "A taste";
+      const model = x.model ? ` · ${x.model.kind} model, AUC ${x.model.auc.toFixed(2)}` : "";
+      const max = Math.max(...x.top_genres.map((g) => g[1]), 0.0001);
+      return el("article", { class: "taste-card", dataset: { taste: x.id } },
+        el("h3", {}, el("span", {}, `Taste ${x.id + 1}: ${title}`), el("span", { class: "conf" }, `${Math.round(100 * x.confidence)}% sure`)),
+        el("div", { class: "counts" }, `♥ ${x.liked} · ✕ ${x.disliked} · ↷ ${x.skipped}${model}`),
+        el("div", { class: "section" }, "Genres"),
+        el("div", { class: "chart" },
+          ...x.top_genres.slice(0, 4).map(([label, share]) =>
+            el("div", { class: "taste-row" },
+              el("span", { class: "taste-label" }, label),
+              el("span", { class: "taste-track" }, el("span", { class: "taste-fill", style: `width:${(100 * share) / max}%` })),
+              el("span", { class: "taste-pct" }, `${Math.round(100 * share)}%`)))),
+        x.audio
+          ? el("div", {},
+              el("div", { class: "section" }, "Sound"),
+              el("div", { class: "audio" },
+                ...AUDIO.map((f) =>
+                  el("div", { class: "audio-row", title: `${f} ${x.audio[f].toFixed(2)}` },
+                    el("span", {}, AUDIO_LABEL[f] ?? f),
+                    el("span", { class: "audio-track" }, el("span", { class: "audio-fill", style: `width:${Math.round(100 * x.audio[f])}%` }))))))
+          : null);
+    }),
+  );
 }
 
 function renderTaste() {
@@ -219,7 +319,8 @@ function showSimilar(item) {
 
 $("playlist").addEventListener("click", () => {
   try {
-    const seeds = [...t.recommend({ k: 3 })].map((r) => r.item);
+    const top = [...document.querySelectorAll("#recs .rec")].slice(0, 3).map((e) => e.dataset.item);
+    const seeds = top.length ? top : [...t.recommend({ k: 3 })].map((r) => r.item);
     showList("playlist-panel", "playlist-list", t.autofill(seeds, 15));
   } catch (e) {
     showError("playlist", e);
@@ -277,7 +378,7 @@ for (const b of document.querySelectorAll("[data-close]")) {
 
 $("reset").addEventListener("click", () => {
   t.resetProfile();
-  localStorage.removeItem(PROFILE_KEY);
+  localStorage.removeItem(profileKey());
   picked.genres.clear();
   picked.artists.clear();
   renderOnboarding();
@@ -290,21 +391,39 @@ async function main() {
     navigator.serviceWorker.register("sw.js").catch((e) => console.warn("no offline cache:", e));
   }
   const t0 = performance.now();
+  // The catalogues this build ships (a song bundle where it had the data).
+  const catalogues = await fetch(new URL("data/catalogues.json", location.href))
+    .then((r) => (r.ok ? r.json() : { artists: "data/timbral.bundle" }))
+    .catch(() => ({ artists: "data/timbral.bundle" }));
+  if (!catalogues[catalogue]) catalogue = "artists";
+  if (catalogues.songs) {
+    $("catalogue").hidden = false;
+    for (const b of document.querySelectorAll("[data-catalogue]")) {
+      b.setAttribute("aria-pressed", String(b.dataset.catalogue === catalogue));
+      b.addEventListener("click", () => {
+        if (b.dataset.catalogue === catalogue) return;
+        localStorage.setItem("timbral.catalogue", b.dataset.catalogue);
+        location.search = `?catalogue=${b.dataset.catalogue}`;
+      });
+    }
+  }
+  document.body.dataset.catalogue = catalogue;
+  if (songsMode()) $("lead").textContent = "Pick a few genres, then some songs you like: each style you like becomes a taste of its own. Everything is computed in this tab — nothing is sent anywhere.";
   t = await Timbral.load({
-    bundle: new URL("data/timbral.bundle", location.href).href,
+    bundle: new URL(catalogues[catalogue], location.href).href,
     model: new URL("models/model.onnx", location.href).href,
     tokenizer: new URL("models/tokenizer.json", location.href).href,
   });
   window.timbral = t;
   const info = t.info();
-  $("info").textContent = `${info.items.toLocaleString()} artists · loaded in ${Math.round(performance.now() - t0)} ms`;
-  const saved = localStorage.getItem(PROFILE_KEY);
+  $("info").textContent = `${info.items.toLocaleString()} ${noun()} · loaded in ${Math.round(performance.now() - t0)} ms`;
+  const saved = localStorage.getItem(profileKey());
   if (saved) {
     try {
       t.loadProfile(fromB64(saved));
     } catch (e) {
       console.warn("discarding a saved profile:", e);
-      localStorage.removeItem(PROFILE_KEY);
+      localStorage.removeItem(profileKey());
     }
   }
   status("Ready");

@@ -118,6 +118,61 @@ try {
   check(true, "semantic search works offline (the model came from the cache), on a non-ASCII query");
   await page.screenshot({ path: path.join(results, "offline.png"), fullPage: true });
   check(errors.length === 0, `no uncaught page errors${errors.length ? `: ${errors.join("; ")}` : ""}`);
+  await context.setOffline(false);
+
+  // The song catalogue, where the build has one: onboarding through the
+  // staged recommender, each pick says its taste and stage, and a like or
+  // a dislike visibly moves the tastes.
+  const catalogues = await (await fetch(new URL("data/catalogues.json", env.url))).json();
+  if (!catalogues.songs) {
+    console.log("# no song bundle in this build (no spotify-songs data beside the repository): songs view not tested");
+  } else {
+    const songs = await env.browser.newContext({ viewport: { width: 1280, height: 1000 } });
+    const sp = await songs.newPage();
+    sp.on("pageerror", (e) => errors.push(e.message));
+    await sp.goto(`${env.url}?catalogue=songs`);
+    await sp.waitForSelector("body[data-ready=true]", { timeout: 60_000 });
+    check(await sp.isVisible("#catalogue"), "the catalogue switch shows artists and songs");
+    const chips = await sp.$$("#genres .chip");
+    check(chips.length >= 4, `song onboarding offers ${chips.length} genres`);
+    await chips[0].click();
+    await chips[1].click();
+    await sp.waitForSelector("#artists .artist");
+    const picks = await sp.$$("#artists .artist");
+    for (const a of picks.slice(0, 4)) await a.click();
+    await sp.click("#start");
+    await sp.waitForSelector("#recs .rec");
+    const whys = await sp.$$eval("#recs .rec .why", (els) => els.map((e) => e.textContent));
+    check(whys.length >= 10 && whys.every((w) => / · (Cold start|Exploring|Ranking|Taste models)/.test(w)), `${whys.length} staged picks, each naming its taste and stage: “${whys[0]}”`);
+    const cards = () =>
+      sp.$$eval(".taste-card", (els) => els.map((e) => ({ id: e.dataset.taste, counts: e.querySelector(".counts").textContent })));
+    const before = await cards();
+    check(before.length >= 1, `the tastes view shows ${before.length} taste card(s): ${before.map((c) => c.counts).join(" | ")}`);
+    check((await sp.$$(".taste-card .audio-row")).length >= 6, "each taste card charts its sound (energy, valence, …)");
+    const first = await sp.$eval("#recs .rec:first-child", (e) => e.dataset.taste);
+    await sp.click("#recs .rec:first-child button.like");
+    await sp.waitForFunction((b) => document.querySelector(".taste-card") && [...document.querySelectorAll(".taste-card .counts")].map((e) => e.textContent).join() !== b, before.map((c) => c.counts).join());
+    const liked = await cards();
+    check(JSON.stringify(liked) !== JSON.stringify(before), `a like moves the tastes (taste ${first || "new"}): ${liked.map((c) => c.counts).join(" | ")}`);
+    await sp.click("#recs .rec:first-child button.dislike");
+    await sp.waitForFunction((b) => [...document.querySelectorAll(".taste-card .counts")].map((e) => e.textContent).join() !== b, liked.map((c) => c.counts).join());
+    const disliked = await cards();
+    check(disliked.some((c) => !/✕ 0 /.test(c.counts)), `a dislike counts against a taste: ${disliked.map((c) => c.counts).join(" | ")}`);
+    await sp.screenshot({ path: path.join(results, "songs.png"), fullPage: true });
+    await sp.setViewportSize({ width: 390, height: 844 });
+    const wide = await sp.evaluate(() => document.documentElement.scrollWidth);
+    check(wide <= 390, `songs at 390 px: the page is ${wide} px wide`);
+    const header = await sp.evaluate(() =>
+      [...document.querySelectorAll(".top button, #playlist")].every((b) => {
+        const r = b.getBoundingClientRect();
+        return r.right <= 390 && r.left >= 0;
+      }),
+    );
+    check(header, "at 390 px the header's buttons and “Make a playlist” are inside the screen");
+    await sp.screenshot({ path: path.join(results, "songs-390.png") });
+    await songs.close();
+    check(errors.length === 0, `no uncaught page errors on the song catalogue${errors.length ? `: ${errors.join("; ")}` : ""}`);
+  }
 } finally {
   await env.close();
 }

@@ -380,6 +380,32 @@ impl Recommender {
         }
     }
 
+    /// Trains one taste's classifier on the device from its liked and
+    /// disliked items (plus sampled negatives, as a listener's taste is
+    /// trained), and reports how it did on its held-out slice.
+    #[wasm_bindgen(js_name = trainTasteModel, unchecked_return_type = "TasteModelReport")]
+    pub fn train_taste_model(
+        &self,
+        liked: Vec<String>,
+        disliked: Vec<String>,
+    ) -> Result<JsValue, JsValue> {
+        for id in liked.iter().chain(&disliked) {
+            self.index(id)?;
+        }
+        let m = timbral_core::taste::features::train_members(&self.model, &liked, &disliked)
+            .ok_or_else(|| {
+                error(format!(
+                    "a taste model needs at least {} liked and {} disliked items",
+                    timbral_core::taste::STAGES.model_likes,
+                    timbral_core::taste::STAGES.model_negatives
+                ))
+            })?;
+        to_js(&serde_json::json!({
+            "kind": m.model.kind(), "auc": m.auc, "log_loss": m.log_loss, "samples": m.samples,
+            "logistic_auc": m.logistic_auc, "boosted_auc": m.boosted_auc,
+        }))
+    }
+
     /// One command of the session protocol, as `timbral session` reads
     /// them: `{op: "coldstart", genres, k}`, `{op: "recommend", k}`,
     /// `{op: "feedback", item, kind}`, `{op: "profile"}`, `{op: "save"}`,

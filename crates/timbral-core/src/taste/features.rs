@@ -264,3 +264,16 @@ pub fn train(space: &Space<'_>, taste: &Taste, t: &StageTable) -> Option<Trained
         boosted_auc,
     })
 }
+
+/// Trains a classifier for a taste of exactly these members (ids), as a
+/// listener's taste would be: what an app that keeps its own tastes calls,
+/// and what the bench times. `None` when there is too little to train on
+/// (fewer than the table's likes and negatives).
+pub fn train_members(model: &Model, liked: &[String], disliked: &[String]) -> Option<TrainedModel> {
+    let taste = Taste {
+        liked: liked.to_vec(),
+        disliked: disliked.to_vec(),
+        ..Taste::default()
+    };
+    train(&Space::new(model), &taste, &super::stage::STAGES)
+}

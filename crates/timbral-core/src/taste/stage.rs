@@ -47,7 +47,9 @@ pub struct StageTable {
     /// A like joins the nearest taste when its cosine to the taste's
     /// centroid is at least this …
     pub join_cosine: f32,
-    /// … or at least this and it shares the taste's seed cluster.
+    /// … else the nearest taste its genre cluster started, when its cosine
+    /// to that one is at least this (0: a like of the same cluster joins
+    /// unless it points away).
     pub join_cosine_same_cluster: f32,
     /// A disliked item counts this much against its taste's centroid (a
     /// like counts 1; a skip counts `skip_weight` of a dislike).
@@ -103,7 +105,7 @@ pub struct StageTable {
 pub const STAGES: StageTable = StageTable {
     max_tastes: 5,
     join_cosine: 0.65,
-    join_cosine_same_cluster: 0.2,
+    join_cosine_same_cluster: 0.0,
     dislike_weight: 0.3,
     skip_weight: 0.5,
     near_dislike: 0.7,

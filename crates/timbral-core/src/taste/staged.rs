@@ -5,7 +5,8 @@
 //! `near = cos(item, centroid) + g·(the taste's cluster mix · the item's)`.
 //!
 //! - *Cold start*: popular items, round-robin over genre clusters (or the
-//!   genres the listener named), one per artist, nothing personal.
+//!   genres the listener named, items they lead first), one per artist,
+//!   nothing personal.
 //! - *Fallback*: per taste `near − p·log-popularity` (less popular picks,
 //!   to explore); 80% of the list from strong tastes, 20% from weak ones
 //!   or from clusters no taste covers yet.
@@ -251,14 +252,32 @@ impl Model {
             let c = self.content().ok_or_else(|| {
                 Error::InvalidInput("this bundle has no labels to pick genres from".into())
             })?;
+            // An item the genre leads (its heaviest labels) before a hit
+            // that merely carries it among many.
+            let lead = |i: usize, g: &str| -> f32 {
+                let g = g.trim().to_lowercase();
+                let at = c.labels[i].iter().position(|l| {
+                    let l = l.to_lowercase();
+                    l == g || l.contains(&g)
+                });
+                match at {
+                    Some(0) => 1.0,
+                    Some(1) => 0.5,
+                    Some(_) => 0.0,
+                    None => f32::NEG_INFINITY,
+                }
+            };
             let g: Vec<Vec<Scored>> = genres
                 .iter()
                 .map(|g| {
                     (0..self.n_items())
-                        .filter(|&i| ok(i) && c.has_label(i, g))
-                        .map(|i| Scored {
-                            index: i as u32,
-                            score: pop[i],
+                        .filter(|&i| ok(i))
+                        .filter_map(|i| {
+                            let l = lead(i, g);
+                            (l > f32::NEG_INFINITY).then(|| Scored {
+                                index: i as u32,
+                                score: pop[i] + l,
+                            })
                         })
                         .collect()
                 })
