@@ -121,16 +121,10 @@ pub struct PlaylistReport {
 /// Plain KNN: the items nearest the seeds' centroid (unit seeds, equal
 /// weights), seeds left out.
 fn knn(model: &Model, seeds: &[u32], k: usize) -> Vec<Scored> {
-    let Some(c) = model.content() else {
+    if model.content().is_none() {
         return Vec::new();
-    };
-    let norms = &model.content_norms().full;
-    let unit: Vec<(u32, f32)> = seeds
-        .iter()
-        .filter(|&&s| norms[s as usize] > 0.0)
-        .map(|&s| (s, 1.0 / norms[s as usize]))
-        .collect();
-    let cos = model.content_cosines(&c.centroid(&unit));
+    }
+    let cos = model.seeds_cosines(seeds);
     let cands = (0..model.n_items() as u32)
         .filter(|i| !seeds.contains(i))
         .map(|i| Scored {

@@ -443,10 +443,10 @@ impl Model {
                 _ => (active, inactive),
             }
         };
-        let mut sources: Vec<Source> = Vec::new();
-        for (v, slots) in main.iter().zip(even_split(n_main, main.len())) {
+        // One taste's ranked list for `slots` of the list.
+        let source = |v: &TasteView, slots: usize, explore: bool| -> Source {
             let taste = &profile.tastes[v.at];
-            let (s, ranked) = self.rank_taste(
+            let (stage, ranked) = self.rank_taste(
                 &space,
                 taste,
                 v,
@@ -457,17 +457,21 @@ impl Model {
                 &disliked,
                 slots * 4 + 20,
             );
-            sources.push(Source {
+            Source {
                 taste: Some(taste.id),
-                stage: s,
-                explore: false,
+                stage,
+                explore,
                 slots,
                 ranked,
-            });
-        }
-        // Exploration: half to weak tastes (if any), the rest to clusters
-        // no taste covers.
-        // The least tried weak tastes first, so each gets its turn.
+            }
+        };
+        let mut sources: Vec<Source> = main
+            .iter()
+            .zip(even_split(n_main, main.len()))
+            .map(|(v, slots)| source(v, slots, false))
+            .collect();
+        // Exploration: half to weak tastes (if any; the least tried first,
+        // so each gets its turn), the rest to clusters no taste covers.
         let mut weak = weak;
         weak.sort_by_key(|v| (profile.tastes[v.at].interactions(), profile.tastes[v.at].id));
         let to_weak = if weak.is_empty() {
@@ -479,25 +483,7 @@ impl Model {
             if slots == 0 {
                 break;
             }
-            let taste = &profile.tastes[v.at];
-            let (s, ranked) = self.rank_taste(
-                &space,
-                taste,
-                v,
-                stage,
-                blocked,
-                &pop,
-                history.as_deref(),
-                &disliked,
-                slots * 4 + 20,
-            );
-            sources.push(Source {
-                taste: Some(taste.id),
-                stage: s,
-                explore: true,
-                slots,
-                ranked,
-            });
+            sources.push(source(v, slots, true));
         }
         let covered: HashSet<u16> = views
             .iter()
