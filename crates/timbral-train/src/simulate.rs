@@ -563,7 +563,13 @@ fn summarise(
 
 fn model_summary(traces: &[Trace]) -> ModelSummary {
     let all: Vec<&(f32, Option<f32>, f32, u32)> = traces.iter().flat_map(|t| &t.models).collect();
-    let mean = |v: &[f32]| v.iter().sum::<f32>() / v.len().max(1) as f32;
+    let mean = |v: &[f32]| {
+        if v.is_empty() {
+            0.0
+        } else {
+            v.iter().sum::<f32>() / v.len() as f32
+        }
+    };
     let competed: Vec<(f32, f32)> = all.iter().filter_map(|m| m.1.map(|b| (m.0, b))).collect();
     ModelSummary {
         tastes_with_a_model: all.len(),
@@ -660,6 +666,7 @@ pub fn plot_svg(report: &SimReport, title: &str) -> Result<String, String> {
         chart
             .configure_mesh()
             .x_desc("round")
+            .x_label_formatter(&|x| format!("{x:.0}"))
             .y_desc("like-rate")
             .draw()
             .map_err(|e| e.to_string())?;
