@@ -21,7 +21,7 @@ use std::collections::HashMap;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use timbral_core::search::label_key;
-use timbral_core::taste::clusters::{excluded_keys, GenreClusters};
+use timbral_core::taste::clusters::{excluded_keys, label_weight, GenreClusters};
 use timbral_core::Content;
 
 pub const MAX_LABELS: usize = 1000;
@@ -55,7 +55,7 @@ fn labels_of(content: &Content) -> Vec<Label> {
             if key.is_empty() {
                 continue;
             }
-            let w = timbral_core::linalg::ln_1p(votes.get(j).copied().unwrap_or(1) as f32) + 0.5;
+            let w = label_weight(votes.get(j).copied().unwrap_or(1));
             let e = by_key.entry(key.clone()).or_insert_with(|| Label {
                 key,
                 text: l.clone(),

@@ -29,6 +29,13 @@ pub const DEFAULT_EXCLUDED: [&str; 8] = [
     "meditation",
 ];
 
+/// How much one of an item's labels counts towards its clusters (and, in
+/// the trainer, towards the label's weight in the catalogue): `ln(1 +
+/// votes) + ½`, so a catalogue's one-vote genre still counts.
+pub fn label_weight(votes: u32) -> f32 {
+    crate::linalg::ln_1p(votes as f32) + 0.5
+}
+
 /// The section as stored.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct GenreClusters {
@@ -148,7 +155,7 @@ impl ItemClusters {
             let mut shares: Vec<(u16, f32)> = Vec::new();
             let (mut total, mut out_weight) = (0f32, 0f32);
             for (j, l) in labels.iter().enumerate() {
-                let w = crate::linalg::ln_1p(votes.get(j).copied().unwrap_or(1) as f32) + 0.5;
+                let w = label_weight(votes.get(j).copied().unwrap_or(1));
                 let key = label_key(l);
                 total += w;
                 if excluded.binary_search(&key).is_ok() {

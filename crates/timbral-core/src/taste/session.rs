@@ -227,23 +227,31 @@ impl Session {
     }
 
     fn items<'m>(&self, model: &'m Model, picks: &[Pick]) -> Vec<SessionItem<'m>> {
-        let likes_of = |taste: Option<u32>| -> Vec<(u32, f32)> {
-            taste
-                .and_then(|id| self.profile.tastes.iter().find(|t| t.id == id))
-                .map(|t| {
-                    t.liked
-                        .iter()
-                        .filter_map(|id| model.item_index(id).ok())
-                        .map(|i| (i, 1.0))
-                        .collect()
-                })
-                .unwrap_or_default()
-        };
+        // Each taste's likes and their labels, once per list, not per pick.
+        type LikesAndLabels = (Vec<(u32, f32)>, Vec<(String, f32)>);
+        let mut by_taste: HashMap<Option<u32>, LikesAndLabels> = HashMap::new();
+        for p in picks {
+            by_taste.entry(p.taste).or_insert_with(|| {
+                let likes: Vec<(u32, f32)> = p
+                    .taste
+                    .and_then(|id| self.profile.tastes.iter().find(|t| t.id == id))
+                    .map(|t| {
+                        t.liked
+                            .iter()
+                            .filter_map(|id| model.item_index(id).ok())
+                            .map(|i| (i, 1.0))
+                            .collect()
+                    })
+                    .unwrap_or_default();
+                let labels = model.history_labels(&likes);
+                (likes, labels)
+            });
+        }
         picks
             .iter()
             .map(|p| {
-                let likes = likes_of(p.taste);
-                let why = model.explain(p.index, &likes, &model.history_labels(&likes));
+                let (likes, labels) = &by_taste[&p.taste];
+                let why = model.explain(p.index, likes, labels);
                 SessionItem {
                     item: model.item_id(p.index),
                     name: model.item_name(p.index),
