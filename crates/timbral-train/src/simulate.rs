@@ -1,7 +1,8 @@
 //! Simulated listeners (seed 001), to compare strategies without people.
 //!
 //! Each listener has one to three stable hidden tastes: a genre cluster
-//! of the bundle and an energy range within it. Three-taste listeners get
+//! of the bundle (one of its more cohesive half: see `coherent`) and an
+//! energy range within it. Three-taste listeners get
 //! clusters as far apart as the bundle has (the least similar centroids):
 //! contradictory tastes. Shown an item, a listener likes it (90%) when it
 //! belongs to one of their clusters with its energy in range, is lukewarm
@@ -119,6 +120,35 @@ fn cluster_centroids(model: &Model, clusters: &[u16]) -> Vec<Vec<f32>> {
         .collect()
 }
 
+/// The clusters a listener may hold as a taste: the more cohesive half of
+/// `clusters` (at least six, or all there are), by the mean cosine of their
+/// items to their centroid. A tag cluster such as "00s / cover / mellow
+/// gold" gathers items that share a word, not a sound; nobody's taste is
+/// that. Returns them with their centroids' cosine profiles.
+fn coherent(model: &Model, clusters: Vec<u16>) -> (Vec<u16>, Vec<Vec<f32>>) {
+    let profiles = cluster_centroids(model, &clusters);
+    let ic = model.item_clusters();
+    let cohesion: Vec<f32> = clusters
+        .iter()
+        .zip(&profiles)
+        .map(|(&c, p)| {
+            let (sum, n) = (0..model.n_items())
+                .filter(|&i| ic.pooled[i] && ic.primary(i) == Some(c))
+                .fold((0f32, 0usize), |(s, n), i| (s + p[i], n + 1));
+            sum / n.max(1) as f32
+        })
+        .collect();
+    let keep = clusters.len().div_ceil(2).max(6).min(clusters.len());
+    let mut order: Vec<usize> = (0..clusters.len()).collect();
+    order.sort_by(|&a, &b| cohesion[b].total_cmp(&cohesion[a]).then(a.cmp(&b)));
+    order.truncate(keep);
+    order.sort_unstable();
+    (
+        order.iter().map(|&x| clusters[x]).collect(),
+        order.iter().map(|&x| profiles[x].clone()).collect(),
+    )
+}
+
 /// `listeners` deterministic listeners for `model`: a third each with one,
 /// two and three hidden tastes.
 pub fn make_listeners(model: &Model, cfg: &SimConfig) -> Result<Vec<SimListener>, String> {
@@ -129,7 +159,7 @@ pub fn make_listeners(model: &Model, cfg: &SimConfig) -> Result<Vec<SimListener>
             clusters.len()
         ));
     }
-    let profiles = cluster_centroids(model, &clusters);
+    let (clusters, profiles) = coherent(model, clusters);
     // Cluster similarity: correlation of their cosine profiles.
     let sim = |a: usize, b: usize| -> f32 {
         let (x, y) = (&profiles[a], &profiles[b]);
@@ -242,6 +272,8 @@ struct Trace {
     /// Tastes the profile ended with, and hidden tastes liked at least once.
     tastes: usize,
     found: usize,
+    /// The round (1-based) each hidden taste was first liked in.
+    found_at: Vec<Option<usize>>,
     /// Per taste with a model at the end: (logistic AUC, boosted AUC if it
     /// competed, the chosen one's AUC, samples).
     models: Vec<(f32, Option<f32>, f32, u32)>,
@@ -267,10 +299,10 @@ fn run_listener(
         stages: Vec::new(),
         tastes: 0,
         found: 0,
+        found_at: vec![None; l.tastes.len()],
         models: Vec::new(),
     };
-    let mut liked_taste = vec![false; l.tastes.len()];
-    for _round in 0..cfg.rounds {
+    for round in 0..cfg.rounds {
         let picks: Vec<(u32, Option<u32>, Stage)> = match strategy {
             Strategy::Staged => {
                 let (stage, p) = model
@@ -332,7 +364,7 @@ fn run_listener(
                 likes += 1;
                 s.0 += 1;
                 if let Some((t, _)) = l.matches(model, i) {
-                    liked_taste[t] = true;
+                    trace.found_at[t].get_or_insert(round + 1);
                 }
             }
             profile
@@ -350,7 +382,7 @@ fn run_listener(
         .filter_map(|t| t.model.as_ref())
         .map(|m| (m.logistic_auc, m.boosted_auc, m.auc, m.samples))
         .collect();
-    trace.found = liked_taste.iter().filter(|&&x| x).count();
+    trace.found = trace.found_at.iter().flatten().count();
     trace
 }
 
@@ -382,6 +414,9 @@ pub struct StrategyReport {
     /// mean hidden tastes liked at least once.
     pub profile_tastes_3: f32,
     pub found_tastes_3: f32,
+    /// Three-taste listeners who liked all three: the median round by which
+    /// they had.
+    pub all_found_round_3: Option<usize>,
     /// The tastes' models at the end (held-out AUC on each taste's own
     /// slice of simulated feedback).
     pub models: ModelSummary,
@@ -492,6 +527,7 @@ fn summarise(
         .collect();
     let (mut min_sum, mut all15, mut three) = (0f32, 0usize, 0usize);
     let (mut kept, mut found) = (0usize, 0usize);
+    let mut all_found: Vec<usize> = Vec::new();
     for (l, t) in listeners.iter().zip(traces) {
         if l.tastes.len() != 3 {
             continue;
@@ -499,6 +535,9 @@ fn summarise(
         three += 1;
         kept += t.tastes;
         found += t.found;
+        if let Some(r) = t.found_at.iter().copied().collect::<Option<Vec<_>>>() {
+            all_found.extend(r.into_iter().max());
+        }
         let shown: u32 = t.likes[SHARE_AFTER.min(cfg.rounds)..]
             .iter()
             .map(|x| x.1)
@@ -557,6 +596,10 @@ fn summarise(
         last_round_rate: like_rate.last().copied().unwrap_or(0.0),
         profile_tastes_3: kept as f32 / three.max(1) as f32,
         found_tastes_3: found as f32 / three.max(1) as f32,
+        all_found_round_3: {
+            all_found.sort_unstable();
+            all_found.get(all_found.len() / 2).copied()
+        },
         models: model_summary(traces),
     }
 }
@@ -621,8 +664,11 @@ impl std::fmt::Display for SimReport {
         {
             writeln!(
                 f,
-                "staged, three-taste listeners: {:.2} tastes in the profile, {:.2} of 3 hidden tastes liked at least once",
-                s.profile_tastes_3, s.found_tastes_3
+                "staged, three-taste listeners: {:.2} tastes in the profile, {:.2} of 3 hidden tastes liked at least once, all three by round {} (median)",
+                s.profile_tastes_3,
+                s.found_tastes_3,
+                s.all_found_round_3
+                    .map_or_else(|| "never".to_string(), |r| r.to_string())
             )?;
             let m = &s.models;
             writeln!(

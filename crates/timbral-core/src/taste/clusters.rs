@@ -106,7 +106,16 @@ pub struct ItemClusters {
     pub dist: Vec<Vec<(u16, f32)>>,
     /// Per item: whether it may be recommended (not an excluded genre).
     pub pooled: Vec<bool>,
+    /// How often two clusters share an item: the cosine of their share
+    /// vectors over the items, k × k row-major (empty past
+    /// `MAX_AFFINITY_CLUSTERS`). Contradictory genres rarely meet on one
+    /// item; exploration probes the clusters least like a listener's first.
+    affinity: Vec<f32>,
 }
+
+/// Clusters past this many (a bundle without the section, where every
+/// heaviest label is a cluster) get no affinity table.
+const MAX_AFFINITY_CLUSTERS: usize = 512;
 
 impl ItemClusters {
     /// The heaviest cluster of item `i`.
@@ -126,6 +135,41 @@ impl ItemClusters {
         self.names.len()
     }
 
+    /// The affinity of clusters `a` and `b` in [0, 1] (0 without a table).
+    pub fn affinity(&self, a: u16, b: u16) -> f32 {
+        let k = self.names.len();
+        if a as usize >= k || b as usize >= k {
+            return 0.0;
+        }
+        self.affinity
+            .get(a as usize * k + b as usize)
+            .copied()
+            .unwrap_or(0.0)
+    }
+
+    fn affinities(names: usize, dist: &[Vec<(u16, f32)>]) -> Vec<f32> {
+        if names > MAX_AFFINITY_CLUSTERS {
+            return Vec::new();
+        }
+        let mut m = vec![0f32; names * names];
+        for d in dist {
+            for &(a, x) in d {
+                for &(b, y) in d {
+                    m[a as usize * names + b as usize] += x * y;
+                }
+            }
+        }
+        let norm: Vec<f32> = (0..names)
+            .map(|a| m[a * names + a].sqrt().max(1e-12))
+            .collect();
+        for a in 0..names {
+            for b in 0..names {
+                m[a * names + b] /= norm[a] * norm[b];
+            }
+        }
+        m
+    }
+
     pub fn is_empty(&self) -> bool {
         self.names.is_empty()
     }
@@ -137,6 +181,7 @@ impl ItemClusters {
                 names: Vec::new(),
                 dist: vec![Vec::new(); n],
                 pooled: vec![true; n],
+                affinity: Vec::new(),
             };
         };
         let stored = model.parts().genre_clusters.as_ref();
@@ -186,10 +231,12 @@ impl ItemClusters {
             pooled.push(!(first_out || (total > 0.0 && out_weight / total >= 0.4)));
             dist.push(shares);
         }
+        let affinity = Self::affinities(names.len(), &dist);
         ItemClusters {
             names,
             dist,
             pooled,
+            affinity,
         }
     }
 }
@@ -197,6 +244,27 @@ impl ItemClusters {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn clusters_that_share_items_are_kin_and_disjoint_ones_are_not() {
+        let dist = vec![
+            vec![(0, 0.6), (1, 0.4)],
+            vec![(0, 0.5), (1, 0.5)],
+            vec![(2, 1.0)],
+            vec![(0, 1.0)],
+        ];
+        let ic = ItemClusters {
+            names: vec!["punk".into(), "post-punk".into(), "blues".into()],
+            affinity: ItemClusters::affinities(3, &dist),
+            dist,
+            pooled: vec![true; 4],
+        };
+        assert!((ic.affinity(0, 0) - 1.0).abs() < 1e-5);
+        assert!(ic.affinity(0, 1) > 0.5);
+        assert_eq!(ic.affinity(0, 1), ic.affinity(1, 0));
+        assert_eq!(ic.affinity(0, 2), 0.0);
+        assert_eq!(ic.affinity(1, 5), 0.0);
+    }
 
     #[test]
     fn a_bad_section_is_refused_and_labels_are_found_by_key() {

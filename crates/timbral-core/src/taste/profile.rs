@@ -270,10 +270,11 @@ impl Profile {
         best
     }
 
-    /// Where a like of `i` goes: the nearest taste if it is close enough;
-    /// else the nearest of the tastes its genre cluster started, if that
-    /// one is close enough for a taste of its own cluster; else, when the
-    /// tastes are full, the nearest anyway. `None` starts a new taste.
+    /// Where a like of `i` goes: the nearest of the tastes its genre
+    /// cluster started, if that one is close enough for a taste of its own
+    /// cluster; else the nearest taste if it is close enough and of a kin
+    /// genre (`StageTable::join_affinity`); else, when
+    /// the tastes are full, the nearest anyway. `None` starts a new taste.
     /// Tastes never merge.
     fn assign_like(
         &self,
@@ -303,13 +304,25 @@ impl Profile {
                 same = Some((at, cos));
             }
         }
-        let (near, cos) = nearest?;
-        if cos >= t.join_cosine {
-            return Some(near);
-        }
-        if let Some((at, c)) = same.filter(|&(_, c)| c >= t.join_cosine_same_cluster) {
-            let _ = c;
+        // Genre before vectors: where the artist space puts unlike genres
+        // close (CF factors of popular artists are), a like joining the
+        // nearest taste first would pull one taste over all of them.
+        if let Some((at, _)) = same.filter(|&(_, c)| c >= t.join_cosine_same_cluster) {
             return Some(at);
+        }
+        let (near, cos) = nearest?;
+        // Into another genre's taste only when the genres meet on items
+        // (punk's taste takes a post-punk like, not a blues one).
+        let seed = self.tastes[near]
+            .cluster
+            .as_deref()
+            .and_then(|n| clusters.names.iter().position(|x| x == n));
+        let kin = match (clusters.primary(i as usize), seed) {
+            (Some(a), Some(b)) => clusters.affinity(a, b as u16) >= t.join_affinity,
+            _ => true,
+        };
+        if cos >= t.join_cosine && kin {
+            return Some(near);
         }
         (self.tastes.len() >= t.max_tastes).then_some(near)
     }

@@ -44,13 +44,15 @@ pub struct StageTable {
     /// Most tastes a listener keeps; a like that fits none of a full set
     /// joins the nearest.
     pub max_tastes: usize,
-    /// A like joins the nearest taste when its cosine to the taste's
-    /// centroid is at least this …
-    pub join_cosine: f32,
-    /// … else the nearest taste its genre cluster started, when its cosine
-    /// to that one is at least this (0: a like of the same cluster joins
-    /// unless it points away).
+    /// A like joins the nearest taste its genre cluster started when its
+    /// cosine to that one's centroid is at least this (0: a like of the
+    /// same cluster joins unless it points away) …
     pub join_cosine_same_cluster: f32,
+    /// … else the nearest taste when its cosine to it is at least this and
+    /// the like's cluster and the one that started the taste have at least
+    /// `join_affinity` (how often they share an item, 0..1).
+    pub join_cosine: f32,
+    pub join_affinity: f32,
     /// A disliked item counts this much against its taste's centroid (a
     /// like counts 1; a skip counts `skip_weight` of a dislike).
     pub dislike_weight: f32,
@@ -71,6 +73,10 @@ pub struct StageTable {
     /// Ranking's and model-based's exploration share: half for the weakest
     /// or inactive tastes, half for clusters no taste covers.
     pub explore: f32,
+    /// A weak taste with at least `weak_tries` interactions and a
+    /// confidence under `weak_confidence` gets no more exploration slots.
+    pub weak_tries: u32,
+    pub weak_confidence: f32,
     /// In ranking and model-based, tastes at least this confident share
     /// the list evenly; the others only get exploration slots.
     pub active_confidence: f32,
@@ -78,6 +84,9 @@ pub struct StageTable {
     pub fallback_popularity: f32,
     /// Weight of the genre-cluster overlap of an item with a taste.
     pub cluster_weight: f32,
+    /// A taste ranks only items whose main genre cluster holds at least
+    /// this share of its likes.
+    pub taste_genre_share: f32,
     /// Weight of the audio match in ranking.
     pub audio_weight: f32,
     /// Weight of the fused CF + content score of the listener's play
@@ -104,8 +113,9 @@ pub struct StageTable {
 /// tastes issue for the curves.
 pub const STAGES: StageTable = StageTable {
     max_tastes: 5,
-    join_cosine: 0.65,
     join_cosine_same_cluster: 0.0,
+    join_cosine: 0.65,
+    join_affinity: 0.2,
     dislike_weight: 0.3,
     skip_weight: 0.5,
     near_dislike: 0.7,
@@ -115,9 +125,12 @@ pub const STAGES: StageTable = StageTable {
     strong_confidence: 0.4,
     fallback_explore: 0.2,
     explore: 0.2,
-    active_confidence: 0.25,
+    weak_tries: 10,
+    weak_confidence: 0.1,
+    active_confidence: 0.15,
     fallback_popularity: 0.15,
     cluster_weight: 0.3,
+    taste_genre_share: 0.1,
     audio_weight: 0.3,
     history_weight: 0.15,
     model_likes: 6,

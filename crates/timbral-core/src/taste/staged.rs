@@ -11,9 +11,12 @@
 //!   to explore); 80% of the list from strong tastes, 20% from weak ones
 //!   or from clusters no taste covers yet.
 //! - *Ranking*: per taste `near + a·(audio match − ½) + h·z(history)`,
-//!   minus the dislike penalty; the list split evenly over the active
-//!   tastes, an exploration share for the weak and for unexplored
-//!   clusters (least explored first).
+//!   minus the dislike penalty; the list split evenly over the genres
+//!   that lead the active tastes (then over each genre's tastes), an
+//!   exploration share for the weak and for the clusters no active taste
+//!   covers (the least probed, then the least kin to the covered ones,
+//!   with items unlike the failed probes). Each taste ranks only the items
+//!   of its own main clusters.
 //! - *Model-based*: a taste with a model re-ranks its ranking shortlist by
 //!   the model's probability.
 //!
@@ -46,6 +49,16 @@ pub struct Pick {
     pub explore: bool,
 }
 
+/// What exploration knows: how many items of each cluster the listener
+/// has rated, and the clusters their tastes cover.
+struct Probe<'a> {
+    shown: &'a [u32],
+    covered: &'a [u16],
+    /// Per cluster: the audio of the items of it already rated. A cluster
+    /// is not one sound; its next probe should not sound like a failed one.
+    tried: &'a [Vec<[f32; 9]>],
+}
+
 /// One list of candidates and the slots it fills.
 struct Source {
     taste: Option<u32>,
@@ -63,6 +76,8 @@ pub struct TasteView {
     pub audio_mean: Option<[f32; 9]>,
     /// Share of each cluster among its likes, heaviest first.
     pub clusters: Vec<(u16, f32)>,
+    /// The share of its likes each cluster is the main cluster of.
+    pub main_clusters: Vec<(u16, f32)>,
 }
 
 impl TasteView {
@@ -101,12 +116,23 @@ impl TasteView {
             .map(|(c, s)| (c as u16, s))
             .collect();
         clusters.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
+        let mut main_clusters: Vec<(u16, f32)> = Vec::new();
+        for &i in &liked {
+            if let Some(c) = ic.primary(i as usize) {
+                let share = 1.0 / liked.len() as f32;
+                match main_clusters.iter_mut().find(|x| x.0 == c) {
+                    Some(x) => x.1 += share,
+                    None => main_clusters.push((c, share)),
+                }
+            }
+        }
         TasteView {
             at,
             confidence: taste.confidence(t),
             centroid: space.centroid(&taste.members(model, t)),
             audio_mean,
             clusters,
+            main_clusters,
         }
     }
 }
@@ -223,16 +249,17 @@ impl Model {
 
     /// Popular items round-robin over groups (the named genres, else each
     /// item's main cluster), one per artist. `only` restricts the items
-    /// (exploration: clusters no taste covers); `shown` (how many items of
-    /// each cluster the listener has rated) puts the least explored
-    /// clusters first.
+    /// (exploration: clusters no taste covers); `probe` orders the clusters
+    /// for exploration: the least explored first (`Probe::shown`), and of
+    /// those the least like the clusters the tastes cover, so a listener's
+    /// other, contradictory taste is found before its near neighbours.
     fn cold_picks(
         &self,
         genres: &[String],
         blocked: &[bool],
         k: usize,
         only: Option<&dyn Fn(usize) -> bool>,
-        shown: Option<&[u32]>,
+        probe: Option<&Probe<'_>>,
     ) -> Result<Vec<Pick>, Error> {
         let pop = self.pop01();
         let ic = self.item_clusters();
@@ -292,17 +319,40 @@ impl Model {
         for g in &mut groups {
             let n = g.len();
             *g = top_k(std::mem::take(g), n.min(4 * k));
+            let tried = probe
+                .zip(g.first().and_then(|s| ic.primary(s.index as usize)))
+                .map(|(p, c)| &p.tried[c as usize]);
+            if let Some(tried) = tried.filter(|t| !t.is_empty()) {
+                // Popular, and unlike every item of the cluster tried.
+                for s in g.iter_mut() {
+                    let a = audio01(self, s.index as usize);
+                    s.score += tried
+                        .iter()
+                        .map(|r| 1.0 - audio_match(a.as_ref(), Some(r)))
+                        .fold(f32::INFINITY, f32::min);
+                }
+                let n = g.len();
+                *g = top_k(std::mem::take(g), n);
+            }
         }
         groups.retain(|g| !g.is_empty());
-        let explored = |g: &[Scored]| {
-            shown.map_or(0, |s| {
+        let explored = |g: &[Scored]| -> (u32, f32) {
+            probe.map_or((0, 0.0), |p| {
                 ic.primary(g[0].index as usize)
-                    .map_or(u32::MAX, |c| s[c as usize])
+                    .map_or((u32::MAX, 1.0), |c| {
+                        let like = p
+                            .covered
+                            .iter()
+                            .map(|&x| ic.affinity(c, x))
+                            .fold(0f32, f32::max);
+                        (p.shown[c as usize], like)
+                    })
             })
         };
         groups.sort_by(|a, b| {
-            explored(a)
-                .cmp(&explored(b))
+            let (x, y) = (explored(a), explored(b));
+            x.0.cmp(&y.0)
+                .then(x.1.total_cmp(&y.1))
                 .then(b[0].score.total_cmp(&a[0].score))
                 .then(a[0].index.cmp(&b[0].index))
         });
@@ -467,12 +517,17 @@ impl Model {
         };
         let mut sources: Vec<Source> = main
             .iter()
-            .zip(even_split(n_main, main.len()))
+            .zip(split_by_genre(&main, n_main))
             .map(|(v, slots)| source(v, slots, false))
             .collect();
         // Exploration: half to weak tastes (if any; the least tried first,
         // so each gets its turn), the rest to clusters no taste covers.
         let mut weak = weak;
+        // A weak taste that keeps failing (a stray like) stops taking
+        // exploration slots; clusters no taste covers take them.
+        weak.retain(|v| {
+            profile.tastes[v.at].interactions() < t.weak_tries || v.confidence >= t.weak_confidence
+        });
         weak.sort_by_key(|v| (profile.tastes[v.at].interactions(), profile.tastes[v.at].id));
         let to_weak = if weak.is_empty() {
             0
@@ -485,7 +540,10 @@ impl Model {
             }
             sources.push(source(v, slots, true));
         }
-        let covered: HashSet<u16> = views
+        // Covered: the clusters that lead the tastes the list is split
+        // over. A weak taste's cluster (often one stray like) is still
+        // probed: its picks fail when the like was a fluke.
+        let covered: HashSet<u16> = main
             .iter()
             .filter_map(|v| v.clusters.first().map(|c| c.0))
             .collect();
@@ -494,21 +552,26 @@ impl Model {
         let explore_n = n_explore - to_weak;
         if explore_n > 0 {
             let mut shown = vec![0u32; ic.len()];
+            let mut tried: Vec<Vec<[f32; 9]>> = vec![Vec::new(); ic.len()];
             let rated = profile
                 .tastes
                 .iter()
                 .flat_map(|t| t.liked.iter().chain(&t.disliked).chain(&t.skipped));
             for id in rated.chain(&profile.disliked).chain(&profile.skipped) {
-                if let Some(c) = self
-                    .item_index(id)
-                    .ok()
-                    .and_then(|i| ic.primary(i as usize))
-                {
+                let Ok(i) = self.item_index(id) else { continue };
+                if let Some(c) = ic.primary(i as usize) {
                     shown[c as usize] += 1;
+                    tried[c as usize].extend(audio01(self, i as usize));
                 }
             }
+            let covered: Vec<u16> = covered.iter().copied().collect();
+            let probe = Probe {
+                shown: &shown,
+                covered: &covered,
+                tried: &tried,
+            };
             let picks = self
-                .cold_picks(&[], blocked, explore_n * 3, Some(&uncovered), Some(&shown))
+                .cold_picks(&[], blocked, explore_n * 3, Some(&uncovered), Some(&probe))
                 .unwrap_or_default();
             sources.push(Source {
                 taste: None,
@@ -579,8 +642,27 @@ impl Model {
         } else {
             want
         };
+        // A taste stays in its genres: it ranks the items whose main
+        // cluster holds a real share of its likes (all items, when too few
+        // are left or the bundle has no clusters). In an artist space where
+        // CF puts popular artists of every genre close, the centroid alone
+        // drifts to the listener's loudest taste.
+        let genres: Vec<u16> = view
+            .main_clusters
+            .iter()
+            .filter(|c| c.1 >= t.taste_genre_share)
+            .map(|c| c.0)
+            .collect();
+        let open = |i: usize| !blocked[i];
+        let in_genre = |i: usize| ic.primary(i).is_some_and(|c| genres.contains(&c));
+        let gated = !genres.is_empty()
+            && (0..self.n_items())
+                .filter(|&i| open(i) && in_genre(i))
+                .take(want)
+                .count()
+                >= want;
         let cands: Vec<Scored> = (0..self.n_items())
-            .filter(|&i| !blocked[i])
+            .filter(|&i| open(i) && (!gated || in_genre(i)))
             .map(|i| Scored {
                 index: i as u32,
                 score: base(i),
@@ -620,6 +702,30 @@ impl Model {
             .collect();
         (taste_stage, top_k(rescored, want))
     }
+}
+
+/// Splits `k` slots evenly over the genre clusters that lead `tastes`,
+/// then evenly over the tastes each cluster leads: two tastes of one genre
+/// (a listener's rock liked two ways) share one genre's slots, so neither
+/// crowds out a genre with one taste. In `tastes`' order, per taste.
+fn split_by_genre(tastes: &[&TasteView], k: usize) -> Vec<usize> {
+    let lead = |v: &TasteView| v.clusters.first().map(|c| c.0);
+    let mut genres: Vec<Option<u16>> = Vec::new();
+    for v in tastes {
+        if !genres.contains(&lead(v)) {
+            genres.push(lead(v));
+        }
+    }
+    let mut out = vec![0; tastes.len()];
+    for (g, slots) in genres.iter().zip(even_split(k, genres.len())) {
+        let members: Vec<usize> = (0..tastes.len())
+            .filter(|&x| lead(tastes[x]) == *g)
+            .collect();
+        for (&x, s) in members.iter().zip(even_split(slots, members.len())) {
+            out[x] = s;
+        }
+    }
+    out
 }
 
 /// Fills each source's slots round-robin (so the head of the list mixes
@@ -673,4 +779,29 @@ fn allocate(sources: Vec<Source>, k: usize) -> Vec<Pick> {
         }
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn view(at: usize, lead: u16) -> TasteView {
+        TasteView {
+            at,
+            confidence: 0.5,
+            centroid: None,
+            audio_mean: None,
+            clusters: vec![(lead, 1.0)],
+            main_clusters: vec![(lead, 1.0)],
+        }
+    }
+
+    #[test]
+    fn two_tastes_of_one_genre_share_that_genres_slots() {
+        let (a, b, c) = (view(0, 3), view(1, 3), view(2, 7));
+        // Genre 3 has two tastes, genre 7 one: 4 + 4 slots, not 3 + 3 + 2.
+        assert_eq!(split_by_genre(&[&a, &b, &c], 8), vec![2, 2, 4]);
+        assert_eq!(split_by_genre(&[&a, &c], 8), vec![4, 4]);
+        assert_eq!(split_by_genre(&[&c], 5), vec![5]);
+    }
 }
