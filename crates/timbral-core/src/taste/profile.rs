@@ -8,6 +8,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use super::clusters::ItemClusters;
 use super::learn::{Boosted, Logistic};
 use super::space::Space;
 use super::stage::{StageTable, STAGES};
@@ -101,6 +102,17 @@ pub struct Taste {
 impl Taste {
     pub fn interactions(&self) -> u32 {
         (self.liked.len() + self.disliked.len() + self.skipped.len()) as u32
+    }
+
+    /// The cluster that started it, by index in `clusters` (`None`: it
+    /// had none, or this bundle lacks it).
+    pub fn seed(&self, clusters: &ItemClusters) -> Option<u16> {
+        let name = self.cluster.as_deref()?;
+        clusters
+            .names
+            .iter()
+            .position(|x| x == name)
+            .map(|c| c as u16)
     }
 
     pub fn confidence(&self, t: &StageTable) -> f32 {
@@ -284,9 +296,7 @@ impl Profile {
         t: &StageTable,
     ) -> Option<usize> {
         let clusters = model.item_clusters();
-        let cluster = clusters
-            .primary(i as usize)
-            .map(|c| clusters.names[c as usize].as_str());
+        let own = clusters.primary(i as usize);
         let mut nearest: Option<(usize, f32)> = None;
         let mut same: Option<(usize, f32)> = None;
         for (at, taste) in self.tastes.iter().enumerate() {
@@ -297,10 +307,7 @@ impl Profile {
             if nearest.is_none_or(|(_, b)| cos > b) {
                 nearest = Some((at, cos));
             }
-            if cluster.is_some()
-                && taste.cluster.as_deref() == cluster
-                && same.is_none_or(|(_, b)| cos > b)
-            {
+            if own.is_some() && taste.seed(clusters) == own && same.is_none_or(|(_, b)| cos > b) {
                 same = Some((at, cos));
             }
         }
@@ -313,12 +320,8 @@ impl Profile {
         let (near, cos) = nearest?;
         // Into another genre's taste only when the genres meet on items
         // (punk's taste takes a post-punk like, not a blues one).
-        let seed = self.tastes[near]
-            .cluster
-            .as_deref()
-            .and_then(|n| clusters.names.iter().position(|x| x == n));
-        let kin = match (clusters.primary(i as usize), seed) {
-            (Some(a), Some(b)) => clusters.affinity(a, b as u16) >= t.join_affinity,
+        let kin = match (own, self.tastes[near].seed(clusters)) {
+            (Some(a), Some(b)) => clusters.affinity(a, b) >= t.join_affinity,
             _ => true,
         };
         if cos >= t.join_cosine && kin {
