@@ -255,7 +255,7 @@ function renderTastes() {
     : `Like a few ${noun()} and your tastes appear here, each on its own.`;
   $("tastes").replaceChildren(
     ...p.tastes.map((x) => {
-      const title = x.clusters[0]?.[0] ?? x.top_genres[0]?.[0] ?? x.cluster ?? "A taste";
+      const title = x.title;
       const model = x.model ? ` · ${x.model.kind} model, AUC ${x.model.auc.toFixed(2)}` : "";
       const max = Math.max(...x.top_genres.map((g) => g[1]), 0.0001);
       return el("article", { class: "taste-card", dataset: { taste: x.id } },

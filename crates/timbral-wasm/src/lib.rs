@@ -63,7 +63,8 @@ export interface TasteModelReport {
   logistic_auc: number; boosted_auc: number | null;
 }
 export interface TasteReport {
-  id: number; cluster: string | null;
+  /** Its leading genre cluster, or its own leading genres where another taste leads with that cluster. */
+  id: number; title: string; cluster: string | null;
   top_genres: [string, number][]; clusters: [string, number][];
   audio: Record<string, number> | null; confidence: number;
   liked: number; disliked: number; skipped: number; model: TasteModelReport | null;

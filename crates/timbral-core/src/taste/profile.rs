@@ -247,7 +247,10 @@ impl Profile {
                 }
                 let owner = shown_by
                     .and_then(|s| self.tastes.iter().position(|t| t.id == s))
-                    .or_else(|| self.nearest(model, &space, item).map(|(t, _)| t));
+                    // Else the taste a like of it would join: an explored
+                    // item of another genre is nobody's dislike, and would
+                    // sink the nearest taste's confidence.
+                    .or_else(|| self.home(model, &space, item, &STAGES).0);
                 if let Some(t) = owner {
                     let t = &mut self.tastes[t];
                     if f == Feedback::Dislike {
@@ -282,12 +285,9 @@ impl Profile {
         best
     }
 
-    /// Where a like of `i` goes: the nearest of the tastes its genre
-    /// cluster started, if that one is close enough for a taste of its own
-    /// cluster; else the nearest taste if it is close enough and of a kin
-    /// genre (`StageTable::join_affinity`); else, when
-    /// the tastes are full, the nearest anyway. `None` starts a new taste.
-    /// Tastes never merge.
+    /// Where a like of `i` goes: the taste it belongs to (`home`); else,
+    /// when the tastes are full, the nearest anyway. `None` starts a new
+    /// taste. Tastes never merge.
     fn assign_like(
         &self,
         model: &Model,
@@ -295,6 +295,26 @@ impl Profile {
         i: u32,
         t: &StageTable,
     ) -> Option<usize> {
+        let (home, nearest) = self.home(model, space, i, t);
+        home.or_else(|| {
+            nearest
+                .map(|(at, _)| at)
+                .filter(|_| self.tastes.len() >= t.max_tastes)
+        })
+    }
+
+    /// The taste item `i` belongs to: the nearest of the tastes its genre
+    /// cluster started, if that one is close enough for a taste of its own
+    /// cluster; else the nearest taste if it is close enough and of a kin
+    /// genre (`StageTable::join_affinity`). Also the nearest taste and its
+    /// cosine, whether or not `i` belongs to it.
+    fn home(
+        &self,
+        model: &Model,
+        space: &Space<'_>,
+        i: u32,
+        t: &StageTable,
+    ) -> (Option<usize>, Option<(usize, f32)>) {
         let clusters = model.item_clusters();
         let own = clusters.primary(i as usize);
         let mut nearest: Option<(usize, f32)> = None;
@@ -315,19 +335,18 @@ impl Profile {
         // close (CF factors of popular artists are), a like joining the
         // nearest taste first would pull one taste over all of them.
         if let Some((at, _)) = same.filter(|&(_, c)| c >= t.join_cosine_same_cluster) {
-            return Some(at);
+            return (Some(at), nearest);
         }
-        let (near, cos) = nearest?;
+        let Some((near, cos)) = nearest else {
+            return (None, None);
+        };
         // Into another genre's taste only when the genres meet on items
         // (punk's taste takes a post-punk like, not a blues one).
         let kin = match (own, self.tastes[near].seed(clusters)) {
             (Some(a), Some(b)) => clusters.affinity(a, b) >= t.join_affinity,
             _ => true,
         };
-        if cos >= t.join_cosine && kin {
-            return Some(near);
-        }
-        (self.tastes.len() >= t.max_tastes).then_some(near)
+        ((cos >= t.join_cosine && kin).then_some(near), nearest)
     }
 
     /// Likes over all tastes.

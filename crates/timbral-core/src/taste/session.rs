@@ -93,6 +93,9 @@ pub struct SessionItem<'a> {
 #[derive(Clone, Debug, Serialize)]
 pub struct TasteReport {
     pub id: u32,
+    /// What to call it: its leading genre cluster, or, where another taste
+    /// leads with the same cluster, its own leading genres.
+    pub title: String,
     pub cluster: Option<String>,
     /// Its likes' heaviest labels with their share.
     pub top_genres: Vec<(String, f32)>,
@@ -271,7 +274,7 @@ impl Session {
     pub fn report(&self, model: &Model) -> Vec<TasteReport> {
         let space = Space::new(model);
         let ic = model.item_clusters();
-        (0..self.profile.tastes.len())
+        let mut reports: Vec<TasteReport> = (0..self.profile.tastes.len())
             .map(|at| {
                 let t = &self.profile.tastes[at];
                 let view = TasteView::of(&space, &self.profile, at, &STAGES);
@@ -283,6 +286,7 @@ impl Session {
                     .collect();
                 TasteReport {
                     id: t.id,
+                    title: String::new(),
                     cluster: t.cluster.clone(),
                     top_genres: model.taste_summary(&likes, 5),
                     clusters: view
@@ -308,6 +312,82 @@ impl Session {
                     }),
                 }
             })
-            .collect()
+            .collect();
+        let leads: Vec<Option<String>> = reports
+            .iter()
+            .map(|r| r.clusters.first().map(|c| c.0.clone()))
+            .collect();
+        for (at, r) in reports.iter_mut().enumerate() {
+            r.title = taste_title(r, &leads, at);
+        }
+        reports
+    }
+}
+
+/// A taste's title: its leading cluster's name, unless another taste leads
+/// with it too (one listener's pop, liked two ways); then its own two
+/// heaviest labels, which is what sets it apart.
+fn taste_title(r: &TasteReport, leads: &[Option<String>], at: usize) -> String {
+    let genres = || {
+        let g: Vec<&str> = r.top_genres.iter().take(2).map(|g| g.0.as_str()).collect();
+        (!g.is_empty()).then(|| g.join(" / "))
+    };
+    let shared = leads[at]
+        .as_ref()
+        .is_some_and(|l| leads.iter().filter(|x| x.as_ref() == Some(l)).count() > 1);
+    let lead = leads[at].clone().filter(|_| !shared);
+    lead.or_else(genres)
+        .or_else(|| leads[at].clone())
+        .or_else(|| r.cluster.clone())
+        .unwrap_or_else(|| "A taste".to_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn report(lead: Option<&str>, genres: &[&str]) -> TasteReport {
+        TasteReport {
+            id: 0,
+            title: String::new(),
+            cluster: Some("seed".into()),
+            top_genres: genres.iter().map(|g| (g.to_string(), 0.5)).collect(),
+            clusters: lead.map(|l| (l.to_string(), 1.0)).into_iter().collect(),
+            audio: None,
+            confidence: 0.5,
+            liked: 1,
+            disliked: 0,
+            skipped: 0,
+            model: None,
+        }
+    }
+
+    #[test]
+    fn two_tastes_leading_with_one_cluster_are_told_apart_by_their_genres() {
+        let rs = [
+            report(
+                Some("pop / electropop"),
+                &["indie poptimism", "electropop", "pop"],
+            ),
+            report(Some("metal / thrash"), &["thrash metal"]),
+            report(Some("pop / electropop"), &["dance pop", "neo soul"]),
+            report(None, &[]),
+        ];
+        let leads: Vec<Option<String>> = rs
+            .iter()
+            .map(|r| r.clusters.first().map(|c| c.0.clone()))
+            .collect();
+        let titles: Vec<String> = (0..rs.len())
+            .map(|at| taste_title(&rs[at], &leads, at))
+            .collect();
+        assert_eq!(
+            titles,
+            [
+                "indie poptimism / electropop",
+                "metal / thrash",
+                "dance pop / neo soul",
+                "seed"
+            ]
+        );
     }
 }
