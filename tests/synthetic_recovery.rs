@@ -37,3 +37,28 @@ fn als_beats_popularity_on_the_embedded_default() {
     );
     assert!(als.coverage > pop.coverage);
 }
+
+#[test]
+fn the_cf_tuner_reads_only_the_training_split_and_recovers_a_sparse_shape() {
+    // Few plays a listener, as in playlists: the hand-set defaults
+    // over-regularise; the tuner, on a validation split of the training
+    // plays alone, must find the better model.
+    let s = synth::generate(synth::SynthConfig {
+        users: 800,
+        items: 1500,
+        plays_per_user: 8,
+        ..synth::SynthConfig::default()
+    });
+    let r = eval::run(&s.data, AlsParams::default(), 0.2, 42, &[10], false);
+    let split = timbral_train::split::holdout(&s.data.plays, 0.2, 42);
+    let alone = timbral_train::cf_tune::choose(&split.train, AlsParams::default(), 42, true);
+    assert_eq!(r.item_item.table, alone.table);
+    assert_eq!(r.item_item.als_table, alone.als_table);
+    let ndcg = |m: &str| r.results.iter().find(|x| x.model == m).unwrap().metrics[0].ndcg;
+    assert!(
+        ndcg("blend") > ndcg("als"),
+        "blend {} vs ALS at the defaults {}",
+        ndcg("blend"),
+        ndcg("als")
+    );
+}

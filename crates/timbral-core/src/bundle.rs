@@ -71,6 +71,9 @@ pub mod kind {
     /// Optional: the genre clusters tastes are described by
     /// (`taste::GenreClusters`).
     pub const GENRE_CLUSTERS: u32 = 14;
+    /// Optional: a sparse item-item CF model and its blend with the
+    /// factors (`model::ItemItem`).
+    pub const ITEM_ITEM: u32 = 15;
 }
 
 /// How a section's bytes are stored (format 4).
@@ -107,6 +110,7 @@ pub fn kind_name(k: u32) -> &'static str {
         kind::ITEM_FACTS => "item_facts",
         kind::ITEM_CREDITS => "item_credits",
         kind::GENRE_CLUSTERS => "genre_clusters",
+        kind::ITEM_ITEM => "item_item",
         _ => "unknown",
     }
 }

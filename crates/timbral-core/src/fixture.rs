@@ -85,6 +85,7 @@ pub fn two_styles() -> Vec<u8> {
         facts: None,
         credits: None,
         genre_clusters: None,
+        item_item: None,
     };
     Model::from_parts(parts)
         .expect("the fixture is a valid model")
@@ -199,6 +200,7 @@ pub fn many_styles() -> Model {
         facts: Some(facts),
         credits,
         genre_clusters: Some(genre_clusters),
+        item_item: None,
     };
     Model::from_parts(parts).expect("the fixture is a valid model")
 }

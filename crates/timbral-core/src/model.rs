@@ -21,7 +21,12 @@ use crate::quant::QMatrix;
 use crate::sketch::{ContentSketch, SketchQuery};
 use crate::topk::{top_k, Scored};
 
+mod cf;
+mod factors;
 mod fused;
+pub mod item_item;
+
+pub use item_item::ItemItem;
 
 /// Hyper-parameters and provenance (the `meta` section).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -68,6 +73,9 @@ pub struct ModelParts {
     pub credits: Option<crate::credits::ItemCredits>,
     /// Optional: genre clusters, for tastes.
     pub genre_clusters: Option<crate::taste::GenreClusters>,
+    /// Optional: a sparse item-item CF model blended with the factors
+    /// (`item_item.rs`; without it, CF is the factors alone).
+    pub item_item: Option<ItemItem>,
 }
 
 /// One fused recommendation and the parts of its score.
@@ -245,6 +253,10 @@ impl Model {
         if let Some(g) = &p.genre_clusters {
             g.validate().map_err(|e| invalid(kind::GENRE_CLUSTERS, e))?;
         }
+        if let Some(ii) = &p.item_item {
+            ii.validate(n_items)
+                .map_err(|e| invalid(kind::ITEM_ITEM, e))?;
+        }
         let mut item_index = index_of(&p.item_ids, kind::ITEMS)?;
         for (alias, i) in &p.item_aliases {
             if *i as usize >= n_items {
@@ -339,6 +351,7 @@ impl Model {
             facts: optional(&sections, kind::ITEM_FACTS)?,
             credits: optional(&sections, kind::ITEM_CREDITS)?,
             genre_clusters: optional(&sections, kind::GENRE_CLUSTERS)?,
+            item_item: optional(&sections, kind::ITEM_ITEM)?,
         })
     }
 
@@ -384,6 +397,9 @@ impl Model {
         }
         if let Some(g) = &p.genre_clusters {
             sections.push(bundle::section(kind::GENRE_CLUSTERS, g));
+        }
+        if let Some(ii) = &p.item_item {
+            sections.push(bundle::section(kind::ITEM_ITEM, ii));
         }
         bundle::encode(&sections)
     }
@@ -477,14 +493,6 @@ impl Model {
         self.parts.user_items.row(u as usize)
     }
 
-    /// A known user's trained factor.
-    pub fn user_factor(&self, u: u32) -> Vec<f32> {
-        self.parts.user_factors.dequantize_row(u as usize)
-    }
-
-    /// Over the items someone played: an item nobody played has no place
-    /// in a least-squares fit to plays (the trainer's ALS gives it a zero
-    /// factor; a factor mapped from content must not shift fold-in).
     /// Each item's text for word search (`Model::search_text`), made by
     /// `build` on the first call.
     pub(crate) fn search_texts(&self, build: impl FnOnce() -> Vec<String>) -> &[String] {
@@ -502,133 +510,6 @@ impl Model {
     pub(crate) fn search_index(&self) -> &crate::search::SearchIndex {
         self.search_index
             .get_or_init(|| crate::search::SearchIndex::build(self))
-    }
-
-    fn gram(&self) -> &[f32] {
-        self.gram.get_or_init(|| {
-            let mut y = self.parts.item_factors.dequantize();
-            let f = self.factors().max(1);
-            for (row, &l) in y.chunks_mut(f).zip(&self.parts.popularity.listeners) {
-                if l == 0 {
-                    row.fill(0.0);
-                }
-            }
-            let view = ArrayView2::from_shape((self.n_items(), self.factors()), &y)
-                .expect("validated shape");
-            als::gram(view, self.parts.meta.params.regularization)
-        })
-    }
-
-    /// The least-squares factor for a listener the model has never seen,
-    /// from (item, plays) pairs: one ALS half-step against the bundle's item
-    /// factors. Duplicate items are summed.
-    pub fn fold_in(&self, history: &[(u32, f32)]) -> Result<Vec<f32>, Error> {
-        let mut h: Vec<(u32, f32)> = Vec::with_capacity(history.len());
-        for &(i, plays) in history {
-            if i as usize >= self.n_items() {
-                return Err(Error::InvalidInput(format!(
-                    "item index {i} is out of range (0..{})",
-                    self.n_items()
-                )));
-            }
-            if !(plays.is_finite() && plays >= 0.0) {
-                return Err(Error::InvalidInput(format!(
-                    "plays for item `{}` must be a finite number ≥ 0, got {plays}",
-                    self.item_id(i)
-                )));
-            }
-            h.push((i, plays));
-        }
-        h.sort_unstable_by_key(|&(i, _)| i);
-        h.dedup_by(|b, a| {
-            if a.0 == b.0 {
-                a.1 += b.1;
-                true
-            } else {
-                false
-            }
-        });
-        let alpha = self.parts.meta.params.alpha;
-        let cols: Vec<u32> = h.iter().map(|&(i, _)| i).collect();
-        let conf: Vec<f32> = h.iter().map(|&(_, p)| als::confidence(p, alpha)).collect();
-        Ok(als::fold_in(
-            self.gram(),
-            &self.parts.item_factors,
-            &cols,
-            &conf,
-        ))
-    }
-
-    /// CF scores of every item for a user factor, as [`Self::recommend`]
-    /// computes them.
-    pub fn scores(&self, x: &[f32]) -> Vec<f32> {
-        let y = &self.parts.item_factors;
-        let (xq, xs) = crate::linalg::quantize_i16(x);
-        (0..self.n_items())
-            .map(|i| y.dot_row_i16(i, &xq, xs))
-            .collect()
-    }
-
-    /// `true` for every item index in `exclude` (out-of-range ones ignored).
-    fn mask(&self, exclude: &[u32]) -> Vec<bool> {
-        let mut skip = vec![false; self.n_items()];
-        for &i in exclude {
-            if let Some(s) = skip.get_mut(i as usize) {
-                *s = true;
-            }
-        }
-        skip
-    }
-
-    /// Top-k items for a user factor, excluding `exclude`. A factor with no
-    /// signal (a listener whose only artists nobody else played collapses to
-    /// ≈ 0) would rank by index order; they get the popular items instead.
-    pub fn recommend(&self, x: &[f32], exclude: &[u32], k: usize) -> Vec<Scored> {
-        if crate::linalg::dot(x, x) <= NO_SIGNAL {
-            return self.popular(exclude, k);
-        }
-        let y = &self.parts.item_factors;
-        let skip = self.mask(exclude);
-        let (xq, xs) = crate::linalg::quantize_i16(x);
-        let cands = (0..self.n_items())
-            .filter(|&i| !skip[i])
-            .map(|i| Scored {
-                index: i as u32,
-                score: y.dot_row_i16(i, &xq, xs),
-            })
-            .collect();
-        top_k(cands, k)
-    }
-
-    /// Top-k for a known user, excluding what they have played.
-    pub fn recommend_user(&self, u: u32, k: usize) -> Vec<Scored> {
-        let x = self.user_factor(u);
-        self.recommend(&x, self.user_history(u).0, k)
-    }
-
-    /// Top-k for a new listener: fold in, then score, excluding the history.
-    pub fn recommend_history(
-        &self,
-        history: &[(u32, f32)],
-        k: usize,
-    ) -> Result<Vec<Scored>, Error> {
-        let x = self.fold_in(history)?;
-        let seen: Vec<u32> = history.iter().map(|&(i, _)| i).collect();
-        Ok(self.recommend(&x, &seen, k))
-    }
-
-    /// The most popular items, excluding `exclude`: the cold-start baseline.
-    pub fn popular(&self, exclude: &[u32], k: usize) -> Vec<Scored> {
-        let pop = &self.parts.popularity;
-        let skip = self.mask(exclude);
-        let cands = (0..self.n_items())
-            .filter(|&i| !skip[i])
-            .map(|i| Scored {
-                index: i as u32,
-                score: pop.score(i),
-            })
-            .collect();
-        top_k(cands, k)
     }
 }
 
@@ -670,6 +551,7 @@ pub(crate) mod tests {
             facts: None,
             credits: None,
             genre_clusters: None,
+            item_item: None,
         }
     }
 
@@ -926,6 +808,7 @@ pub(crate) mod tests {
             facts: None,
             credits: None,
             genre_clusters: None,
+            item_item: None,
         })
         .unwrap()
     }

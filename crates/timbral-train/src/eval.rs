@@ -7,7 +7,9 @@ use std::fmt;
 
 use rayon::prelude::*;
 use serde::Serialize;
-use timbral_core::AlsParams;
+use std::time::Instant;
+
+use timbral_core::{AlsParams, Model};
 
 use crate::data::Dataset;
 use crate::split::{holdout, Split};
@@ -31,6 +33,10 @@ pub struct AtK {
 pub struct ModelResult {
     pub model: String,
     pub metrics: Vec<AtK>,
+    /// Seconds to fit it (tuning included), where it is fitted.
+    pub fit_s: Option<f64>,
+    /// Its client bundle's bytes (no content), where it makes one.
+    pub bytes: Option<usize>,
 }
 
 #[derive(Clone, Debug, Serialize)]
@@ -42,6 +48,8 @@ pub struct EvalReport {
     pub holdout: f64,
     pub seed: u64,
     pub params: AlsParams,
+    /// The item-item model and blend chosen on the training split.
+    pub item_item: crate::cf_tune::Choice,
     pub results: Vec<ModelResult>,
 }
 
@@ -90,6 +98,26 @@ where
         .collect()
 }
 
+/// Binary-relevance nDCG@k of a ranked list against `held` (sorted): the
+/// measure every tuner here maximises.
+pub fn ndcg_at(top: &[timbral_core::Scored], held: &[u32], k: usize) -> f64 {
+    let dcg: f64 = top
+        .iter()
+        .take(k)
+        .enumerate()
+        .filter(|(_, s)| held.binary_search(&s.index).is_ok())
+        .map(|(r, _)| 1.0 / ((r + 2) as f64).log2())
+        .sum();
+    let idcg: f64 = (0..held.len().min(k))
+        .map(|r| 1.0 / ((r + 2) as f64).log2())
+        .sum();
+    if idcg > 0.0 {
+        dcg / idcg
+    } else {
+        0.0
+    }
+}
+
 /// Popularity and ALS on one holdout split.
 pub fn run(
     ds: &Dataset,
@@ -101,7 +129,9 @@ pub fn run(
 ) -> EvalReport {
     let split = holdout(&ds.plays, fraction, seed);
     let n_items = ds.n_items();
+    let started = Instant::now();
     let factors = crate::train_als(&split.train, &params, progress);
+    let als_s = started.elapsed().as_secs_f64();
     let model = crate::build_model(
         &ds.user_ids,
         &ds.item_ids,
@@ -111,6 +141,11 @@ pub fn run(
         params,
         &ds.source,
     );
+    let ranked = |m: &Model| {
+        evaluate(&split, n_items, ks, |u, k| {
+            m.recommend_user(u, k).iter().map(|s| s.index).collect()
+        })
+    };
     let popularity = evaluate(&split, n_items, ks, |u, k| {
         model
             .popular(model.user_history(u).0, k)
@@ -118,8 +153,65 @@ pub fn run(
             .map(|s| s.index)
             .collect()
     });
-    let als = evaluate(&split, n_items, ks, |u, k| {
-        model.recommend_user(u, k).iter().map(|s| s.index).collect()
+    let bytes = |m: &Model| Some(m.client().to_bytes().len());
+    let mut results = vec![
+        ModelResult {
+            model: "popularity".into(),
+            metrics: popularity,
+            fit_s: None,
+            bytes: None,
+        },
+        ModelResult {
+            model: "als".into(),
+            metrics: ranked(&model),
+            fit_s: Some(als_s),
+            bytes: bytes(&model),
+        },
+    ];
+    // Tuned on a validation split of the training split, as `train` tunes:
+    // the factors, the item-item model alone and the blend.
+    let started = Instant::now();
+    let choice = crate::cf_tune::choose(&split.train, params, seed, true);
+    let chose_s = started.elapsed().as_secs_f64();
+    let started = Instant::now();
+    let tuned = crate::train_als(&split.train, &choice.als, progress);
+    let tuned_s = started.elapsed().as_secs_f64();
+    let tuned = crate::build_model(
+        &ds.user_ids,
+        &ds.item_ids,
+        &ds.item_names,
+        &split.train,
+        &tuned,
+        choice.als,
+        &ds.source,
+    );
+    let copy = |m: &Model| Model::from_parts(m.parts().clone()).expect("a valid model");
+    results.push(ModelResult {
+        model: "als tuned".into(),
+        metrics: ranked(&tuned),
+        fit_s: Some(chose_s + tuned_s),
+        bytes: bytes(&tuned),
+    });
+    let alone = crate::cf_tune::Choice {
+        rp3: choice.alone,
+        blend: 0.0,
+        ..choice.clone()
+    };
+    let started = Instant::now();
+    let neighbours = alone.attach(copy(&model), &split.train);
+    let fit_s = started.elapsed().as_secs_f64();
+    results.push(ModelResult {
+        model: "rp3beta".into(),
+        metrics: ranked(&neighbours),
+        fit_s: Some(fit_s),
+        bytes: bytes(&neighbours),
+    });
+    let blend = choice.attach(tuned, &split.train);
+    results.push(ModelResult {
+        model: "blend".into(),
+        metrics: ranked(&blend),
+        fit_s: Some(chose_s + tuned_s + fit_s),
+        bytes: bytes(&blend),
     });
     EvalReport {
         data: ds.source.clone(),
@@ -129,16 +221,8 @@ pub fn run(
         holdout: fraction,
         seed,
         params,
-        results: vec![
-            ModelResult {
-                model: "popularity".into(),
-                metrics: popularity,
-            },
-            ModelResult {
-                model: "als".into(),
-                metrics: als,
-            },
-        ],
+        item_item: choice,
+        results,
     }
 }
 
@@ -160,6 +244,19 @@ impl fmt::Display for EvalReport {
             "ALS: {} factors, {} iterations, regularization {}, alpha {}, seed {}",
             p.factors, p.iterations, p.regularization, p.alpha, p.seed
         )?;
+        write!(f, "{}", self.item_item)?;
+        writeln!(f)?;
+        writeln!(f, "{:<12} {:>8} {:>12}", "model", "fit s", "client bytes")?;
+        for r in &self.results {
+            let opt = |v: Option<String>| v.unwrap_or_else(|| "–".into());
+            writeln!(
+                f,
+                "{:<12} {:>8} {:>12}",
+                r.model,
+                opt(r.fit_s.map(|s| format!("{s:.1}"))),
+                opt(r.bytes.map(|b| b.to_string()))
+            )?;
+        }
         let rows: Vec<(&str, &[AtK])> = self
             .results
             .iter()

@@ -12,6 +12,7 @@ use timbral_core::{
     AlsParams, Content, Csr, Fusion, FusionParts, FusionWeights, Model, ModelParts,
 };
 
+use crate::cf_tune::Choice;
 use crate::data::Dataset;
 use crate::eval::{evaluate, AtK};
 use crate::split::{holdout, Split};
@@ -146,7 +147,16 @@ pub fn map_new_items(parts: &mut ModelParts, content: &Content) {
 }
 
 /// Trains CF on `train` and attaches the content vectors.
-pub fn hybrid_model(ds: &Dataset, train: &Csr, content: &TrainContent, params: AlsParams) -> Model {
+/// With `item_item`, the factors take its parameters and the item-item
+/// model it chose is fitted on `train` too.
+pub fn hybrid_model(
+    ds: &Dataset,
+    train: &Csr,
+    content: &TrainContent,
+    params: AlsParams,
+    item_item: Option<&Choice>,
+) -> Model {
+    let params = item_item.map_or(params, |c| c.als);
     let f = crate::train_als(train, &params, false);
     let m = crate::build_model(
         &ds.user_ids,
@@ -157,7 +167,11 @@ pub fn hybrid_model(ds: &Dataset, train: &Csr, content: &TrainContent, params: A
         params,
         &ds.source,
     );
-    with_content(m, content, None)
+    let m = with_content(m, content, None);
+    match item_item {
+        Some(c) => c.attach(m, train),
+        None => m,
+    }
 }
 
 fn history(train: &Csr, u: u32) -> Vec<(u32, f32)> {
@@ -172,20 +186,7 @@ fn ndcg10(scores: impl Iterator<Item = (u32, f32)>, held: &[u32]) -> f64 {
             .collect(),
         10,
     );
-    let dcg: f64 = top
-        .iter()
-        .enumerate()
-        .filter(|(_, s)| held.binary_search(&s.index).is_ok())
-        .map(|(r, _)| 1.0 / ((r + 2) as f64).log2())
-        .sum();
-    let idcg: f64 = (0..held.len().min(10))
-        .map(|r| 1.0 / ((r + 2) as f64).log2())
-        .sum();
-    if idcg > 0.0 {
-        dcg / idcg
-    } else {
-        0.0
-    }
+    crate::eval::ndcg_at(&top, held, 10)
 }
 
 /// What `learn` found: the weights and their validation nDCG@10 next to
@@ -314,9 +315,10 @@ pub fn learn_weights(
     content: &TrainContent,
     params: AlsParams,
     seed: u64,
+    item_item: Option<&Choice>,
 ) -> Learned {
     let inner = holdout(plays, 0.2, seed ^ 0xf05e_0f05);
-    let model = hybrid_model(ds, &inner.train, content, params);
+    let model = hybrid_model(ds, &inner.train, content, params, item_item);
     let v = Validation::new(&model, &inner, &sample(&inner.test), Factor::Trained);
     // Items played only by held-out listeners are new to this model, as
     // tomorrow's releases are to the bundle: κ is learned with α, β, γ.
@@ -328,14 +330,14 @@ pub fn learn_weights(
     let ndcg10 = (s, v.ndcg10(FusionWeights::CF));
 
     let cold = cold_items_split(&inner, seed ^ 0xc01d_f00d, true);
-    let model = hybrid_model(ds, &cold.train, content, params);
+    let model = hybrid_model(ds, &cold.train, content, params, item_item);
     let v = Validation::new(&model, &cold, &sample(&cold.test), Factor::Trained);
     let cold_ndcg10 = (v.ndcg10(w), v.ndcg10(FusionWeights::CF));
 
     // As in the evaluation, a third of the listeners are cut short, so the
     // model still learns from everyone else.
     let short = short_history_split(&inner, seed ^ 0x5407, 3);
-    let model = hybrid_model(ds, &short.train, content, params);
+    let model = hybrid_model(ds, &short.train, content, params, item_item);
     let users = sample(&short.test);
     let v = Validation::new(&model, &short, &users, Factor::FoldInWithNeighbours);
     // A few plays say little: popularity may need to weigh more.
@@ -480,6 +482,8 @@ pub struct Slice {
 
 #[derive(Clone, Debug, Serialize)]
 pub struct HybridReport {
+    /// The item-item model chosen on the training split, if any.
+    pub item_item: Option<Choice>,
     pub learned: Learned,
     pub slices: Vec<Slice>,
 }
@@ -505,12 +509,17 @@ pub fn run(
     fraction: f64,
     seed: u64,
     ks: &[usize],
+    item_item: bool,
 ) -> HybridReport {
     let n = ds.n_items();
     let split = holdout(&ds.plays, fraction, seed);
-    let learned = learn_weights(ds, &split.train, content, params, seed);
+    // The item-item model and its blend are chosen on the training split
+    // alone, as `timbral train` chooses them on all the plays.
+    let choice = item_item.then(|| crate::cf_tune::choose(&split.train, params, seed, true));
+    let item_item = choice.as_ref();
+    let learned = learn_weights(ds, &split.train, content, params, seed, item_item);
     let fusion = learned.fusion;
-    let model = hybrid_model(ds, &split.train, content, params);
+    let model = hybrid_model(ds, &split.train, content, params, item_item);
     let mut slices = vec![slice(
         "all users",
         rank_three(&model, &split, n, fusion.weights, ks, false),
@@ -524,7 +533,7 @@ pub fn run(
         test: Vec::new(),
     };
     let cold = cold_items_split(&all, seed ^ 0xc01d, false);
-    let cold_model = hybrid_model(ds, &cold.train, content, params);
+    let cold_model = hybrid_model(ds, &cold.train, content, params, item_item);
     slices.push(slice(
         "cold items",
         rank_three(&cold_model, &cold, n, fusion.weights, ks, false),
@@ -534,17 +543,24 @@ pub fn run(
     // (b) Every third test user keeps only 3 training items and is folded
     // in; the model is retrained without the rest.
     let short = short_history_split(&split, seed ^ 0x5407, 3);
-    let short_model = hybrid_model(ds, &short.train, content, params);
+    let short_model = hybrid_model(ds, &short.train, content, params, item_item);
     slices.push(slice(
         "users with ≤ 3 items",
         rank_three(&short_model, &short, n, fusion.short, ks, true),
         short.test.len(),
     ));
-    HybridReport { learned, slices }
+    HybridReport {
+        item_item: choice,
+        learned,
+        slices,
+    }
 }
 
 impl fmt::Display for HybridReport {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if let Some(c) = &self.item_item {
+            write!(f, "{c}")?;
+        }
         write!(f, "{}", self.learned)?;
         for s in &self.slices {
             writeln!(f)?;
@@ -633,6 +649,7 @@ mod tests {
             facts: None,
             credits: None,
             genre_clusters: None,
+            item_item: None,
         };
         let content = Content {
             text: QMatrix::quantize(&text, n, 3),

@@ -3,6 +3,7 @@
 //! bundle writer. The `timbral` binary (src/main.rs) is a thin CLI over it.
 
 pub mod bench;
+pub mod cf_tune;
 #[cfg(feature = "content")]
 pub mod cli_content;
 pub mod compact;
@@ -18,6 +19,7 @@ pub mod fit;
 pub mod fuzzing;
 pub mod genre_clusters;
 pub mod hybrid;
+pub mod item_item;
 #[cfg(feature = "content")]
 pub mod mood;
 pub mod playlists;
@@ -71,6 +73,7 @@ pub fn build_model(
         facts: None,
         credits: None,
         genre_clusters: None,
+        item_item: None,
     })
     .expect("a freshly trained model is consistent")
 }

@@ -539,6 +539,15 @@ fn hetrec_is_read_trained_and_evaluated() {
     .unwrap();
     let ndcg = |m: usize| json["results"][m]["metrics"][0]["ndcg"].as_f64().unwrap();
     assert_eq!(json["results"][1]["model"], "als");
+    // The blend is chosen on a validation split of the training plays; on
+    // the held-out plays it must not fall behind the factors it started from.
+    assert_eq!(json["results"][4]["model"], "blend");
+    assert!(
+        ndcg(4) >= ndcg(1) - 0.005,
+        "blend {} behind ALS {}",
+        ndcg(4),
+        ndcg(1)
+    );
     assert!(ndcg(1) >= 0.17, "ALS nDCG@10 {} < 0.17", ndcg(1));
     assert!(
         ndcg(1) > 1.5 * ndcg(0),

@@ -1,8 +1,8 @@
 //! The hybrid half of a model: fused recommendations (CF, content and
 //! popularity, through the content sketch where there is one), the fold-in
 //! of short histories with their content neighbours, similar items, and
-//! the encoder check. The CF half (parts, the bundle, fold-in, CF top-k) is
-//! `model.rs`.
+//! the encoder check. CF comes through the seam in `cf.rs`; the parts and the
+//! bundle are `model.rs`.
 
 use super::*;
 
@@ -60,17 +60,6 @@ impl Model {
         (keep, excluded)
     }
 
-    /// CF scores of every item for factor `x`, standardised over `keep`.
-    fn cf_standardized(&self, x: &[f32], keep: &[bool]) -> Vec<f32> {
-        let mut cf = if crate::linalg::dot(x, x) > NO_SIGNAL {
-            self.scores(x)
-        } else {
-            vec![0.0; self.n_items()]
-        };
-        standardize(&mut cf, keep);
-        cf
-    }
-
     /// How fusion standardises the content cosine when the bundle has a
     /// sketch: mean and variance over the kept items, from the sketch's
     /// sums minus the excluded items' own cosines, so no scan is needed.
@@ -100,7 +89,7 @@ impl Model {
     pub fn fusion_parts(&self, x: &[f32], history: &[(u32, f32)], exclude: &[u32]) -> FusionParts {
         let n = self.n_items();
         let (keep, excluded) = self.keep_mask(exclude);
-        let cf = self.cf_standardized(x, &keep);
+        let cf = self.cf_standardized(x, history, &keep);
         let taste = self.taste(history);
         let mut content = match (self.content(), &taste) {
             (Some(c), Some(q)) => c.cosines(q, &self.content_norms, false),
@@ -185,7 +174,7 @@ impl Model {
         let sq = sk.query(c, &taste)?;
         let n = self.n_items();
         let (keep, excluded) = self.keep_mask(exclude);
-        let cf = self.cf_standardized(x, &keep);
+        let cf = self.cf_standardized(x, history, &keep);
         let cs = self.content_standardizer(c, sk, &sq, &excluded);
         let (pop, cold) = (&self.pop_term, &self.cold);
         // The content part of the fused score is `bz·(cos − mean)`; f32

@@ -457,6 +457,11 @@ pub(crate) struct AlsArgs {
     /// Seed for the factor initialisation and the evaluation split.
     #[arg(long, default_value_t = AlsParams::default().seed)]
     pub(crate) seed: u64,
+    /// CF as given: the factors with these parameters alone, without the
+    /// validation choice of regularization and alpha and of an item-item
+    /// model (RP3beta) blended in.
+    #[arg(long)]
+    pub(crate) no_tune: bool,
 }
 
 #[derive(Args)]

@@ -320,11 +320,15 @@ pub(crate) fn demo(path: &Path, out: &mut dyn Write) -> Result<()> {
         synth::GENRES.len()
     )?;
 
-    let params = AlsParams::default();
-    let report = eval::run(ds, params, 0.2, params.seed, &[10, 20], true);
+    let report = eval::run(ds, AlsParams::default(), 0.2, 42, &[10, 20], true);
     writeln!(out, "{report}")?;
 
-    let mut model = timbral_train::train_dataset(ds, params, true);
+    // The CF model chosen on a validation split of the plays, as `train`
+    // chooses it.
+    let choice = timbral_train::cf_tune::choose(&ds.plays, AlsParams::default(), 42, true);
+    writeln!(out, "{choice}")?;
+    let params = choice.als;
+    let mut model = choice.attach(timbral_train::train_dataset(ds, params, true), &ds.plays);
     // Content: the catalogue's tags, genres and audio features, embedded by
     // MiniLM, and fusion weights learned on a validation split.
     #[cfg(feature = "content")]
@@ -339,8 +343,14 @@ pub(crate) fn demo(path: &Path, out: &mut dyn Write) -> Result<()> {
                     c,
                     timbral_train::compact::DEFAULT_DIMS,
                 );
-                let learned =
-                    timbral_train::hybrid::learn_weights(ds, &ds.plays, &c, params, params.seed);
+                let learned = timbral_train::hybrid::learn_weights(
+                    ds,
+                    &ds.plays,
+                    &c,
+                    params,
+                    params.seed,
+                    Some(&choice),
+                );
                 writeln!(out, "{learned}")?;
                 model = timbral_train::hybrid::with_content(model, &c, Some(learned.fusion));
                 let credits = timbral_train::credits::credits(ds, Some(&meta));

@@ -48,7 +48,19 @@ fn run(cli: Cli) -> Result<()> {
                 // Nothing to factorise: one factor, not 64 of zeros a row.
                 params.factors = 1;
             }
+            // The CF model (ALS's regularization and alpha, an item-item
+            // model and its blend) chosen on a validation split of the
+            // plays, then fitted on all of them.
+            let item_item = (!als.no_tune && ds.plays.nnz() > 0)
+                .then(|| timbral_train::cf_tune::choose(&ds.plays, params, params.seed, true));
+            if let Some(c) = &item_item {
+                write!(out, "{c}")?;
+                params = c.als;
+            }
             let mut model = timbral_train::train_dataset(&ds, params, !cli.quiet);
+            if let Some(c) = &item_item {
+                model = c.attach(model, &ds.plays);
+            }
             // Without content (--no-content), the items files' own credits.
             #[cfg(feature = "content")]
             if content.no_content {
@@ -74,6 +86,7 @@ fn run(cli: Cli) -> Result<()> {
                         &c,
                         params,
                         params.seed,
+                        item_item.as_ref(),
                     );
                     write!(out, "{learned}")?;
                     learned.fusion
@@ -232,7 +245,15 @@ fn run(cli: Cli) -> Result<()> {
                 ..
             }) = content_for(&ds, &data, &content, false, !cli.quiet)?
             {
-                let hybrid = timbral_train::hybrid::run(&ds, &c, params, holdout, params.seed, &k);
+                let hybrid = timbral_train::hybrid::run(
+                    &ds,
+                    &c,
+                    params,
+                    holdout,
+                    params.seed,
+                    &k,
+                    !als.no_tune,
+                );
                 value["hybrid"] = serde_json::to_value(&hybrid)?;
                 if !json {
                     writeln!(out)?;
@@ -240,7 +261,8 @@ fn run(cli: Cli) -> Result<()> {
                 }
                 #[cfg(feature = "content")]
                 if let Some(enc) = enc {
-                    let model = timbral_train::hybrid::hybrid_model(&ds, &ds.plays, &c, params);
+                    let model =
+                        timbral_train::hybrid::hybrid_model(&ds, &ds.plays, &c, params, None);
                     let (mean, per) =
                         timbral_train::cli_content::search_precision(&model, &enc, 20)?;
                     value["search_precision"] = serde_json::json!({"mean": mean, "per_tag": per});
