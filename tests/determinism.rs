@@ -47,3 +47,32 @@ fn synthetic_generation_is_deterministic() {
     assert_eq!(a.plays, b.plays);
     assert_eq!(a.item_names, b.item_names);
 }
+
+#[test]
+fn the_tuned_cf_model_does_not_depend_on_the_thread_count() {
+    // What `timbral train` does by default: choose ALS's λ and α, the
+    // item-item model (RP3beta or EASE at this size) and the blend, then
+    // fit them all on the plays.
+    let data = synth::generate(SynthConfig {
+        users: 500,
+        items: 600,
+        plays_per_user: 15,
+        seed: 5,
+    })
+    .data;
+    let params = AlsParams {
+        factors: 16,
+        iterations: 5,
+        ..AlsParams::default()
+    };
+    let run = |threads| {
+        with_threads(threads, || {
+            let c = timbral_train::cf_tune::choose(&data.plays, params, 7, true);
+            let model = timbral_train::train_dataset(&data, c.als, false);
+            (c.table.clone(), c.attach(model, &data.plays).to_bytes())
+        })
+    };
+    let (one, two) = (run(1), run(2));
+    assert_eq!(one.0, two.0);
+    assert_eq!(one.1, two.1);
+}

@@ -1,8 +1,10 @@
 //! How `timbral train` chooses its CF model, the same way on every data
 //! set: on a validation split carved from the training plays alone (a 20%
 //! per-user holdout of them), the factor model's regularisation and
-//! confidence scale from a fixed grid, then RP3beta's (α, β) and the weight
-//! of the factors in the blend with it (`item_item.rs`), each by nDCG@10 on a
+//! confidence scale from a fixed grid, then the item-item model (RP3beta's
+//! α and β, or EASE's λ where the catalogue is small enough to solve it
+//! densely; `item_item.rs`) and the weight of the factors in the blend with
+//! it, each by nDCG@10 on a
 //! deterministic sample of the validation listeners. A fixed grid, not a
 //! clock: the same plays and seed choose the same model on any machine.
 
@@ -10,15 +12,11 @@ use std::fmt;
 
 use rayon::prelude::*;
 use serde::Serialize;
-use timbral_core::model::ItemItem;
 use timbral_core::{AlsParams, Csr, Model, Scored};
 
-use crate::item_item::{fit, Rp3, NEIGHBOURS};
+use crate::item_item::Neighbours;
 use crate::split::holdout;
 
-/// The candidates the tuner tries (α × β), each with [`NEIGHBOURS`].
-const ALPHAS: [f32; 2] = [0.6, 1.0];
-const BETAS: [f32; 4] = [0.0, 0.25, 0.5, 0.7];
 /// Blend weights of the factors tried against the neighbours.
 const BLENDS: [f32; 6] = [0.0, 0.2, 0.4, 0.6, 0.8, 1.0];
 /// The factor model's regularisation and confidence scale (c = 1 + α·ln(1 +
@@ -26,21 +24,33 @@ const BLENDS: [f32; 6] = [0.0, 0.2, 0.4, 0.6, 0.8, 1.0];
 /// and ratings alike.
 pub const REGULARIZATIONS: [f32; 5] = [1.0, 5.0, 20.0, 80.0, 320.0];
 pub const ALPHAS_ALS: [f32; 4] = [1.0, 3.0, 10.0, 30.0];
+/// Above this many plays the tuner works on a seeded sample of whole
+/// listeners holding about this many, so that its cost (the grid's ALS
+/// fits) stays bounded by the data, not by a clock: a million plays take
+/// about three seconds a fit on two cores. Each listener keeps all their
+/// plays and every item stays, so the bundle's items are the ones tuned.
+pub const TUNE_MAX_PLAYS: usize = 1_000_000;
 /// Validation listeners the tuner ranks for (a deterministic sample).
 const TUNE_USERS: usize = 800;
 
 /// What the tuner chose and what it saw.
 #[derive(Clone, Debug, Serialize)]
 pub struct Choice {
+    /// (listeners, plays) of the sample tuned on, where the plays were more
+    /// than [`TUNE_MAX_PLAYS`].
+    pub sampled: Option<(usize, usize)>,
+    /// How long the choice took.
+    pub seconds: f64,
     /// The factor model's parameters: the given ones, with regularisation
     /// and confidence scale chosen from [`REGULARIZATIONS`] × [`ALPHAS_ALS`]
     /// where tuned.
     pub als: AlsParams,
     /// Every (regularisation, confidence) tried, with its validation nDCG@10.
     pub als_table: Vec<(f32, f32, f64)>,
-    pub rp3: Rp3,
-    /// RP3beta's best (α, β) on its own (what `eval` reports it with).
-    pub alone: Rp3,
+    /// The item-item model blended with the factors.
+    pub neighbours: Neighbours,
+    /// The best item-item model on its own (what `eval` reports it with).
+    pub alone: Neighbours,
     /// Weight of the factors in the CF blend (1: factors alone).
     pub blend: f32,
     /// Validation nDCG@10 of the choice, of the factors alone, and of the
@@ -48,33 +58,62 @@ pub struct Choice {
     pub ndcg10: f64,
     pub factors_ndcg10: f64,
     pub neighbours_ndcg10: f64,
-    /// Every (α, β, blend) tried, with its validation nDCG@10.
-    pub table: Vec<(f32, f32, f32, f64)>,
+    /// Every (item-item model, blend) tried, with its validation nDCG@10.
+    pub table: Vec<(Neighbours, f32, f64)>,
 }
 
 impl Choice {
-    /// The fitted model on `plays`, as the bundle stores it.
-    pub fn fit(&self, plays: &Csr) -> ItemItem {
-        let rows = fit(plays, self.rp3);
-        ItemItem::from_rows(
-            "rp3beta",
-            vec![
-                ("alpha".into(), self.rp3.alpha),
-                ("beta".into(), self.rp3.beta),
-                ("k".into(), self.rp3.k as f32),
-            ],
-            self.blend,
-            &rows,
-        )
+    /// The fitted item-item model on `plays`, as the bundle stores it.
+    pub fn fit(&self, plays: &Csr) -> timbral_core::model::ItemItem {
+        self.neighbours.fit(plays, self.blend)
     }
 
     /// `model` with the item-item model fitted on `plays` (the plays it was
     /// trained on) attached.
+    /// Where the factors alone won, nothing is attached: no bytes for a
+    /// model that would weigh nothing.
     pub fn attach(&self, model: Model, plays: &Csr) -> Model {
+        if self.blend >= 1.0 {
+            return model;
+        }
         let mut parts = model.into_parts();
         parts.item_item = Some(self.fit(plays));
         Model::from_parts(parts).expect("an item-item model fitted on the model's own items")
     }
+}
+
+/// A seeded sample of whole listeners with at most `max_plays` plays in
+/// all, or `None` where `plays` already has no more.
+fn listener_sample(plays: &Csr, max_plays: usize, seed: u64) -> Option<Csr> {
+    use rand::seq::SliceRandom;
+    use rand::SeedableRng;
+    if plays.nnz() <= max_plays {
+        return None;
+    }
+    let mut order: Vec<usize> = (0..plays.n_rows()).collect();
+    order.shuffle(&mut rand_chacha::ChaCha8Rng::seed_from_u64(seed ^ 0x5a3b1e));
+    let (mut kept, mut total) = (Vec::new(), 0usize);
+    for u in order {
+        let len = plays.row_len(u);
+        if total + len > max_plays {
+            continue;
+        }
+        total += len;
+        kept.push(u);
+    }
+    kept.sort_unstable();
+    let triplets = kept
+        .iter()
+        .enumerate()
+        .flat_map(|(r, &u)| {
+            let (items, values) = plays.row(u);
+            items
+                .iter()
+                .zip(values)
+                .map(move |(&i, &v)| (r as u32, i, v))
+        })
+        .collect();
+    Some(Csr::from_triplets(kept.len(), plays.n_cols(), triplets))
 }
 
 /// `(x − mean)/std` over `keep`, in place (as the runtimes standardise).
@@ -95,12 +134,16 @@ fn ndcg10(score: impl Fn(usize) -> f32, keep: &[bool], held: &[u32]) -> f64 {
     crate::eval::ndcg_at(&timbral_core::top_k(cands, 10), held, 10)
 }
 
-/// Chooses RP3beta's (α, β) and its blend with the factors on a
+/// Chooses ALS's λ and α, the item-item model (`Neighbours::candidates`)
+/// and its blend with the factors on a
 /// validation split carved from `plays` alone (a 20% per-user holdout of
 /// it), ranking a sample of the validation listeners with factors trained
 /// with `params` on the rest. Only `plays` is read, so whatever an
 /// evaluation holds out of it never reaches the choice.
 pub fn choose(plays: &Csr, params: AlsParams, seed: u64, tune_als: bool) -> Choice {
+    let started = std::time::Instant::now();
+    let sample = listener_sample(plays, TUNE_MAX_PLAYS, seed);
+    let plays = sample.as_ref().unwrap_or(plays);
     let inner = holdout(plays, 0.2, seed ^ 0x17e3_17e3);
     let n = plays.n_cols();
     let step = (inner.test.len() / TUNE_USERS).max(1);
@@ -169,64 +212,51 @@ pub fn choose(plays: &Csr, params: AlsParams, seed: u64, tune_als: bool) -> Choi
     }
     let (als, base, factors_ndcg10) = chosen.expect("the grid holds the given parameters");
     let mut table = Vec::new();
-    let mut best = (
-        Rp3 {
-            alpha: ALPHAS[0],
-            beta: BETAS[0],
-            k: NEIGHBOURS,
-        },
-        1.0f32,
-        factors_ndcg10,
-    );
+    let candidates = Neighbours::candidates(n);
+    let mut best = (candidates[0], 1.0f32, factors_ndcg10);
     let mut neighbours_ndcg10 = f64::MIN;
-    let mut alone = best.0;
-    for alpha in ALPHAS {
-        for beta in BETAS {
-            let rp3 = Rp3 {
-                alpha,
-                beta,
-                k: NEIGHBOURS,
-            };
-            let ii = ItemItem::from_rows("rp3beta", Vec::new(), 0.0, &fit(&inner.train, rp3));
-            let near: Vec<Vec<f32>> = users
-                .par_iter()
-                .zip(&keeps)
-                .map(|((u, _), keep)| {
-                    let (items, plays) = inner.train.row(*u as usize);
-                    let h: Vec<(u32, f32)> =
-                        items.iter().copied().zip(plays.iter().copied()).collect();
-                    standardized(ii.scores(&h), keep)
-                })
-                .collect();
-            for b in BLENDS {
-                let s = mean(
-                    base.par_iter()
-                        .zip(&near)
-                        .zip(&keeps)
-                        .zip(&users)
-                        .map(|(((z, zi), keep), (_, held))| {
-                            ndcg10(|i| b * z[i] + (1.0 - b) * zi[i], keep, held)
-                        })
-                        .collect(),
-                );
-                table.push((alpha, beta, b, s));
-                if b == 0.0 && s > neighbours_ndcg10 + 1e-4 {
-                    neighbours_ndcg10 = s;
-                    alone = rp3;
-                }
-                // The first of equals wins; the factors alone are the
-                // default, beaten only by a clear margin.
-                if s > best.2 + 1e-4 {
-                    best = (rp3, b, s);
-                }
+    let mut alone = candidates[0];
+    for cand in candidates {
+        let ii = cand.fit(&inner.train, 0.0);
+        let near: Vec<Vec<f32>> = users
+            .par_iter()
+            .zip(&keeps)
+            .map(|((u, _), keep)| {
+                let (items, plays) = inner.train.row(*u as usize);
+                let h: Vec<(u32, f32)> = items.iter().copied().zip(plays.iter().copied()).collect();
+                standardized(ii.scores(&h), keep)
+            })
+            .collect();
+        for b in BLENDS {
+            let s = mean(
+                base.par_iter()
+                    .zip(&near)
+                    .zip(&keeps)
+                    .zip(&users)
+                    .map(|(((z, zi), keep), (_, held))| {
+                        ndcg10(|i| b * z[i] + (1.0 - b) * zi[i], keep, held)
+                    })
+                    .collect(),
+            );
+            table.push((cand, b, s));
+            if b == 0.0 && s > neighbours_ndcg10 + 1e-4 {
+                neighbours_ndcg10 = s;
+                alone = cand;
+            }
+            // The first of equals wins; the factors alone are the
+            // default, beaten only by a clear margin.
+            if s > best.2 + 1e-4 {
+                best = (cand, b, s);
             }
         }
     }
-    let (rp3, blend, ndcg10) = best;
+    let (neighbours, blend, ndcg10) = best;
     let choice = Choice {
+        sampled: sample.as_ref().map(|p| (p.n_rows(), p.nnz())),
+        seconds: started.elapsed().as_secs_f64(),
         als,
         als_table,
-        rp3,
+        neighbours,
         alone,
         blend,
         ndcg10,
@@ -236,7 +266,7 @@ pub fn choose(plays: &Csr, params: AlsParams, seed: u64, tune_als: bool) -> Choi
     };
     tracing::info!(
         ?als,
-        ?rp3,
+        ?neighbours,
         blend,
         ndcg10,
         factors_ndcg10,
@@ -247,6 +277,13 @@ pub fn choose(plays: &Csr, params: AlsParams, seed: u64, tune_als: bool) -> Choi
 
 impl fmt::Display for Choice {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "CF tuning took {:.1} s", self.seconds)?;
+        match self.sampled {
+            Some((users, plays)) => {
+                writeln!(f, " on a sample of {users} listeners ({plays} plays)")?
+            }
+            None => writeln!(f)?,
+        }
         if self.als_table.len() > 1 {
             let mut line = format!(
                 "ALS chosen on a validation split of the training plays: regularization {}, alpha {}; nDCG@10 by (regularization, alpha):",
@@ -257,32 +294,61 @@ impl fmt::Display for Choice {
             }
             writeln!(f, "{line}")?;
         }
+        if self.blend >= 1.0 {
+            writeln!(
+                f,
+                "item-item CF chosen on a validation split of the training plays: none, the factors alone ranked best"
+            )?;
+        } else {
+            writeln!(
+                f,
+                "item-item CF chosen on a validation split of the training plays: {}, {} neighbours, blend {:.1}·factors + {:.1}·neighbours",
+                self.neighbours,
+                crate::item_item::NEIGHBOURS,
+                self.blend,
+                1.0 - self.blend
+            )?;
+        }
         writeln!(
             f,
-            "item-item CF chosen on a validation split of the training plays: RP3beta α {} β {}, {} neighbours, blend {:.1}·factors + {:.1}·neighbours",
-            self.rp3.alpha,
-            self.rp3.beta,
-            self.rp3.k,
-            self.blend,
-            1.0 - self.blend
+            "  validation nDCG@10: blend {:.4}, factors alone {:.4}, neighbours alone {:.4} ({})",
+            self.ndcg10, self.factors_ndcg10, self.neighbours_ndcg10, self.alone
         )?;
-        writeln!(
-            f,
-            "  validation nDCG@10: blend {:.4}, factors alone {:.4}, neighbours alone {:.4}",
-            self.ndcg10, self.factors_ndcg10, self.neighbours_ndcg10
-        )?;
-        let mut line = String::from("  by (α, β), neighbours alone / best blend:");
-        for (a, b, w, s) in &self.table {
+        let mut line = String::from("  neighbours alone / best blend:");
+        for (m, w, s) in &self.table {
             if *w == 0.0 {
                 let best = self
                     .table
                     .iter()
-                    .filter(|t| t.0 == *a && t.1 == *b)
-                    .map(|t| t.3)
+                    .filter(|t| t.0 == *m)
+                    .map(|t| t.2)
                     .fold(f64::MIN, f64::max);
-                line += &format!(" ({a}, {b}) {s:.3}/{best:.3}");
+                line += &format!(" [{m}] {s:.3}/{best:.3}");
             }
         }
         writeln!(f, "{line}")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_large_data_set_is_tuned_on_whole_listeners_within_the_cap() {
+        let t: Vec<(u32, u32, f32)> = (0..50u32)
+            .flat_map(|u| (0..(u % 7 + 1)).map(move |i| (u, (u + i) % 30, 1.0 + i as f32)))
+            .collect();
+        let plays = Csr::from_triplets(50, 30, t);
+        assert!(listener_sample(&plays, plays.nnz(), 1).is_none());
+        let s = listener_sample(&plays, 60, 1).unwrap();
+        assert!(s.nnz() <= 60 && s.nnz() > 40, "{}", s.nnz());
+        assert_eq!(s.n_cols(), 30);
+        // Every sampled row is one listener's row, whole.
+        let rows: Vec<_> = (0..plays.n_rows()).map(|u| plays.row(u)).collect();
+        for r in 0..s.n_rows() {
+            assert!(rows.contains(&s.row(r)));
+        }
+        assert_eq!(listener_sample(&plays, 60, 1), Some(s));
     }
 }

@@ -193,7 +193,7 @@ pub fn run(
         bytes: bytes(&tuned),
     });
     let alone = crate::cf_tune::Choice {
-        rp3: choice.alone,
+        neighbours: choice.alone,
         blend: 0.0,
         ..choice.clone()
     };
@@ -201,7 +201,7 @@ pub fn run(
     let neighbours = alone.attach(copy(&model), &split.train);
     let fit_s = started.elapsed().as_secs_f64();
     results.push(ModelResult {
-        model: "rp3beta".into(),
+        model: choice.alone.method().into(),
         metrics: ranked(&neighbours),
         fit_s: Some(fit_s),
         bytes: bytes(&neighbours),

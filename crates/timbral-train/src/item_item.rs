@@ -1,134 +1,91 @@
-//! The item-item CF model (`timbral_core::model::ItemItem`): RP3beta
-//! (Paudel et al. 2017, as benchmarked by Dacrema et al. 2019) fitted on
-//! who played what, pruned to each item's top-k neighbours. `cf_tune.rs`
-//! chooses its parameters and its blend with the factors.
-//!
-//! `W[i][j] = Σ_u (1/deg i)^α (1/deg u)^α / (deg j)^β`: the probability of a
-//! two-step walk item → listener → item, sharpened by α and with popular
-//! destinations damped by β. Scoring a history sums its items' rows, so a
-//! new listener needs no fold-in.
+//! The item-item CF models the trainer can put in a bundle's `item_item`
+//! section (`timbral_core::model::ItemItem`), each its own file: RP3beta
+//! (`rp3beta.rs`, any size) and EASE (`ease.rs`, solved densely up to
+//! `ease::MAX_ITEMS` items). Both end as each item's top-k weighted
+//! neighbours, so every runtime scores them alike. `cf_tune.rs` chooses
+//! among them and their blend with the factors.
 
-use rayon::prelude::*;
+use std::fmt;
+
 use serde::Serialize;
-use timbral_core::{Csr, Scored};
+use timbral_core::model::ItemItem;
+use timbral_core::Csr;
 
-/// RP3beta's hyper-parameters.
-#[derive(Clone, Copy, Debug, PartialEq, Serialize)]
-pub struct Rp3 {
-    pub alpha: f32,
-    pub beta: f32,
-    /// Neighbours kept per item.
-    pub k: usize,
-}
+use crate::rp3beta::{self, Rp3};
 
 /// Neighbours kept per item: enough for the ranking, small enough that a
 /// HetRec client bundle stays under 3 MB.
 pub const NEIGHBOURS: usize = 40;
 
-/// Every item's top-`k` neighbours by RP3beta weight, each row ascending
-/// by item. Deterministic with any thread count: each row is summed in
-/// one fixed order by one thread.
-pub fn fit(plays: &Csr, p: Rp3) -> Vec<Vec<(u32, f32)>> {
-    let n = plays.n_cols();
-    let by_item = plays.transpose();
-    let user_w: Vec<f32> = (0..plays.n_rows())
-        .map(|u| (plays.row_len(u).max(1) as f32).powf(-p.alpha))
-        .collect();
-    let damp: Vec<f32> = (0..n)
-        .map(|j| (by_item.row_len(j).max(1) as f32).powf(-p.beta))
-        .collect();
-    (0..n)
-        .into_par_iter()
-        .map_init(
-            || (vec![0f32; n], Vec::<u32>::new()),
-            |(acc, touched), i| {
-                let listeners = by_item.row(i).0;
-                if listeners.is_empty() {
-                    return Vec::new();
-                }
-                let wi = (listeners.len() as f32).powf(-p.alpha);
-                for &u in listeners {
-                    let w = wi * user_w[u as usize];
-                    for &j in plays.row(u as usize).0 {
-                        if acc[j as usize] == 0.0 {
-                            touched.push(j);
-                        }
-                        acc[j as usize] += w;
-                    }
-                }
-                let mut row: Vec<Scored> = touched
-                    .drain(..)
-                    .filter(|&j| j as usize != i)
-                    .map(|j| Scored {
-                        index: j,
-                        score: acc[j as usize] * damp[j as usize],
-                    })
-                    .collect();
-                for s in acc.iter_mut() {
-                    *s = 0.0;
-                }
-                row = timbral_core::top_k(row, p.k);
-                let mut row: Vec<(u32, f32)> =
-                    row.into_iter().map(|s| (s.index, s.score)).collect();
-                row.sort_unstable_by_key(|&(j, _)| j);
-                row
-            },
-        )
-        .collect()
+/// An item-item model and its hyper-parameters.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize)]
+#[serde(tag = "method", rename_all = "lowercase")]
+pub enum Neighbours {
+    Rp3beta { alpha: f32, beta: f32 },
+    Ease { lambda: f32 },
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
+/// RP3beta's α and β the tuner tries.
+const RP3_ALPHAS: [f32; 2] = [0.6, 1.0];
+const RP3_BETAS: [f32; 4] = [0.0, 0.25, 0.5, 0.7];
+/// EASE's λ the tuner tries where the catalogue is small enough.
+const EASE_LAMBDAS: [f32; 4] = [50.0, 200.0, 800.0, 3200.0];
 
-    /// Two groups of items, each played by its own listeners.
-    fn two_groups() -> Csr {
-        let mut t = Vec::new();
-        for u in 0..40u32 {
-            let g = u % 2;
-            for i in 0..10u32 {
-                if (u + i) % 3 != 0 {
-                    t.push((u, g * 10 + i, 1.0 + (i % 4) as f32));
-                }
-            }
+impl Neighbours {
+    /// The tuner's candidates for a catalogue of `n_items`.
+    pub fn candidates(n_items: usize) -> Vec<Neighbours> {
+        let mut c: Vec<Neighbours> = RP3_ALPHAS
+            .iter()
+            .flat_map(|&alpha| {
+                RP3_BETAS
+                    .iter()
+                    .map(move |&beta| Neighbours::Rp3beta { alpha, beta })
+            })
+            .collect();
+        if n_items <= crate::ease::MAX_ITEMS {
+            c.extend(EASE_LAMBDAS.map(|lambda| Neighbours::Ease { lambda }));
         }
-        Csr::from_triplets(40, 20, t)
+        c
     }
 
-    #[test]
-    fn neighbours_stay_within_the_planted_groups() {
-        let rows = fit(
-            &two_groups(),
-            Rp3 {
-                alpha: 1.0,
-                beta: 0.5,
-                k: 5,
-            },
-        );
-        for (i, row) in rows.iter().enumerate() {
-            assert_eq!(row.len(), 5, "item {i}: {row:?}");
-            assert!(row.windows(2).all(|w| w[0].0 < w[1].0));
-            for &(j, w) in row {
-                assert_eq!(j / 10, i as u32 / 10, "item {i} → {j}");
-                assert!(j as usize != i && w > 0.0);
-            }
+    pub fn method(&self) -> &'static str {
+        match self {
+            Neighbours::Rp3beta { .. } => "rp3beta",
+            Neighbours::Ease { .. } => "ease",
         }
     }
 
-    #[test]
-    fn the_fit_is_the_same_with_any_thread_count() {
-        let p = Rp3 {
-            alpha: 0.6,
-            beta: 0.25,
-            k: 7,
+    /// Each item's top-`k` neighbours on `plays`, rows ascending by item.
+    pub fn fit_rows(&self, plays: &Csr, k: usize) -> Vec<Vec<(u32, f32)>> {
+        match *self {
+            Neighbours::Rp3beta { alpha, beta } => rp3beta::fit(plays, Rp3 { alpha, beta, k }),
+            Neighbours::Ease { lambda } => crate::ease::fit(plays, lambda, k),
+        }
+    }
+
+    /// The fitted model on `plays`, as the bundle stores it, with `blend`.
+    pub fn fit(&self, plays: &Csr, blend: f32) -> ItemItem {
+        let mut params = match *self {
+            Neighbours::Rp3beta { alpha, beta } => {
+                vec![("alpha".to_string(), alpha), ("beta".to_string(), beta)]
+            }
+            Neighbours::Ease { lambda } => vec![("lambda".to_string(), lambda)],
         };
-        let run = |threads| {
-            rayon::ThreadPoolBuilder::new()
-                .num_threads(threads)
-                .build()
-                .unwrap()
-                .install(|| fit(&two_groups(), p))
-        };
-        assert_eq!(run(1), run(3));
+        params.push(("k".into(), NEIGHBOURS as f32));
+        ItemItem::from_rows(
+            self.method(),
+            params,
+            blend,
+            &self.fit_rows(plays, NEIGHBOURS),
+        )
+    }
+}
+
+impl fmt::Display for Neighbours {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Neighbours::Rp3beta { alpha, beta } => write!(f, "RP3beta α {alpha} β {beta}"),
+            Neighbours::Ease { lambda } => write!(f, "EASE λ {lambda}"),
+        }
     }
 }

@@ -12,6 +12,7 @@ pub mod content;
 #[cfg(feature = "content")]
 pub mod credits;
 pub mod data;
+pub mod ease;
 pub mod eval;
 #[cfg(feature = "content")]
 pub mod facts;
@@ -24,6 +25,7 @@ pub mod item_item;
 pub mod mood;
 pub mod playlists;
 pub mod ridge;
+pub mod rp3beta;
 #[cfg(feature = "content")]
 pub mod search_eval;
 pub mod simulate;
