@@ -200,6 +200,12 @@ pub struct Learned {
     pub cold_ndcg10: (f64, f64),
     /// … and for listeners cut down to `SHORT_HISTORY` items.
     pub short_ndcg10: (f64, f64),
+    /// The CF model the weights were learned with (blend 1: the item-item
+    /// model left out), to build the bundle with.
+    pub item_item: Option<Choice>,
+    /// Plain plus short-history fused nDCG@10, with and without the
+    /// item-item model, where both were tried.
+    pub item_item_ndcg10: Option<(f64, f64)>,
 }
 
 /// Listeners with at most this many items get the short-history weights.
@@ -309,7 +315,36 @@ fn factor(model: &Model, h: &[(u32, f32)], u: u32, how: Factor) -> Vec<f32> {
 /// 2. reported only: the same weights with 10% of the items removed from
 ///    training (their plays become test items);
 /// 3. α, β, γ again for listeners folded in from `SHORT_HISTORY` items.
+///
+/// With an item-item model, all of it twice, with and without it (the
+/// factors tuned either way), and the model is kept only where fusion on
+/// the plain and the short-history splits ranks better with it: what helps
+/// CF alone can add nothing beside content.
 pub fn learn_weights(
+    ds: &Dataset,
+    plays: &Csr,
+    content: &TrainContent,
+    params: AlsParams,
+    seed: u64,
+    item_item: Option<&Choice>,
+) -> Learned {
+    let Some(with) = item_item.filter(|c| c.blend < 1.0) else {
+        return learn(ds, plays, content, params, seed, item_item);
+    };
+    let without = Choice {
+        blend: 1.0,
+        ..with.clone()
+    };
+    let a = learn(ds, plays, content, params, seed, Some(with));
+    let b = learn(ds, plays, content, params, seed, Some(&without));
+    let sum = |l: &Learned| l.ndcg10.0 + l.short_ndcg10.0;
+    let compared = Some((sum(&a), sum(&b)));
+    let mut kept = if sum(&a) > sum(&b) + 1e-4 { a } else { b };
+    kept.item_item_ndcg10 = compared;
+    kept
+}
+
+fn learn(
     ds: &Dataset,
     plays: &Csr,
     content: &TrainContent,
@@ -363,6 +398,21 @@ pub fn learn_weights(
         ndcg10,
         cold_ndcg10,
         short_ndcg10,
+        item_item: item_item.cloned(),
+        item_item_ndcg10: None,
+    }
+}
+
+impl Learned {
+    /// `model` (trained with the item-item model attached) as the weights
+    /// were learned: without that model where fusion left it out.
+    pub fn apply_cf(&self, model: Model) -> Model {
+        if self.item_item.as_ref().is_some_and(|c| c.blend < 1.0) || model.item_item().is_none() {
+            return model;
+        }
+        let mut parts = model.into_parts();
+        parts.item_item = None;
+        Model::from_parts(parts).expect("dropping an optional section keeps a model valid")
     }
 }
 
@@ -518,6 +568,7 @@ pub fn run(
     let choice = item_item.then(|| crate::cf_tune::choose(&split.train, params, seed, true));
     let item_item = choice.as_ref();
     let learned = learn_weights(ds, &split.train, content, params, seed, item_item);
+    let item_item = learned.item_item.as_ref();
     let fusion = learned.fusion;
     let model = hybrid_model(ds, &split.train, content, params, item_item);
     let mut slices = vec![slice(
@@ -583,6 +634,14 @@ impl fmt::Display for Learned {
             f,
             "fusion weights learned on validation splits of the training data:"
         )?;
+        if let Some((with, without)) = self.item_item_ndcg10 {
+            let kept = self.item_item.as_ref().is_some_and(|c| c.blend < 1.0);
+            writeln!(
+                f,
+                "  item-item model beside content: {} (plain + short-history fused nDCG@10 {with:.4} with it, {without:.4} without)",
+                if kept { "kept" } else { "left out" }
+            )?;
+        }
         writeln!(
             f,
             "  α {:.2} (CF), β {:.2} (content), γ {:.2} (1 − popularity penalty): nDCG@10 {:.4} vs CF alone {:.4}",

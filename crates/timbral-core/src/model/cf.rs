@@ -28,8 +28,8 @@ impl Model {
 
     /// A listener's CF score of every item, standardised over `keep`:
     /// factor `x`'s scores (none where `x` carries no preference) and,
-    /// with an item-item model, `blend·z(factors) + (1 − blend)·z(history's
-    /// neighbours)`.
+    /// with an item-item model, `z(blend·z(factors) + (1 − blend)·z(history's
+    /// neighbours))`.
     pub fn cf_standardized(&self, x: &[f32], history: &[(u32, f32)], keep: &[bool]) -> Vec<f32> {
         let signal = crate::linalg::dot(x, x) > NO_SIGNAL;
         let mut cf = if signal {
@@ -48,11 +48,17 @@ impl Model {
         standardize(&mut near, keep);
         // Without factor signal the neighbours speak alone, at full weight.
         let b = if signal { ii.blend } else { 0.0 };
+        // An item nobody played is nobody's neighbour, and its low
+        // neighbour score stays in its blend: measured on HetRec's cold
+        // items, keeping its factor score alone ranks new items lower still.
         for ((c, n), &k) in cf.iter_mut().zip(&near).zip(keep) {
             if k {
                 *c = b * *c + (1.0 - b) * n;
             }
         }
+        // Once more to unit variance, so that fusion's α weighs CF as it
+        // weighs content and popularity.
+        standardize(&mut cf, keep);
         cf
     }
 

@@ -217,6 +217,11 @@ pub(crate) fn inspect(path: &Path, json: bool, out: &mut dyn Write) -> Result<()
             "client": model.is_client(),
             "bytes_per_item": info.total_len as f64 / model.n_items().max(1) as f64,
             "params": meta.params, "source": meta.source, "trainer": meta.trainer,
+            "cf": model.cf_kind(),
+            "item_item": model.item_item().map(|ii| serde_json::json!({
+                "method": ii.method, "params": ii.params, "blend": ii.blend,
+                "neighbours": ii.nnz(),
+            })),
             "genre_clusters": model.parts().genre_clusters.as_ref().map(|g| serde_json::json!({
                 "names": g.names, "excluded": g.excluded, "silhouette_by_k": g.criterion,
             })),
@@ -267,6 +272,18 @@ pub(crate) fn inspect(path: &Path, json: bool, out: &mut dyn Write) -> Result<()
         "model     implicit ALS: {} factors, {} iterations, regularization {}, alpha {}, {} CG steps, seed {}",
         p.factors, p.iterations, p.regularization, p.alpha, p.cg_steps, p.seed
     )?;
+    if let Some(ii) = model.item_item() {
+        let params: Vec<String> = ii.params.iter().map(|(k, v)| format!("{k} {v}")).collect();
+        writeln!(
+            out,
+            "item-item {} ({}), {} neighbours; CF = {:.1}·factors + {:.1}·neighbours",
+            ii.method,
+            params.join(", "),
+            ii.nnz(),
+            ii.blend,
+            1.0 - ii.blend
+        )?;
+    }
     if let Some(g) = &model.parts().genre_clusters {
         let best = g
             .criterion
@@ -352,6 +369,7 @@ pub(crate) fn demo(path: &Path, out: &mut dyn Write) -> Result<()> {
                     Some(&choice),
                 );
                 writeln!(out, "{learned}")?;
+                model = learned.apply_cf(model);
                 model = timbral_train::hybrid::with_content(model, &c, Some(learned.fusion));
                 let credits = timbral_train::credits::credits(ds, Some(&meta));
                 let clusters = genre_clusters(&c.full, &e, &ContentArgs::default());

@@ -89,6 +89,7 @@ fn run(cli: Cli) -> Result<()> {
                         item_item.as_ref(),
                     );
                     write!(out, "{learned}")?;
+                    model = learned.apply_cf(model);
                     learned.fusion
                 };
                 model = timbral_train::hybrid::with_content(model, &c, Some(fusion));
