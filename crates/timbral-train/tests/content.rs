@@ -53,6 +53,10 @@ fn trained() -> Trained {
         "16",
         "--iterations",
         "6",
+        // The factors as given in both bundles, so that their CF is one
+        // model (tuned, fusion may leave out the item-item model that the
+        // CF-only bundle keeps).
+        "--no-tune",
     ]);
     assert!(
         out.contains("fusion weights learned") && out.contains("content vectors"),
@@ -71,6 +75,10 @@ fn trained() -> Trained {
         "16",
         "--iterations",
         "6",
+        // The factors as given in both bundles, so that their CF is one
+        // model (tuned, fusion may leave out the item-item model that the
+        // CF-only bundle keeps).
+        "--no-tune",
     ]);
     Trained {
         dir,
