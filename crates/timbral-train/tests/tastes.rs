@@ -106,7 +106,10 @@ fn tastes_sessions_playlists_and_simulations() {
             i + 1
         ));
     }
+    // A dislike of another genre's item is no taste's (it stays in the
+    // profile's dislikes); one of a metal item is the metal taste's.
     cmds.push(r#"{"op":"feedback","item":"s2","kind":"dislike"}"#.into());
+    cmds.push(r#"{"op":"feedback","item":"s36","kind":"dislike"}"#.into());
     cmds.push(r#"{"op":"recommend","k":0}"#.into());
     cmds.push(r#"{"op":"feedback","item":"nope","kind":"like"}"#.into());
     cmds.push(r#"{"op":"recommend","k":8}"#.into());
@@ -152,6 +155,10 @@ fn tastes_sessions_playlists_and_simulations() {
     assert_eq!(
         (tastes[0]["liked"].as_u64(), tastes[0]["disliked"].as_u64()),
         (Some(12), Some(1))
+    );
+    assert_eq!(
+        (tastes[1]["liked"].as_u64(), tastes[1]["disliked"].as_u64()),
+        (Some(12), Some(0))
     );
     assert!(tastes[0]["audio"]["energy"].as_f64().unwrap() > 0.8);
     assert!(tastes[1]["audio"]["energy"].as_f64().unwrap() < 0.3);
