@@ -12,7 +12,7 @@ use std::fmt;
 
 use rayon::prelude::*;
 use serde::Serialize;
-use timbral_core::{AlsParams, Csr, Model, Scored};
+use timbral_core::{AlsParams, Csr, Model};
 
 use crate::item_item::Neighbours;
 use crate::split::holdout;
@@ -124,14 +124,8 @@ fn standardized(mut x: Vec<f32>, keep: &[bool]) -> Vec<f32> {
 
 /// nDCG@10 of `score` over the kept items against `held` (sorted).
 fn ndcg10(score: impl Fn(usize) -> f32, keep: &[bool], held: &[u32]) -> f64 {
-    let cands = (0..keep.len())
-        .filter(|&i| keep[i])
-        .map(|i| Scored {
-            index: i as u32,
-            score: score(i),
-        })
-        .collect();
-    crate::eval::ndcg_at(&timbral_core::top_k(cands, 10), held, 10)
+    let kept = (0..keep.len()).filter(|&i| keep[i]);
+    crate::hybrid::ndcg10(kept.map(|i| (i as u32, score(i))), held)
 }
 
 /// Chooses ALS's λ and α, the item-item model (`Neighbours::candidates`)

@@ -129,18 +129,24 @@ pub fn run(
 ) -> EvalReport {
     let split = holdout(&ds.plays, fraction, seed);
     let n_items = ds.n_items();
-    let started = Instant::now();
-    let factors = crate::train_als(&split.train, &params, progress);
-    let als_s = started.elapsed().as_secs_f64();
-    let model = crate::build_model(
-        &ds.user_ids,
-        &ds.item_ids,
-        &ds.item_names,
-        &split.train,
-        &factors,
-        params,
-        &ds.source,
-    );
+    // ALS with `p` on the training split, and the seconds it took.
+    let fit = |p: AlsParams| {
+        let started = Instant::now();
+        let factors = crate::train_als(&split.train, &p, progress);
+        let s = started.elapsed().as_secs_f64();
+        let m = crate::build_model(
+            &ds.user_ids,
+            &ds.item_ids,
+            &ds.item_names,
+            &split.train,
+            &factors,
+            p,
+            &ds.source,
+        );
+        (m, s)
+    };
+    let (model, als_s) = fit(params);
+    let copy = |m: &Model| Model::from_parts(m.parts().clone()).expect("a valid model");
     let ranked = |m: &Model| {
         evaluate(&split, n_items, ks, |u, k| {
             m.recommend_user(u, k).iter().map(|s| s.index).collect()
@@ -173,19 +179,12 @@ pub fn run(
     let started = Instant::now();
     let choice = crate::cf_tune::choose(&split.train, params, seed, true);
     let chose_s = started.elapsed().as_secs_f64();
-    let started = Instant::now();
-    let tuned = crate::train_als(&split.train, &choice.als, progress);
-    let tuned_s = started.elapsed().as_secs_f64();
-    let tuned = crate::build_model(
-        &ds.user_ids,
-        &ds.item_ids,
-        &ds.item_names,
-        &split.train,
-        &tuned,
-        choice.als,
-        &ds.source,
-    );
-    let copy = |m: &Model| Model::from_parts(m.parts().clone()).expect("a valid model");
+    // Where the tuner kept the given parameters, the same model again.
+    let (tuned, tuned_s) = if choice.als == params {
+        (copy(&model), als_s)
+    } else {
+        fit(choice.als)
+    };
     results.push(ModelResult {
         model: "als tuned".into(),
         metrics: ranked(&tuned),

@@ -179,7 +179,8 @@ fn history(train: &Csr, u: u32) -> Vec<(u32, f32)> {
     i.iter().copied().zip(p.iter().copied()).collect()
 }
 
-fn ndcg10(scores: impl Iterator<Item = (u32, f32)>, held: &[u32]) -> f64 {
+/// nDCG@10 of the items ranked by their scores.
+pub(crate) fn ndcg10(scores: impl Iterator<Item = (u32, f32)>, held: &[u32]) -> f64 {
     let top = timbral_core::top_k(
         scores
             .map(|(index, score)| timbral_core::Scored { index, score })
