@@ -3,6 +3,7 @@
 //! genre far more often than chance, and beat popularity offline.
 
 use timbral_core::AlsParams;
+use timbral_train::item_item::CfKinds;
 use timbral_train::{eval, synth};
 
 #[test]
@@ -27,7 +28,16 @@ fn als_recovers_genre_tastes() {
 #[test]
 fn als_beats_popularity_on_the_embedded_default() {
     let s = synth::generate(synth::SynthConfig::default());
-    let r = eval::run(&s.data, AlsParams::default(), 0.2, 42, &[10], false);
+    let r = eval::run(
+        &s.data,
+        AlsParams::default(),
+        0.2,
+        42,
+        &[10],
+        &eval::MODELS,
+        CfKinds::Auto,
+        false,
+    );
     let (pop, als) = (&r.results[0].metrics[0], &r.results[1].metrics[0]);
     assert!(
         als.ndcg > pop.ndcg * 1.2,
@@ -49,9 +59,19 @@ fn the_cf_tuner_reads_only_the_training_split_and_recovers_a_sparse_shape() {
         plays_per_user: 8,
         ..synth::SynthConfig::default()
     });
-    let r = eval::run(&s.data, AlsParams::default(), 0.2, 42, &[10], false);
+    let r = eval::run(
+        &s.data,
+        AlsParams::default(),
+        0.2,
+        42,
+        &[10],
+        &eval::MODELS,
+        CfKinds::Auto,
+        false,
+    );
     let split = timbral_train::split::holdout(&s.data.plays, 0.2, 42);
-    let alone = timbral_train::cf_tune::choose(&split.train, AlsParams::default(), 42, true);
+    let alone =
+        timbral_train::cf_tune::choose(&split.train, AlsParams::default(), 42, true, CfKinds::Auto);
     assert_eq!(r.item_item.table, alone.table);
     assert_eq!(r.item_item.als_table, alone.als_table);
     let ndcg = |m: &str| r.results.iter().find(|x| x.model == m).unwrap().metrics[0].ndcg;

@@ -332,6 +332,7 @@ impl Api {
                 "hasContent": c.is_some(),
                 "semanticSearch": encoder && c.is_some(),
                 "source": self.model.meta().source,
+                "cf": self.model.cf_kind(),
                 "wasmMemoryBytes": memory_bytes,
             }),
         )

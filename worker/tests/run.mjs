@@ -1,7 +1,9 @@
 // `npm test`: both Workers on a local workerd (wrangler dev, 127.0.0.1
 // only), then
 //   1. every endpoint, and every kind of bad input, over HTTP;
-//   2. conformance: /recs for fixed histories gives the native CLI's top 20;
+//   2. conformance: /recs for fixed histories gives the native CLI's top 20,
+//      on the app's bundle and on one bundle per CF model kind (each on a
+//      Worker of its own: the same build, BUNDLE_PATH set to it);
 //   3. a bounded load test of /recs (autocannon, 2 × 10 s, 127.0.0.1):
 //      zero errors; it prints requests/s, p50/p99 latency and peak memory.
 // Needs `npm run build` first. Figures go to test-results/load.json too.
@@ -13,6 +15,7 @@ import { fileURLToPath } from "node:url";
 import autocannon from "autocannon";
 import { bundleSections, USER_SECTIONS } from "../../www/bundle-sections.mjs";
 import { timbralCli } from "../../www/timbral-cli.mjs";
+import { cfBundles } from "../../www/cf-bundles.mjs";
 
 const here = path.dirname(path.dirname(fileURLToPath(import.meta.url)));
 const root = path.dirname(here);
@@ -32,10 +35,10 @@ const servers = [];
  * `probe` answers 200. The encoder runs as its own dev process: the
  * recommender's service binding finds it through wrangler's local dev
  * registry (static assets do not work for a second config in one process). */
-async function startWorker(config, port, probe) {
+async function startWorker(config, port, probe, extra = []) {
   const child = spawn(
     path.join(here, "node_modules", ".bin", "wrangler"),
-    ["dev", "-c", config, "--ip", "127.0.0.1", "--port", String(port), "--inspector-port", String(port + 1000), "--show-interactive-dev-session=false"],
+    ["dev", "-c", config, "--ip", "127.0.0.1", "--port", String(port), "--inspector-port", String(port + 1000), "--show-interactive-dev-session=false", ...extra],
     { cwd: here, env: { ...process.env, WRANGLER_SEND_METRICS: "false", CI: "1" }, stdio: ["ignore", "pipe", "pipe"], detached: true },
   );
   let log = "";
@@ -118,6 +121,11 @@ async function refused(method, route, body, status, pattern, what) {
 
 // The native CLI for the conformance check, built before the servers start.
 if (!process.env.TIMBRAL_BIN) execFileSync("cargo", ["build", "-q", "--locked", "-p", "timbral-train"], { cwd: root, stdio: "inherit" });
+// One bundle per CF kind, among the static assets while the tests run.
+const kinds = cfBundles(path.join(root, "target", "conformance"));
+for (const b of kinds) fs.copyFileSync(b.path, path.join(here, "build", "assets", b.file));
+const removeKindBundles = () => kinds.forEach((b) => fs.rmSync(path.join(here, "build", "assets", b.file), { force: true }));
+process.on("exit", removeKindBundles);
 
 try {
   const encoder = await startWorker("encoder/wrangler.toml", 8790, "/healthz");
@@ -251,21 +259,36 @@ try {
   );
   check(!/timbral_errors_total\{/.test(metrics.text), "no request ended in a server error");
 
-  // 2. Conformance with the native CLI.
-  for (const h of [history, history.slice(0, 2)]) {
+  // 2. Conformance with the native CLI: the app's bundle here, then each
+  // CF kind's on a Worker of its own.
+  const conform = async (what, file, h) => {
     const tmp = path.join(os.tmpdir(), `timbral-worker-history-${process.pid}.tsv`);
     fs.writeFileSync(tmp, h.map((x) => `${x.item}\t${x.plays}`).join("\n") + "\n");
     const cli = JSON.parse(
-      timbralCli(["-q", "recommend", "--bundle", bundlePath, "--history", tmp, "--k", "20", "--json"]).toString(),
+      timbralCli(["-q", "recommend", "--bundle", file, "--history", tmp, "--k", "20", "--json"]).toString(),
     );
     fs.rmSync(tmp);
     const edge = (await call("POST", "/recs", { history: h, k: 20 })).json.items;
-    check(ids(cli).join() === ids(edge).join(), `${h.length}-item history: /recs and the native CLI agree on the top 20 ids`);
+    check(ids(cli).join() === ids(edge).join(), `${what}, ${h.length}-item history: /recs and the native CLI agree on the top 20 ids`);
     // The CLI prints an f32's shortest decimal; fround recovers its bits.
     const worst = Math.max(...cli.map((r, i) => Math.abs(r.score - edge[i].score)));
     const same = cli.every((r, i) => Math.fround(r.score) === Math.fround(edge[i].score));
-    check(same, `the same f32 scores (worst difference ${worst.toExponential(2)})`);
+    check(same, `${what}: the same f32 scores (worst difference ${worst.toExponential(2)})`);
+  };
+  for (const h of [history, history.slice(0, 2)]) await conform(`the app's bundle (${health.json.cf})`, bundlePath, h);
+  const mainBase = base;
+  for (const [n, b] of kinds.entries()) {
+    const port = 8800 + 2 * n;
+    const w = await startWorker("wrangler.toml", port, "/healthz", ["--name", `timbral-${b.file.replace(".bundle", "")}`, "--var", `BUNDLE_PATH:/${b.file}`]);
+    base = w.url;
+    const hz = (await call("GET", "/healthz")).json;
+    check(hz.cf === b.kind, `a Worker on ${b.file}: /healthz reports CF model ${hz.cf}`);
+    const top = ids((await call("POST", "/coldstart", { k: 40 })).json.items);
+    const h = top.filter((_, i) => i % 8 === 1).slice(0, 5).map((item, i) => ({ item, plays: 10 * (i + 1) }));
+    for (const hh of [h, h.slice(0, 2)]) await conform(`CF ${b.kind}`, b.path, hh);
+    process.kill(-w.child.pid, "SIGTERM");
   }
+  base = mainBase;
 
   // 3. Load on /recs, 127.0.0.1 only: one connection (latency as one
   // listener sees it), then 8 (throughput; latency then includes queueing

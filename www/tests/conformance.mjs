@@ -1,4 +1,5 @@
-// One bundle, one history, three runtimes: the native CLI, the wasm package
+// The app's bundle and one bundle per CF model kind (cf-bundles.mjs), a
+// few histories each, three runtimes: the native CLI, the wasm package
 // under Node, and the same package in Chromium must return the same top-20
 // ids with the same f32 scores (one summation order on every target).
 import fs from "node:fs";
@@ -6,6 +7,7 @@ import os from "node:os";
 import path from "node:path";
 import { bundleSections, USER_SECTIONS } from "../bundle-sections.mjs";
 import { check, dist, start } from "./browser.mjs";
+import { cfBundles } from "../cf-bundles.mjs";
 import { timbralCli } from "../timbral-cli.mjs";
 
 const bundlePath = path.join(dist, "data", "timbral.bundle");
@@ -23,46 +25,61 @@ const { Timbral } = await import(path.join(pkg, "index.js"));
 const node = await Timbral.load({ bundle, wasm: fs.readFileSync(path.join(pkg, "timbral_wasm_bg.wasm")) });
 check(node.info().users === 0 && node.info().formatVersion >= 3, `the package sees a client bundle: ${node.info().users} users, format ${node.info().formatVersion}`);
 
-// A fixed listener: five popular artists of different weight, and a short
-// history of two (which the bundle's short-history weights serve).
-const popular = node.coldStart({ k: 40 }).map((r) => r.item);
-const histories = [
-  popular.filter((_, i) => i % 8 === 1).slice(0, 5).map((item, i) => ({ item, plays: 10 * (i + 1) })),
-  [{ item: popular[3], plays: 50 }, { item: popular[17], plays: 5 }],
+// The served bundle as the app fetches it; each CF kind's from its bytes.
+const root = path.dirname(path.dirname(dist));
+const bundles = [
+  { kind: `the app's bundle (${node.info().cf})`, path: bundlePath, url: "/data/timbral.bundle" },
+  ...cfBundles(path.join(root, "target", "conformance")).map((b) => ({ ...b, kind: `CF ${b.kind}`, cf: b.kind })),
 ];
 
 const env = await start();
 try {
   const page = await env.browser.newPage();
   await page.goto(`${env.url}pkg/index.js`);
-  for (const history of histories) {
-    const tmp = path.join(os.tmpdir(), `timbral-history-${process.pid}.tsv`);
-    fs.writeFileSync(tmp, history.map((h) => `${h.item}\t${h.plays}`).join("\n") + "\n");
-    const cli = JSON.parse(
-      timbralCli(["-q", "recommend", "--bundle", bundlePath, "--history", tmp, "--k", String(K), "--json"]).toString(),
-    );
-    fs.rmSync(tmp);
-    const wasmNode = node.recommend({ history, k: K });
-    const browser = await page.evaluate(
-      async ({ history, K }) => {
-        const { Timbral } = await import("/pkg/index.js");
-        const t = await Timbral.load({ bundle: "/data/timbral.bundle" });
-        return t.recommend({ history, k: K });
-      },
-      { history, K },
-    );
-    const ids = (list) => list.map((r) => r.item).join(",");
-    check(cli.length === K && wasmNode.length === K && browser.length === K, `${history.length}-item history: all three return ${K} items`);
-    check(ids(cli) === ids(wasmNode), `native and wasm/Node agree on the top ${K} ids`);
-    check(ids(cli) === ids(browser), `native and wasm/Chromium agree on the top ${K} ids`);
-    // The CLI prints an f32's shortest decimal; fround recovers its bits.
-    const worst = Math.max(
-      ...cli.map((r, i) => Math.max(Math.abs(r.score - wasmNode[i].score), Math.abs(r.score - browser[i].score))),
-    );
-    const same = cli.every((r, i) => Math.fround(r.score) === Math.fround(wasmNode[i].score) && Math.fround(r.score) === Math.fround(browser[i].score));
-    check(same, `the same f32 scores in all three (worst difference ${worst.toExponential(2)})`);
+  for (const b of bundles) {
+    const bytes = fs.readFileSync(b.path);
+    const t = b.url ? node : await Timbral.load({ bundle: bytes, wasm: fs.readFileSync(path.join(pkg, "timbral_wasm_bg.wasm")) });
+    if (b.cf) check(t.info().cf === b.cf, `${b.kind}: the package reports CF model ${t.info().cf}`);
+    // A fixed listener: five popular artists of different weight, and a
+    // short history of two (which the bundle's short-history weights serve).
+    const popular = t.coldStart({ k: 40 }).map((r) => r.item);
+    const histories = [
+      popular.filter((_, i) => i % 8 === 1).slice(0, 5).map((item, i) => ({ item, plays: 10 * (i + 1) })),
+      [{ item: popular[3], plays: 50 }, { item: popular[17], plays: 5 }],
+    ];
+    const source = b.url ?? bytes.toString("base64");
+    for (const history of histories) {
+      const tmp = path.join(os.tmpdir(), `timbral-history-${process.pid}.tsv`);
+      fs.writeFileSync(tmp, history.map((h) => `${h.item}\t${h.plays}`).join("\n") + "\n");
+      const cli = JSON.parse(
+        timbralCli(["-q", "recommend", "--bundle", b.path, "--history", tmp, "--k", String(K), "--json"]).toString(),
+      );
+      fs.rmSync(tmp);
+      const wasmNode = t.recommend({ history, k: K });
+      const browser = await page.evaluate(
+        async ({ history, K, source }) => {
+          const { Timbral } = await import("/pkg/index.js");
+          const bundle = source.startsWith("/") ? source : Uint8Array.from(atob(source), (c) => c.charCodeAt(0));
+          const t = await Timbral.load({ bundle });
+          return t.recommend({ history, k: K });
+        },
+        { history, K, source },
+      );
+      const ids = (list) => list.map((r) => r.item).join(",");
+      const what = `${b.kind}, ${history.length}-item history`;
+      check(cli.length === K && wasmNode.length === K && browser.length === K, `${what}: all three return ${K} items`);
+      check(ids(cli) === ids(wasmNode), `${what}: native and wasm/Node agree on the top ${K} ids`);
+      check(ids(cli) === ids(browser), `${what}: native and wasm/Chromium agree on the top ${K} ids`);
+      // The CLI prints an f32's shortest decimal; fround recovers its bits.
+      const worst = Math.max(
+        ...cli.map((r, i) => Math.max(Math.abs(r.score - wasmNode[i].score), Math.abs(r.score - browser[i].score))),
+      );
+      const same = cli.every((r, i) => Math.fround(r.score) === Math.fround(wasmNode[i].score) && Math.fround(r.score) === Math.fround(browser[i].score));
+      check(same, `${what}: the same f32 scores in all three (worst difference ${worst.toExponential(2)})`);
+    }
   }
 
+  const popular = node.coldStart({ k: 40 }).map((r) => r.item);
   // Errors are JS Errors that say what is wrong, never panics.
   const errorOf = (f) => {
     try {

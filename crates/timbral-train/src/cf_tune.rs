@@ -14,7 +14,7 @@ use rayon::prelude::*;
 use serde::Serialize;
 use timbral_core::{AlsParams, Csr, Model};
 
-use crate::item_item::Neighbours;
+use crate::item_item::{CfKinds, Neighbours};
 use crate::split::holdout;
 
 /// Blend weights of the factors tried against the neighbours.
@@ -60,9 +60,27 @@ pub struct Choice {
     pub neighbours_ndcg10: f64,
     /// Every (item-item model, blend) tried, with its validation nDCG@10.
     pub table: Vec<(Neighbours, f32, f64)>,
+    /// The kinds the choice was made among (`--cf`).
+    pub kinds: CfKinds,
 }
 
 impl Choice {
+    /// The best item-item model of `method` on its own on validation, where
+    /// one was tried.
+    pub fn best_alone(&self, method: &str) -> Option<Neighbours> {
+        self.table
+            .iter()
+            .filter(|(n, b, _)| *b == 0.0 && n.method() == method)
+            .fold(
+                None,
+                |best: Option<(Neighbours, f64)>, &(n, _, s)| match best {
+                    Some((_, t)) if t >= s - 1e-4 => best,
+                    _ => Some((n, s)),
+                },
+            )
+            .map(|(n, _)| n)
+    }
+
     /// The fitted item-item model on `plays`, as the bundle stores it.
     pub fn fit(&self, plays: &Csr) -> timbral_core::model::ItemItem {
         self.neighbours.fit(plays, self.blend)
@@ -128,13 +146,16 @@ fn ndcg10(score: impl Fn(usize) -> f32, keep: &[bool], held: &[u32]) -> f64 {
     crate::hybrid::ndcg10(kept.map(|i| (i as u32, score(i))), held)
 }
 
-/// Chooses ALS's λ and α, the item-item model (`Neighbours::candidates`)
-/// and its blend with the factors on a
+/// Chooses ALS's λ and α, the item-item model (`Neighbours::candidates_of`
+/// `kinds`) and its blend with the factors on a
 /// validation split carved from `plays` alone (a 20% per-user holdout of
 /// it), ranking a sample of the validation listeners with factors trained
 /// with `params` on the rest. Only `plays` is read, so whatever an
-/// evaluation holds out of it never reaches the choice.
-pub fn choose(plays: &Csr, params: AlsParams, seed: u64, tune_als: bool) -> Choice {
+/// evaluation holds out of it never reaches the choice. Where `kinds`
+/// forces an item-item model, the factors alone are not a candidate.
+///
+/// Panics where `kinds` cannot apply (`CfKinds::check` says why first).
+pub fn choose(plays: &Csr, params: AlsParams, seed: u64, tune_als: bool, kinds: CfKinds) -> Choice {
     let started = std::time::Instant::now();
     let sample = listener_sample(plays, TUNE_MAX_PLAYS, seed);
     let plays = sample.as_ref().unwrap_or(plays);
@@ -206,10 +227,23 @@ pub fn choose(plays: &Csr, params: AlsParams, seed: u64, tune_als: bool) -> Choi
     }
     let (als, base, factors_ndcg10) = chosen.expect("the grid holds the given parameters");
     let mut table = Vec::new();
-    let candidates = Neighbours::candidates(n);
-    let mut best = (candidates[0], 1.0f32, factors_ndcg10);
-    let mut neighbours_ndcg10 = f64::MIN;
-    let mut alone = candidates[0];
+    let candidates = Neighbours::candidates_of(kinds, n);
+    let first = *Neighbours::candidates(n)
+        .first()
+        .expect("RP3beta has candidates for any catalogue");
+    assert!(
+        !kinds.forces_item_item() || !candidates.is_empty(),
+        "{kinds:?} for {n} items"
+    );
+    // Forced, the neighbours take part however little they add.
+    let floor = if kinds.forces_item_item() {
+        f64::MIN
+    } else {
+        factors_ndcg10
+    };
+    let mut best = (candidates.first().copied().unwrap_or(first), 1.0f32, floor);
+    let mut neighbours_ndcg10 = f64::NAN;
+    let mut alone = best.0;
     for cand in candidates {
         let ii = cand.fit(&inner.train, 0.0);
         let near: Vec<Vec<f32>> = users
@@ -222,6 +256,9 @@ pub fn choose(plays: &Csr, params: AlsParams, seed: u64, tune_als: bool) -> Choi
             })
             .collect();
         for b in BLENDS {
+            if b >= 1.0 && kinds.forces_item_item() {
+                continue;
+            }
             let s = mean(
                 base.par_iter()
                     .zip(&near)
@@ -233,7 +270,7 @@ pub fn choose(plays: &Csr, params: AlsParams, seed: u64, tune_als: bool) -> Choi
                     .collect(),
             );
             table.push((cand, b, s));
-            if b == 0.0 && s > neighbours_ndcg10 + 1e-4 {
+            if b == 0.0 && (neighbours_ndcg10.is_nan() || s > neighbours_ndcg10 + 1e-4) {
                 neighbours_ndcg10 = s;
                 alone = cand;
             }
@@ -257,6 +294,7 @@ pub fn choose(plays: &Csr, params: AlsParams, seed: u64, tune_als: bool) -> Choi
         factors_ndcg10,
         neighbours_ndcg10,
         table,
+        kinds,
     };
     tracing::info!(
         ?als,
@@ -287,6 +325,9 @@ impl fmt::Display for Choice {
                 line += &format!(" ({r}, {a}) {s:.3}");
             }
             writeln!(f, "{line}")?;
+        }
+        if self.table.is_empty() {
+            return writeln!(f, "item-item CF: none (--cf als)");
         }
         if self.blend >= 1.0 {
             writeln!(
@@ -327,6 +368,35 @@ impl fmt::Display for Choice {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn cf_kinds_bound_what_the_tuner_may_choose() {
+        let data = crate::synth::generate(crate::synth::SynthConfig {
+            users: 300,
+            items: 200,
+            plays_per_user: 12,
+            seed: 3,
+        })
+        .data;
+        let p = AlsParams {
+            factors: 8,
+            iterations: 4,
+            ..AlsParams::default()
+        };
+        let als = choose(&data.plays, p, 1, false, CfKinds::Als);
+        assert!(als.table.is_empty() && als.blend == 1.0, "{als}");
+        for (kinds, method) in [(CfKinds::AlsEase, "ease"), (CfKinds::AlsRp3beta, "rp3beta")] {
+            let c = choose(&data.plays, p, 1, false, kinds);
+            assert_eq!(c.neighbours.method(), method);
+            assert!(c.blend < 1.0, "{kinds:?}: blend {}", c.blend);
+            assert!(c.table.iter().all(|(n, b, _)| n.method() == method && *b < 1.0));
+            assert_eq!(c.best_alone(method), Some(c.alone));
+            let other = if method == "ease" { "rp3beta" } else { "ease" };
+            assert_eq!(c.best_alone(other), None);
+        }
+        assert!(CfKinds::AlsEase.check(crate::ease::MAX_ITEMS + 1).is_err());
+        assert!(CfKinds::AlsRp3beta.check(crate::ease::MAX_ITEMS + 1).is_ok());
+    }
 
     #[test]
     fn a_large_data_set_is_tuned_on_whole_listeners_within_the_cap() {

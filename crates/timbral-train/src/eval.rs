@@ -12,6 +12,7 @@ use std::time::Instant;
 use timbral_core::{AlsParams, Model};
 
 use crate::data::Dataset;
+use crate::item_item::CfKinds;
 use crate::split::{holdout, Split};
 
 /// Metrics at one cut-off, averaged over the evaluated users.
@@ -118,17 +119,26 @@ pub fn ndcg_at(top: &[timbral_core::Scored], held: &[u32], k: usize) -> f64 {
     }
 }
 
-/// Popularity and ALS on one holdout split.
+/// The rows `eval --models` can ask for, in the order they print.
+pub const MODELS: [&str; 6] = ["popularity", "als", "als-tuned", "rp3beta", "ease", "blend"];
+
+/// Popularity, ALS and the CF models of `timbral train` (`models`, a
+/// subset of [`MODELS`]; each item-item kind alone at its best parameters
+/// on validation, and the tuned blend among `kinds`) on one holdout split.
+#[allow(clippy::too_many_arguments)]
 pub fn run(
     ds: &Dataset,
     params: AlsParams,
     fraction: f64,
     seed: u64,
     ks: &[usize],
+    models: &[&str],
+    kinds: CfKinds,
     progress: bool,
 ) -> EvalReport {
     let split = holdout(&ds.plays, fraction, seed);
     let n_items = ds.n_items();
+    let wanted = |m: &str| models.contains(&m);
     // ALS with `p` on the training split, and the seconds it took.
     let fit = |p: AlsParams| {
         let started = Instant::now();
@@ -152,32 +162,35 @@ pub fn run(
             m.recommend_user(u, k).iter().map(|s| s.index).collect()
         })
     };
-    let popularity = evaluate(&split, n_items, ks, |u, k| {
-        model
-            .popular(model.user_history(u).0, k)
-            .iter()
-            .map(|s| s.index)
-            .collect()
-    });
     let bytes = |m: &Model| Some(m.client().to_bytes().len());
-    let mut results = vec![
-        ModelResult {
+    let mut results = Vec::new();
+    if wanted("popularity") {
+        let metrics = evaluate(&split, n_items, ks, |u, k| {
+            model
+                .popular(model.user_history(u).0, k)
+                .iter()
+                .map(|s| s.index)
+                .collect()
+        });
+        results.push(ModelResult {
             model: "popularity".into(),
-            metrics: popularity,
+            metrics,
             fit_s: None,
             bytes: None,
-        },
-        ModelResult {
+        });
+    }
+    if wanted("als") {
+        results.push(ModelResult {
             model: "als".into(),
             metrics: ranked(&model),
             fit_s: Some(als_s),
             bytes: bytes(&model),
-        },
-    ];
+        });
+    }
     // Tuned on a validation split of the training split, as `train` tunes:
-    // the factors, the item-item model alone and the blend.
+    // the factors, each item-item kind alone and the blend.
     let started = Instant::now();
-    let choice = crate::cf_tune::choose(&split.train, params, seed, true);
+    let choice = crate::cf_tune::choose(&split.train, params, seed, true, kinds);
     let chose_s = started.elapsed().as_secs_f64();
     // Where the tuner kept the given parameters, the same model again.
     let (tuned, tuned_s) = if choice.als == params {
@@ -185,33 +198,42 @@ pub fn run(
     } else {
         fit(choice.als)
     };
-    results.push(ModelResult {
-        model: "als tuned".into(),
-        metrics: ranked(&tuned),
-        fit_s: Some(chose_s + tuned_s),
-        bytes: bytes(&tuned),
-    });
-    let alone = crate::cf_tune::Choice {
-        neighbours: choice.alone,
-        blend: 0.0,
-        ..choice.clone()
-    };
-    let started = Instant::now();
-    let neighbours = alone.attach(copy(&model), &split.train);
-    let fit_s = started.elapsed().as_secs_f64();
-    results.push(ModelResult {
-        model: choice.alone.method().into(),
-        metrics: ranked(&neighbours),
-        fit_s: Some(fit_s),
-        bytes: bytes(&neighbours),
-    });
-    let blend = choice.attach(tuned, &split.train);
-    results.push(ModelResult {
-        model: "blend".into(),
-        metrics: ranked(&blend),
-        fit_s: Some(chose_s + tuned_s + fit_s),
-        bytes: bytes(&blend),
-    });
+    if wanted("als-tuned") {
+        results.push(ModelResult {
+            model: "als-tuned".into(),
+            metrics: ranked(&tuned),
+            fit_s: Some(chose_s + tuned_s),
+            bytes: bytes(&tuned),
+        });
+    }
+    for method in ["rp3beta", "ease"] {
+        let Some(best) = choice.best_alone(method).filter(|_| wanted(method)) else {
+            continue;
+        };
+        let alone = crate::cf_tune::Choice {
+            neighbours: best,
+            blend: 0.0,
+            ..choice.clone()
+        };
+        let started = Instant::now();
+        let neighbours = alone.attach(copy(&model), &split.train);
+        results.push(ModelResult {
+            model: method.into(),
+            metrics: ranked(&neighbours),
+            fit_s: Some(chose_s + started.elapsed().as_secs_f64()),
+            bytes: bytes(&neighbours),
+        });
+    }
+    if wanted("blend") {
+        let started = Instant::now();
+        let blend = choice.attach(tuned, &split.train);
+        results.push(ModelResult {
+            model: "blend".into(),
+            metrics: ranked(&blend),
+            fit_s: Some(chose_s + tuned_s + started.elapsed().as_secs_f64()),
+            bytes: bytes(&blend),
+        });
+    }
     EvalReport {
         data: ds.source.clone(),
         users: ds.n_users(),

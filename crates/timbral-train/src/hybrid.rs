@@ -320,7 +320,8 @@ fn factor(model: &Model, h: &[(u32, f32)], u: u32, how: Factor) -> Vec<f32> {
 /// With an item-item model, all of it twice, with and without it (the
 /// factors tuned either way), and the model is kept only where fusion on
 /// the plain and the short-history splits ranks better with it: what helps
-/// CF alone can add nothing beside content.
+/// CF alone can add nothing beside content. Where `--cf` asked for it, it
+/// is kept.
 pub fn learn_weights(
     ds: &Dataset,
     plays: &Csr,
@@ -329,7 +330,7 @@ pub fn learn_weights(
     seed: u64,
     item_item: Option<&Choice>,
 ) -> Learned {
-    let Some(with) = item_item.filter(|c| c.blend < 1.0) else {
+    let Some(with) = item_item.filter(|c| c.blend < 1.0 && !c.kinds.forces_item_item()) else {
         return learn(ds, plays, content, params, seed, item_item);
     };
     let without = Choice {
@@ -560,13 +561,13 @@ pub fn run(
     fraction: f64,
     seed: u64,
     ks: &[usize],
-    item_item: bool,
+    choose: &dyn Fn(&Csr) -> Option<Choice>,
 ) -> HybridReport {
     let n = ds.n_items();
     let split = holdout(&ds.plays, fraction, seed);
     // The item-item model and its blend are chosen on the training split
     // alone, as `timbral train` chooses them on all the plays.
-    let choice = item_item.then(|| crate::cf_tune::choose(&split.train, params, seed, true));
+    let choice = choose(&split.train);
     let item_item = choice.as_ref();
     let learned = learn_weights(ds, &split.train, content, params, seed, item_item);
     let item_item = learned.item_item.as_ref();

@@ -31,7 +31,58 @@ const RP3_BETAS: [f32; 4] = [0.0, 0.25, 0.5, 0.7];
 /// EASE's λ the tuner tries where the catalogue is small enough.
 const EASE_LAMBDAS: [f32; 4] = [50.0, 200.0, 800.0, 3200.0];
 
+/// The CF models `timbral train --cf` lets the tuner choose among.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, clap::ValueEnum)]
+#[serde(rename_all = "kebab-case")]
+pub enum CfKinds {
+    /// Whichever ranks best on validation: the factors alone, or blended
+    /// with RP3beta or EASE.
+    #[default]
+    Auto,
+    /// The factors alone.
+    Als,
+    /// The factors blended with RP3beta (the blend weight still tuned).
+    #[value(name = "als+rp3beta")]
+    #[serde(rename = "als+rp3beta")]
+    AlsRp3beta,
+    /// The factors blended with EASE, up to `ease::MAX_ITEMS` items.
+    #[value(name = "als+ease")]
+    #[serde(rename = "als+ease")]
+    AlsEase,
+}
+
+impl CfKinds {
+    /// Whether an item-item model is asked for, not left to validation.
+    pub fn forces_item_item(self) -> bool {
+        matches!(self, CfKinds::AlsRp3beta | CfKinds::AlsEase)
+    }
+
+    /// Refuses a kind this catalogue cannot have.
+    pub fn check(self, n_items: usize) -> Result<(), String> {
+        if self == CfKinds::AlsEase && n_items > crate::ease::MAX_ITEMS {
+            return Err(format!(
+                "--cf als+ease: EASE is solved densely, for up to {} items, and this catalogue has {n_items}; use als+rp3beta or auto",
+                crate::ease::MAX_ITEMS
+            ));
+        }
+        Ok(())
+    }
+}
+
 impl Neighbours {
+    /// The tuner's candidates of `kinds` for a catalogue of `n_items`.
+    pub fn candidates_of(kinds: CfKinds, n_items: usize) -> Vec<Neighbours> {
+        Neighbours::candidates(n_items)
+            .into_iter()
+            .filter(|c| match kinds {
+                CfKinds::Auto => true,
+                CfKinds::Als => false,
+                CfKinds::AlsRp3beta => c.method() == "rp3beta",
+                CfKinds::AlsEase => c.method() == "ease",
+            })
+            .collect()
+    }
+
     /// The tuner's candidates for a catalogue of `n_items`.
     pub fn candidates(n_items: usize) -> Vec<Neighbours> {
         let mut c: Vec<Neighbours> = RP3_ALPHAS

@@ -537,23 +537,32 @@ fn hetrec_is_read_trained_and_evaluated() {
         "--json",
     ]))
     .unwrap();
-    let ndcg = |m: usize| json["results"][m]["metrics"][0]["ndcg"].as_f64().unwrap();
-    assert_eq!(json["results"][1]["model"], "als");
+    let rows = json["results"].as_array().unwrap();
+    let names: Vec<&str> = rows.iter().map(|r| r["model"].as_str().unwrap()).collect();
+    // HetRec's 17.6k items are too many for dense EASE: no row for it.
+    assert_eq!(
+        names,
+        ["popularity", "als", "als-tuned", "rp3beta", "blend"],
+        "{names:?}"
+    );
+    let ndcg = |m: &str| {
+        let r = rows.iter().find(|r| r["model"] == m).unwrap();
+        r["metrics"][0]["ndcg"].as_f64().unwrap()
+    };
     // The blend is chosen on a validation split of the training plays; on
     // the held-out plays it must not fall behind the factors it started from.
-    assert_eq!(json["results"][4]["model"], "blend");
     assert!(
-        ndcg(4) >= ndcg(1) - 0.005,
+        ndcg("blend") >= ndcg("als") - 0.005,
         "blend {} behind ALS {}",
-        ndcg(4),
-        ndcg(1)
+        ndcg("blend"),
+        ndcg("als")
     );
-    assert!(ndcg(1) >= 0.17, "ALS nDCG@10 {} < 0.17", ndcg(1));
+    assert!(ndcg("als") >= 0.17, "ALS nDCG@10 {} < 0.17", ndcg("als"));
     assert!(
-        ndcg(1) > 1.5 * ndcg(0),
+        ndcg("als") > 1.5 * ndcg("popularity"),
         "ALS {} does not clearly beat popularity {}",
-        ndcg(1),
-        ndcg(0)
+        ndcg("als"),
+        ndcg("popularity")
     );
 }
 

@@ -78,6 +78,8 @@ export type SessionReply =
 export interface BundleSummary {
   formatVersion: number; items: number; users: number; factors: number;
   hasContent: boolean; modelSha256?: string; tokenizerSha256?: string; source: string;
+  /** The CF model: `als`, or the factors with an item-item model blended in (`als+rp3beta`, `als+ease`). */
+  cf: string;
 }
 "#;
 
@@ -191,6 +193,7 @@ struct BundleSummary<'a> {
     model_sha256: Option<&'a str>,
     tokenizer_sha256: Option<&'a str>,
     source: &'a str,
+    cf: String,
 }
 
 /// A loaded bundle plus the listener's in-memory profile.
@@ -250,6 +253,7 @@ impl Recommender {
             model_sha256: c.map(|c| c.model_sha256.as_str()),
             tokenizer_sha256: c.map(|c| c.tokenizer_sha256.as_str()),
             source: &self.model.meta().source,
+            cf: self.model.cf_kind(),
         })
     }
 

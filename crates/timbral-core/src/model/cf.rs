@@ -17,12 +17,13 @@ impl Model {
         self.parts.item_item.as_ref()
     }
 
-    /// The CF model the bundle holds, by name: `als`, or `als+rp3beta`
-    /// with the blend weight of the factors.
+    /// The CF model the bundle holds, by name: `als`, or the factors with
+    /// an item-item model blended in, `als+rp3beta` or `als+ease` (its
+    /// weight is `item_item().blend`). Every runtime reports this name.
     pub fn cf_kind(&self) -> String {
         match self.item_item() {
             None => "als".into(),
-            Some(ii) => format!("als+{} (blend {:.2})", ii.method, ii.blend),
+            Some(ii) => format!("als+{}", ii.method),
         }
     }
 
@@ -150,7 +151,7 @@ mod tests {
             .recommend_history(&[(1, 1.0)], 2)
             .unwrap();
         assert_eq!(near[0].index, 0, "{near:?}");
-        assert!(with_neighbours(0.3).cf_kind().contains("rp3beta"));
+        assert_eq!(with_neighbours(0.3).cf_kind(), "als+rp3beta");
     }
 
     #[test]

@@ -8,6 +8,7 @@ use anyhow::{bail, Context, Result};
 use clap::{Args, Parser, Subcommand};
 use timbral_core::AlsParams;
 use timbral_train::data::{self, ColumnNames, Dataset, ReadOptions};
+use timbral_train::item_item::CfKinds;
 use timbral_train::synth::{self, SynthConfig};
 
 #[derive(Parser)]
@@ -81,6 +82,15 @@ pub(crate) enum Cmd {
         /// Cut-offs, comma-separated.
         #[arg(long, value_delimiter = ',', default_value = "10,20")]
         k: Vec<usize>,
+        /// The CF rows to evaluate, comma-separated, among popularity, als,
+        /// als-tuned, rp3beta, ease (up to 6,000 items) and blend (the model
+        /// `train` would choose).
+        #[arg(
+            long,
+            value_delimiter = ',',
+            default_value = "popularity,als,als-tuned,rp3beta,ease,blend"
+        )]
+        models: Vec<String>,
         #[arg(long)]
         json: bool,
     },
@@ -459,9 +469,16 @@ pub(crate) struct AlsArgs {
     pub(crate) seed: u64,
     /// CF as given: the factors with these parameters alone, without the
     /// validation choice of regularization and alpha and of an item-item
-    /// model (RP3beta) blended in.
+    /// model (RP3beta or EASE) blended in. With `--cf als+rp3beta` or
+    /// `als+ease`, the factors as given, the item-item model still tuned.
     #[arg(long)]
     pub(crate) no_tune: bool,
+    /// The CF models to choose among on validation: `auto` (the factors
+    /// alone or blended with whichever item-item model ranks best), `als`
+    /// (the factors alone), `als+rp3beta` or `als+ease` (that item-item
+    /// model blended in, even where it adds little).
+    #[arg(long, value_enum, default_value_t = CfKinds::Auto)]
+    pub(crate) cf: CfKinds,
 }
 
 #[derive(Args)]
@@ -493,6 +510,21 @@ pub(crate) struct RecommendArgs {
 }
 
 impl AlsArgs {
+    /// The tuner's choice of CF model on `plays`, where there is one to
+    /// make: none with `--no-tune` (unless `--cf` asks for an item-item
+    /// model) or without plays.
+    pub(crate) fn choose(
+        &self,
+        plays: &timbral_core::Csr,
+        params: AlsParams,
+    ) -> Result<Option<timbral_train::cf_tune::Choice>> {
+        self.cf.check(plays.n_cols()).map_err(anyhow::Error::msg)?;
+        let choose = plays.nnz() > 0 && (!self.no_tune || self.cf.forces_item_item());
+        Ok(choose.then(|| {
+            timbral_train::cf_tune::choose(plays, params, params.seed, !self.no_tune, self.cf)
+        }))
+    }
+
     pub(crate) fn params(&self) -> Result<AlsParams> {
         let p = AlsParams {
             factors: self.factors,

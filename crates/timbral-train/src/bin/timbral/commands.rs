@@ -8,6 +8,7 @@ use std::path::Path;
 use anyhow::{bail, Context, Result};
 use timbral_core::{bundle, AlsParams, Model};
 use timbral_train::data::{self, Dataset, ReadOptions};
+use timbral_train::item_item::CfKinds;
 use timbral_train::synth::{self, SynthConfig};
 use timbral_train::{eval, write};
 
@@ -337,12 +338,22 @@ pub(crate) fn demo(path: &Path, out: &mut dyn Write) -> Result<()> {
         synth::GENRES.len()
     )?;
 
-    let report = eval::run(ds, AlsParams::default(), 0.2, 42, &[10, 20], true);
+    let report = eval::run(
+        ds,
+        AlsParams::default(),
+        0.2,
+        42,
+        &[10, 20],
+        &eval::MODELS,
+        CfKinds::Auto,
+        true,
+    );
     writeln!(out, "{report}")?;
 
     // The CF model chosen on a validation split of the plays, as `train`
     // chooses it.
-    let choice = timbral_train::cf_tune::choose(&ds.plays, AlsParams::default(), 42, true);
+    let choice =
+        timbral_train::cf_tune::choose(&ds.plays, AlsParams::default(), 42, true, CfKinds::Auto);
     writeln!(out, "{choice}")?;
     let params = choice.als;
     let mut model = choice.attach(timbral_train::train_dataset(ds, params, true), &ds.plays);

@@ -51,8 +51,7 @@ fn run(cli: Cli) -> Result<()> {
             // The CF model (ALS's regularization and alpha, an item-item
             // model and its blend) chosen on a validation split of the
             // plays, then fitted on all of them.
-            let item_item = (!als.no_tune && ds.plays.nnz() > 0)
-                .then(|| timbral_train::cf_tune::choose(&ds.plays, params, params.seed, true));
+            let item_item = als.choose(&ds.plays, params)?;
             if let Some(c) = &item_item {
                 write!(out, "{c}")?;
                 params = c.als;
@@ -227,15 +226,33 @@ fn run(cli: Cli) -> Result<()> {
             content,
             holdout,
             k,
+            models,
             json,
         } => {
             check_holdout(holdout)?;
             if k.is_empty() || k.contains(&0) {
                 bail!("--k needs cut-offs ≥ 1, e.g. --k 10,20");
             }
+            if let Some(m) = models.iter().find(|m| !eval::MODELS.contains(&m.as_str())) {
+                bail!(
+                    "--models: unknown model `{m}` (known: {})",
+                    eval::MODELS.join(", ")
+                );
+            }
+            let models: Vec<&str> = models.iter().map(String::as_str).collect();
             let params = als.params()?;
             let ds = data.load()?;
-            let report = eval::run(&ds, params, holdout, params.seed, &k, !cli.quiet);
+            als.cf.check(ds.n_items()).map_err(anyhow::Error::msg)?;
+            let report = eval::run(
+                &ds,
+                params,
+                holdout,
+                params.seed,
+                &k,
+                &models,
+                als.cf,
+                !cli.quiet,
+            );
             let mut value = serde_json::to_value(&report)?;
             if !json {
                 write!(out, "{report}")?;
@@ -253,7 +270,8 @@ fn run(cli: Cli) -> Result<()> {
                     holdout,
                     params.seed,
                     &k,
-                    !als.no_tune,
+                    // `--cf` was checked against this catalogue above.
+                    &|plays| als.choose(plays, params).ok().flatten(),
                 );
                 value["hybrid"] = serde_json::to_value(&hybrid)?;
                 if !json {
