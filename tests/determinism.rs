@@ -3,7 +3,7 @@
 
 use timbral_core::AlsParams;
 use timbral_tests::with_threads;
-use timbral_train::item_item::CfKinds;
+use timbral_train::cf_tune::Search;
 use timbral_train::synth::{self, SynthConfig};
 
 #[test]
@@ -68,7 +68,7 @@ fn the_tuned_cf_model_does_not_depend_on_the_thread_count() {
     };
     let run = |threads| {
         with_threads(threads, || {
-            let c = timbral_train::cf_tune::choose(&data.plays, params, 7, true, CfKinds::Auto);
+            let c = timbral_train::cf_tune::choose(&data.plays, params, 7, Search::default());
             let model = timbral_train::train_dataset(&data, c.als, false);
             (c.table.clone(), c.attach(model, &data.plays).to_bytes())
         })

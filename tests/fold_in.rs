@@ -36,7 +36,7 @@ fn check(model: &Model, users: impl Iterator<Item = u32>) -> (f32, f32) {
         worst_rel = worst_rel.max(diff / norm);
         // Same recommendations, too.
         let a: Vec<u32> = model
-            .recommend(&folded, items, 10)
+            .recommend_cf(&folded, &history, items, 10)
             .iter()
             .map(|s| s.index)
             .collect();

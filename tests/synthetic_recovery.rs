@@ -3,7 +3,7 @@
 //! genre far more often than chance, and beat popularity offline.
 
 use timbral_core::AlsParams;
-use timbral_train::item_item::CfKinds;
+use timbral_train::cf_tune::Search;
 use timbral_train::{eval, synth};
 
 #[test]
@@ -35,7 +35,7 @@ fn als_beats_popularity_on_the_embedded_default() {
         42,
         &[10],
         &eval::MODELS,
-        CfKinds::Auto,
+        Search::default(),
         false,
     );
     let (pop, als) = (&r.results[0].metrics[0], &r.results[1].metrics[0]);
@@ -66,12 +66,12 @@ fn the_cf_tuner_reads_only_the_training_split_and_recovers_a_sparse_shape() {
         42,
         &[10],
         &eval::MODELS,
-        CfKinds::Auto,
+        Search::default(),
         false,
     );
     let split = timbral_train::split::holdout(&s.data.plays, 0.2, 42);
     let alone =
-        timbral_train::cf_tune::choose(&split.train, AlsParams::default(), 42, true, CfKinds::Auto);
+        timbral_train::cf_tune::choose(&split.train, AlsParams::default(), 42, Search::default());
     assert_eq!(r.item_item.table, alone.table);
     assert_eq!(r.item_item.als_table, alone.als_table);
     let ndcg = |m: &str| r.results.iter().find(|x| x.model == m).unwrap().metrics[0].ndcg;

@@ -74,6 +74,9 @@ pub mod kind {
     /// Optional: a sparse item-item CF model and its blend with the
     /// factors (`model::ItemItem`).
     pub const ITEM_ITEM: u32 = 15;
+    /// Optional: how the trainer chose the CF model, with its validation
+    /// table (provenance; nothing scores by it).
+    pub const CF_CHOICE: u32 = 16;
 }
 
 /// How a section's bytes are stored (format 4).
@@ -111,6 +114,7 @@ pub fn kind_name(k: u32) -> &'static str {
         kind::ITEM_CREDITS => "item_credits",
         kind::GENRE_CLUSTERS => "genre_clusters",
         kind::ITEM_ITEM => "item_item",
+        kind::CF_CHOICE => "cf_choice",
         _ => "unknown",
     }
 }

@@ -86,6 +86,7 @@ pub fn two_styles() -> Vec<u8> {
         credits: None,
         genre_clusters: None,
         item_item: None,
+        cf_choice: None,
     };
     Model::from_parts(parts)
         .expect("the fixture is a valid model")
@@ -201,6 +202,7 @@ pub fn many_styles() -> Model {
         credits,
         genre_clusters: Some(genre_clusters),
         item_item: None,
+        cf_choice: None,
     };
     Model::from_parts(parts).expect("the fixture is a valid model")
 }

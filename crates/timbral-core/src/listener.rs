@@ -182,7 +182,7 @@ impl Model {
             self.recommend_fused(&x, history, &seen, k, w)
         } else {
             let x = self.fold_in(history)?;
-            self.recommend(&x, &seen, k)
+            self.recommend_cf(&x, history, &seen, k)
                 .into_iter()
                 .map(|s| Recommendation {
                     index: s.index,

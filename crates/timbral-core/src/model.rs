@@ -22,10 +22,12 @@ use crate::sketch::{ContentSketch, SketchQuery};
 use crate::topk::{top_k, Scored};
 
 mod cf;
+pub mod cf_choice;
 mod factors;
 mod fused;
 pub mod item_item;
 
+pub use cf_choice::{CfCandidate, CfChoice};
 pub use item_item::ItemItem;
 
 /// Hyper-parameters and provenance (the `meta` section).
@@ -76,6 +78,8 @@ pub struct ModelParts {
     /// Optional: a sparse item-item CF model blended with the factors
     /// (`item_item.rs`; without it, CF is the factors alone).
     pub item_item: Option<ItemItem>,
+    /// Optional: how the trainer chose the CF model (`cf_choice.rs`).
+    pub cf_choice: Option<CfChoice>,
 }
 
 /// One fused recommendation and the parts of its score.
@@ -257,6 +261,9 @@ impl Model {
             ii.validate(n_items)
                 .map_err(|e| invalid(kind::ITEM_ITEM, e))?;
         }
+        if let Some(c) = &p.cf_choice {
+            c.validate().map_err(|e| invalid(kind::CF_CHOICE, e))?;
+        }
         let mut item_index = index_of(&p.item_ids, kind::ITEMS)?;
         for (alias, i) in &p.item_aliases {
             if *i as usize >= n_items {
@@ -352,6 +359,7 @@ impl Model {
             credits: optional(&sections, kind::ITEM_CREDITS)?,
             genre_clusters: optional(&sections, kind::GENRE_CLUSTERS)?,
             item_item: optional(&sections, kind::ITEM_ITEM)?,
+            cf_choice: optional(&sections, kind::CF_CHOICE)?,
         })
     }
 
@@ -400,6 +408,9 @@ impl Model {
         }
         if let Some(ii) = &p.item_item {
             sections.push(bundle::section(kind::ITEM_ITEM, ii));
+        }
+        if let Some(c) = &p.cf_choice {
+            sections.push(bundle::section(kind::CF_CHOICE, c));
         }
         bundle::encode(&sections)
     }
@@ -552,6 +563,7 @@ pub(crate) mod tests {
             credits: None,
             genre_clusters: None,
             item_item: None,
+            cf_choice: None,
         }
     }
 
@@ -809,6 +821,7 @@ pub(crate) mod tests {
             credits: None,
             genre_clusters: None,
             item_item: None,
+            cf_choice: None,
         })
         .unwrap()
     }

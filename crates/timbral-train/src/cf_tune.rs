@@ -12,8 +12,10 @@ use std::fmt;
 
 use rayon::prelude::*;
 use serde::Serialize;
+use timbral_core::model::{CfCandidate, CfChoice};
 use timbral_core::{AlsParams, Csr, Model};
 
+use crate::cf_budget::{Plan, Shape};
 use crate::item_item::{CfKinds, Neighbours};
 use crate::split::holdout;
 
@@ -33,12 +35,35 @@ pub const TUNE_MAX_PLAYS: usize = 1_000_000;
 /// Validation listeners the tuner ranks for (a deterministic sample).
 const TUNE_USERS: usize = 800;
 
+/// What the tuner searches: `--no-tune` (the ALS grid or the given
+/// parameters alone), `--cf` and `--budget`.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize)]
+pub struct Search {
+    pub tune_als: bool,
+    pub kinds: CfKinds,
+    /// Seconds of estimated work (`cf_budget.rs`).
+    pub budget_s: f64,
+}
+
+impl Default for Search {
+    fn default() -> Self {
+        Search {
+            tune_als: true,
+            kinds: CfKinds::Auto,
+            budget_s: crate::cf_budget::DEFAULT_SECONDS,
+        }
+    }
+}
+
 /// What the tuner chose and what it saw.
 #[derive(Clone, Debug, Serialize)]
 pub struct Choice {
     /// (listeners, plays) of the sample tuned on, where the plays were more
     /// than [`TUNE_MAX_PLAYS`].
     pub sampled: Option<(usize, usize)>,
+    /// (listeners, plays) tuned on, and the validation listeners ranked.
+    pub tuned_on: (usize, usize),
+    pub validation_listeners: usize,
     /// How long the choice took.
     pub seconds: f64,
     /// The factor model's parameters: the given ones, with regularisation
@@ -62,9 +87,41 @@ pub struct Choice {
     pub table: Vec<(Neighbours, f32, f64)>,
     /// The kinds the choice was made among (`--cf`).
     pub kinds: CfKinds,
+    /// What the budget let it try.
+    pub plan: Plan,
 }
 
 impl Choice {
+    /// The choice as the bundle's `cf_choice` section records it, for a
+    /// model whose CF ended as `chosen` (`Model::cf_kind`).
+    pub fn record(&self, chosen: String, notes: Vec<String>) -> CfChoice {
+        let als = self.als_table.iter().map(|&(r, a, s)| CfCandidate {
+            model: "als".into(),
+            params: vec![("regularization".into(), r), ("alpha".into(), a)],
+            ndcg10: s as f32,
+        });
+        let blends = self.table.iter().map(|&(n, b, s)| {
+            let mut params = n.params();
+            params.push(("blend".into(), b));
+            CfCandidate {
+                model: format!("als+{}", n.method()),
+                params,
+                ndcg10: s as f32,
+            }
+        });
+        CfChoice {
+            kinds: self.kinds.to_string(),
+            chosen,
+            ndcg10: self.ndcg10 as f32,
+            factors_ndcg10: self.factors_ndcg10 as f32,
+            listeners: self.tuned_on.0 as u64,
+            plays: self.tuned_on.1 as u64,
+            validation_listeners: self.validation_listeners as u64,
+            table: als.chain(blends).collect(),
+            notes,
+        }
+    }
+
     /// The best item-item model of `method` on its own on validation, where
     /// one was tried.
     pub fn best_alone(&self, method: &str) -> Option<Neighbours> {
@@ -155,7 +212,10 @@ fn ndcg10(score: impl Fn(usize) -> f32, keep: &[bool], held: &[u32]) -> f64 {
 /// forces an item-item model, the factors alone are not a candidate.
 ///
 /// Panics where `kinds` cannot apply (`CfKinds::check` says why first).
-pub fn choose(plays: &Csr, params: AlsParams, seed: u64, tune_als: bool, kinds: CfKinds) -> Choice {
+pub fn choose(plays: &Csr, params: AlsParams, seed: u64, search: Search) -> Choice {
+    let Search {
+        tune_als, kinds, ..
+    } = search;
     let started = std::time::Instant::now();
     let sample = listener_sample(plays, TUNE_MAX_PLAYS, seed);
     let plays = sample.as_ref().unwrap_or(plays);
@@ -215,9 +275,28 @@ pub fn choose(plays: &Csr, params: AlsParams, seed: u64, tune_als: bool, kinds: 
             }
         }
     }
+    let candidates = Neighbours::candidates_of(kinds, n);
+    let shape = Shape {
+        users: inner.train.n_rows(),
+        items: n,
+        plays: inner.train.nnz(),
+        walks: (0..inner.train.n_rows())
+            .map(|u| (inner.train.row_len(u) as f64).powi(2))
+            .sum(),
+        validation: users.len(),
+    };
+    let forced = kinds.forces_item_item();
+    let plan = crate::cf_budget::plan(
+        search.budget_s,
+        &shape,
+        &grid,
+        &candidates,
+        BLENDS.len(),
+        forced,
+    );
     let mut als_table = Vec::new();
     let mut chosen: Option<(AlsParams, Vec<Vec<f32>>, f64)> = None;
-    for p in grid {
+    for &p in &plan.als {
         let z = factor_scores(&p);
         let s = score(&z);
         als_table.push((p.regularization, p.alpha, s));
@@ -227,7 +306,7 @@ pub fn choose(plays: &Csr, params: AlsParams, seed: u64, tune_als: bool, kinds: 
     }
     let (als, base, factors_ndcg10) = chosen.expect("the grid holds the given parameters");
     let mut table = Vec::new();
-    let candidates = Neighbours::candidates_of(kinds, n);
+    let candidates = &plan.neighbours;
     let first = *Neighbours::candidates(n)
         .first()
         .expect("RP3beta has candidates for any catalogue");
@@ -244,7 +323,7 @@ pub fn choose(plays: &Csr, params: AlsParams, seed: u64, tune_als: bool, kinds: 
     let mut best = (candidates.first().copied().unwrap_or(first), 1.0f32, floor);
     let mut neighbours_ndcg10 = f64::NAN;
     let mut alone = best.0;
-    for cand in candidates {
+    for &cand in candidates {
         let ii = cand.fit(&inner.train, 0.0);
         let near: Vec<Vec<f32>> = users
             .par_iter()
@@ -284,6 +363,8 @@ pub fn choose(plays: &Csr, params: AlsParams, seed: u64, tune_als: bool, kinds: 
     let (neighbours, blend, ndcg10) = best;
     let choice = Choice {
         sampled: sample.as_ref().map(|p| (p.n_rows(), p.nnz())),
+        tuned_on: (plays.n_rows(), plays.nnz()),
+        validation_listeners: users.len(),
         seconds: started.elapsed().as_secs_f64(),
         als,
         als_table,
@@ -295,6 +376,7 @@ pub fn choose(plays: &Csr, params: AlsParams, seed: u64, tune_als: bool, kinds: 
         neighbours_ndcg10,
         table,
         kinds,
+        plan,
     };
     tracing::info!(
         ?als,
@@ -309,7 +391,23 @@ pub fn choose(plays: &Csr, params: AlsParams, seed: u64, tune_als: bool, kinds: 
 
 impl fmt::Display for Choice {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "CF tuning took {:.1} s", self.seconds)?;
+        let plan = &self.plan;
+        write!(
+            f,
+            "CF tuning: budget {:.0} s of estimated work on the reference machine, {:.1} s planned for {} ALS fits and {} item-item models",
+            plan.budget_s,
+            plan.estimate_s,
+            plan.als.len(),
+            plan.neighbours.len()
+        )?;
+        if plan.skipped != (0, 0) {
+            write!(
+                f,
+                " ({} ALS and {} item-item candidates left out for the budget)",
+                plan.skipped.0, plan.skipped.1
+            )?;
+        }
+        write!(f, "; took {:.1} s here", self.seconds)?;
         match self.sampled {
             Some((users, plays)) => {
                 writeln!(f, " on a sample of {users} listeners ({plays} plays)")?
@@ -383,19 +481,29 @@ mod tests {
             iterations: 4,
             ..AlsParams::default()
         };
-        let als = choose(&data.plays, p, 1, false, CfKinds::Als);
+        let search = |kinds| Search {
+            tune_als: false,
+            kinds,
+            ..Search::default()
+        };
+        let als = choose(&data.plays, p, 1, search(CfKinds::Als));
         assert!(als.table.is_empty() && als.blend == 1.0, "{als}");
         for (kinds, method) in [(CfKinds::AlsEase, "ease"), (CfKinds::AlsRp3beta, "rp3beta")] {
-            let c = choose(&data.plays, p, 1, false, kinds);
+            let c = choose(&data.plays, p, 1, search(kinds));
             assert_eq!(c.neighbours.method(), method);
             assert!(c.blend < 1.0, "{kinds:?}: blend {}", c.blend);
-            assert!(c.table.iter().all(|(n, b, _)| n.method() == method && *b < 1.0));
+            assert!(c
+                .table
+                .iter()
+                .all(|(n, b, _)| n.method() == method && *b < 1.0));
             assert_eq!(c.best_alone(method), Some(c.alone));
             let other = if method == "ease" { "rp3beta" } else { "ease" };
             assert_eq!(c.best_alone(other), None);
         }
         assert!(CfKinds::AlsEase.check(crate::ease::MAX_ITEMS + 1).is_err());
-        assert!(CfKinds::AlsRp3beta.check(crate::ease::MAX_ITEMS + 1).is_ok());
+        assert!(CfKinds::AlsRp3beta
+            .check(crate::ease::MAX_ITEMS + 1)
+            .is_ok());
     }
 
     #[test]

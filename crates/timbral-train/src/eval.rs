@@ -11,8 +11,8 @@ use std::time::Instant;
 
 use timbral_core::{AlsParams, Model};
 
+use crate::cf_tune::Search;
 use crate::data::Dataset;
-use crate::item_item::CfKinds;
 use crate::split::{holdout, Split};
 
 /// Metrics at one cut-off, averaged over the evaluated users.
@@ -124,7 +124,8 @@ pub const MODELS: [&str; 6] = ["popularity", "als", "als-tuned", "rp3beta", "eas
 
 /// Popularity, ALS and the CF models of `timbral train` (`models`, a
 /// subset of [`MODELS`]; each item-item kind alone at its best parameters
-/// on validation, and the tuned blend among `kinds`) on one holdout split.
+/// on validation, and the blend tuned as `search` says) on one holdout
+/// split.
 #[allow(clippy::too_many_arguments)]
 pub fn run(
     ds: &Dataset,
@@ -133,7 +134,7 @@ pub fn run(
     seed: u64,
     ks: &[usize],
     models: &[&str],
-    kinds: CfKinds,
+    search: Search,
     progress: bool,
 ) -> EvalReport {
     let split = holdout(&ds.plays, fraction, seed);
@@ -190,7 +191,7 @@ pub fn run(
     // Tuned on a validation split of the training split, as `train` tunes:
     // the factors, each item-item kind alone and the blend.
     let started = Instant::now();
-    let choice = crate::cf_tune::choose(&split.train, params, seed, true, kinds);
+    let choice = crate::cf_tune::choose(&split.train, params, seed, search);
     let chose_s = started.elapsed().as_secs_f64();
     // Where the tuner kept the given parameters, the same model again.
     let (tuned, tuned_s) = if choice.als == params {

@@ -406,6 +406,16 @@ fn learn(
 }
 
 impl Learned {
+    /// Whether fusion kept the item-item model beside content, and why.
+    pub fn cf_note(&self) -> Option<String> {
+        let (with, without) = self.item_item_ndcg10?;
+        let kept = self.item_item.as_ref().is_some_and(|c| c.blend < 1.0);
+        Some(format!(
+            "item-item model beside content: {} (plain + short-history fused nDCG@10 {with:.4} with it, {without:.4} without)",
+            if kept { "kept" } else { "left out" }
+        ))
+    }
+
     /// `model` (trained with the item-item model attached) as the weights
     /// were learned: without that model where fusion left it out.
     pub fn apply_cf(&self, model: Model) -> Model {
@@ -636,13 +646,8 @@ impl fmt::Display for Learned {
             f,
             "fusion weights learned on validation splits of the training data:"
         )?;
-        if let Some((with, without)) = self.item_item_ndcg10 {
-            let kept = self.item_item.as_ref().is_some_and(|c| c.blend < 1.0);
-            writeln!(
-                f,
-                "  item-item model beside content: {} (plain + short-history fused nDCG@10 {with:.4} with it, {without:.4} without)",
-                if kept { "kept" } else { "left out" }
-            )?;
+        if let Some(note) = self.cf_note() {
+            writeln!(f, "  {note}")?;
         }
         writeln!(
             f,
@@ -711,6 +716,7 @@ mod tests {
             credits: None,
             genre_clusters: None,
             item_item: None,
+            cf_choice: None,
         };
         let content = Content {
             text: QMatrix::quantize(&text, n, 3),

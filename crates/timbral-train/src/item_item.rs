@@ -51,6 +51,13 @@ pub enum CfKinds {
     AlsEase,
 }
 
+impl fmt::Display for CfKinds {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let v = clap::ValueEnum::to_possible_value(self).expect("no kind is skipped");
+        f.write_str(v.get_name())
+    }
+}
+
 impl CfKinds {
     /// Whether an item-item model is asked for, not left to validation.
     pub fn forces_item_item(self) -> bool {
@@ -99,6 +106,16 @@ impl Neighbours {
         c
     }
 
+    /// Its hyper-parameters by name, as the bundle names them.
+    pub fn params(&self) -> Vec<(String, f32)> {
+        match *self {
+            Neighbours::Rp3beta { alpha, beta } => {
+                vec![("alpha".to_string(), alpha), ("beta".to_string(), beta)]
+            }
+            Neighbours::Ease { lambda } => vec![("lambda".to_string(), lambda)],
+        }
+    }
+
     pub fn method(&self) -> &'static str {
         match self {
             Neighbours::Rp3beta { .. } => "rp3beta",
@@ -116,12 +133,7 @@ impl Neighbours {
 
     /// The fitted model on `plays`, as the bundle stores it, with `blend`.
     pub fn fit(&self, plays: &Csr, blend: f32) -> ItemItem {
-        let mut params = match *self {
-            Neighbours::Rp3beta { alpha, beta } => {
-                vec![("alpha".to_string(), alpha), ("beta".to_string(), beta)]
-            }
-            Neighbours::Ease { lambda } => vec![("lambda".to_string(), lambda)],
-        };
+        let mut params = self.params();
         params.push(("k".into(), NEIGHBOURS as f32));
         ItemItem::from_rows(
             self.method(),

@@ -3,6 +3,7 @@
 //! bundle writer. The `timbral` binary (src/main.rs) is a thin CLI over it.
 
 pub mod bench;
+pub mod cf_budget;
 pub mod cf_tune;
 #[cfg(feature = "content")]
 pub mod cli_content;
@@ -76,6 +77,7 @@ pub fn build_model(
         credits: None,
         genre_clusters: None,
         item_item: None,
+        cf_choice: None,
     })
     .expect("a freshly trained model is consistent")
 }

@@ -104,6 +104,77 @@ fn train_inspect_and_recommend_round_trip() {
 }
 
 #[test]
+fn the_bundle_records_how_its_cf_model_was_chosen() {
+    let (dir, data, bundle) = trained();
+    let json: serde_json::Value =
+        serde_json::from_str(&ok(&["inspect", "--json", s(&bundle)])).unwrap();
+    let c = &json["cf_choice"];
+    assert_eq!(c["kinds"], "auto", "{c}");
+    assert_eq!(c["chosen"], json["cf"], "{c}");
+    assert_eq!(c["listeners"], 300);
+    let table = c["table"].as_array().unwrap();
+    let of = |m: &str| table.iter().filter(|t| t["model"] == m).count();
+    // 20 ALS (λ, α); RP3beta's 8 and EASE's 4 (400 items) × 6 blends.
+    assert_eq!((of("als"), of("als+rp3beta"), of("als+ease")), (20, 48, 24));
+    let best = table
+        .iter()
+        .map(|t| t["ndcg10"].as_f64().unwrap())
+        .fold(f64::MIN, f64::max);
+    assert_eq!(c["ndcg10"].as_f64().unwrap(), best, "{c}");
+
+    // Forced, and with the factors as given: that kind, and no ALS grid.
+    let forced = dir.path().join("ease.bundle");
+    ok(&[
+        "-q",
+        "train",
+        "--no-content",
+        "--data",
+        s(&data),
+        "--out",
+        s(&forced),
+        "--factors",
+        "16",
+        "--iterations",
+        "8",
+        "--no-tune",
+        "--cf",
+        "als+ease",
+    ]);
+    let json: serde_json::Value =
+        serde_json::from_str(&ok(&["inspect", "--json", s(&forced)])).unwrap();
+    let c = &json["cf_choice"];
+    assert_eq!(
+        (&json["cf"], &c["kinds"]),
+        (&"als+ease".into(), &"als+ease".into())
+    );
+    let table = c["table"].as_array().unwrap();
+    assert_eq!(
+        table.len(),
+        1 + 4 * 5,
+        "the given ALS, then EASE's λ × 5 blends below 1"
+    );
+    // Without tuning there is no choice to record.
+    let plain = dir.path().join("plain.bundle");
+    ok(&[
+        "-q",
+        "train",
+        "--no-content",
+        "--data",
+        s(&data),
+        "--out",
+        s(&plain),
+        "--factors",
+        "16",
+        "--iterations",
+        "8",
+        "--no-tune",
+    ]);
+    let json: serde_json::Value =
+        serde_json::from_str(&ok(&["inspect", "--json", s(&plain)])).unwrap();
+    assert!(json["cf_choice"].is_null() && json["cf"] == "als", "{json}");
+}
+
+#[test]
 fn all_users_batch_is_complete_ranked_and_excludes_plays() {
     let (dir, data, bundle) = trained();
     let out = dir.path().join("recs.tsv");

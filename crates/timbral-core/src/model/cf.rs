@@ -155,6 +155,29 @@ mod tests {
     }
 
     #[test]
+    fn the_listener_layer_scores_through_the_seam_without_content_too() {
+        // What the wasm package and the Worker call must rank as the CLI's
+        // `recommend --history` does, item-item model included.
+        for blend in [0.0, 0.3, 1.0] {
+            let m = with_neighbours(blend);
+            let h = [(1, 2.0)];
+            let explained: Vec<(u32, f32)> = m
+                .recommend_explained(&h, &[], 2, None)
+                .unwrap()
+                .iter()
+                .map(|e| (e.rec.index, e.rec.score))
+                .collect();
+            let cf: Vec<(u32, f32)> = m
+                .recommend_history(&h, 2)
+                .unwrap()
+                .iter()
+                .map(|s| (s.index, s.score))
+                .collect();
+            assert_eq!(explained, cf, "blend {blend}");
+        }
+    }
+
+    #[test]
     fn the_item_item_section_round_trips_and_a_bad_one_is_refused() {
         let m = with_neighbours(0.4);
         let back = Model::from_bytes(&m.to_bytes()).unwrap();
@@ -164,5 +187,34 @@ mod tests {
         p.item_item.as_mut().unwrap().gaps[0] = 7;
         let e = Model::from_parts(p).unwrap_err().to_string();
         assert!(e.contains("item_item"), "{e}");
+    }
+
+    #[test]
+    fn the_cf_choice_section_round_trips_and_a_bad_one_is_refused() {
+        use crate::model::{CfCandidate, CfChoice};
+        let mut p = with_neighbours(0.4).into_parts();
+        let row = |model: &str, ndcg10| CfCandidate {
+            model: model.into(),
+            params: vec![("blend".into(), 0.4)],
+            ndcg10,
+        };
+        p.cf_choice = Some(CfChoice {
+            kinds: "auto".into(),
+            chosen: "als+rp3beta".into(),
+            ndcg10: 0.3,
+            factors_ndcg10: 0.2,
+            listeners: 2,
+            plays: 3,
+            validation_listeners: 1,
+            table: vec![row("als", 0.2), row("als+rp3beta", 0.3)],
+            notes: vec!["kept".into()],
+        });
+        let m = Model::from_parts(p).unwrap();
+        let back = Model::from_bytes(&m.client().to_bytes()).unwrap();
+        assert_eq!(back.parts().cf_choice, m.parts().cf_choice);
+        let mut p = m.into_parts();
+        p.cf_choice.as_mut().unwrap().table[1].ndcg10 = f32::NAN;
+        let e = Model::from_parts(p).unwrap_err().to_string();
+        assert!(e.contains("cf_choice") && e.contains("candidate 1"), "{e}");
     }
 }

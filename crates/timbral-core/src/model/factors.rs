@@ -90,10 +90,12 @@ impl Model {
         skip
     }
 
-    /// Top-k items for a user factor, excluding `exclude`. A factor with no
+    /// Top-k items for a user factor by the factors alone, excluding
+    /// `exclude` (callers outside the model go through `recommend_cf`, the
+    /// seam, so that an item-item model is never skipped). A factor with no
     /// signal (a listener whose only artists nobody else played collapses to
     /// ≈ 0) would rank by index order; they get the popular items instead.
-    pub fn recommend(&self, x: &[f32], exclude: &[u32], k: usize) -> Vec<Scored> {
+    pub(super) fn recommend(&self, x: &[f32], exclude: &[u32], k: usize) -> Vec<Scored> {
         if crate::linalg::dot(x, x) <= NO_SIGNAL {
             return self.popular(exclude, k);
         }

@@ -479,6 +479,17 @@ pub(crate) struct AlsArgs {
     /// model blended in, even where it adds little).
     #[arg(long, value_enum, default_value_t = CfKinds::Auto)]
     pub(crate) cf: CfKinds,
+    /// What the CF tuner may spend: seconds of work (`90`, `60s`, `5m`) as
+    /// estimated for a reference machine from the data's shape, not read
+    /// off a clock, so the same data and budget choose the same model
+    /// anywhere. Past it, the candidates furthest from the given
+    /// parameters are left out.
+    #[arg(long, default_value = "60s", value_parser = parse_budget)]
+    pub(crate) budget: f64,
+}
+
+fn parse_budget(s: &str) -> Result<f64, String> {
+    timbral_train::cf_budget::parse_seconds(s)
 }
 
 #[derive(Args)]
@@ -520,9 +531,17 @@ impl AlsArgs {
     ) -> Result<Option<timbral_train::cf_tune::Choice>> {
         self.cf.check(plays.n_cols()).map_err(anyhow::Error::msg)?;
         let choose = plays.nnz() > 0 && (!self.no_tune || self.cf.forces_item_item());
-        Ok(choose.then(|| {
-            timbral_train::cf_tune::choose(plays, params, params.seed, !self.no_tune, self.cf)
-        }))
+        Ok(choose
+            .then(|| timbral_train::cf_tune::choose(plays, params, params.seed, self.search())))
+    }
+
+    /// What the CF tuner searches, as the flags say.
+    pub(crate) fn search(&self) -> timbral_train::cf_tune::Search {
+        timbral_train::cf_tune::Search {
+            tune_als: !self.no_tune,
+            kinds: self.cf,
+            budget_s: self.budget,
+        }
     }
 
     pub(crate) fn params(&self) -> Result<AlsParams> {

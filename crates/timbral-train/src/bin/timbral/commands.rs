@@ -7,8 +7,8 @@ use std::path::Path;
 
 use anyhow::{bail, Context, Result};
 use timbral_core::{bundle, AlsParams, Model};
+use timbral_train::cf_tune::Search;
 use timbral_train::data::{self, Dataset, ReadOptions};
-use timbral_train::item_item::CfKinds;
 use timbral_train::synth::{self, SynthConfig};
 use timbral_train::{eval, write};
 
@@ -223,6 +223,7 @@ pub(crate) fn inspect(path: &Path, json: bool, out: &mut dyn Write) -> Result<()
                 "method": ii.method, "params": ii.params, "blend": ii.blend,
                 "neighbours": ii.nnz(),
             })),
+            "cf_choice": model.parts().cf_choice,
             "genre_clusters": model.parts().genre_clusters.as_ref().map(|g| serde_json::json!({
                 "names": g.names, "excluded": g.excluded, "silhouette_by_k": g.criterion,
             })),
@@ -285,6 +286,32 @@ pub(crate) fn inspect(path: &Path, json: bool, out: &mut dyn Write) -> Result<()
             1.0 - ii.blend
         )?;
     }
+    if let Some(c) = &model.parts().cf_choice {
+        writeln!(
+            out,
+            "tuning    {} chosen ({}) on a validation split of {} listeners' plays ({} plays; {} validation listeners): nDCG@10 {:.4}, factors alone {:.4}",
+            c.chosen, c.kinds, c.listeners, c.plays, c.validation_listeners, c.ndcg10, c.factors_ndcg10
+        )?;
+        let mut best: Vec<_> = c.table.iter().collect();
+        best.sort_by(|a, b| b.ndcg10.total_cmp(&a.ndcg10));
+        let line: Vec<String> = best
+            .iter()
+            .take(5)
+            .map(|t| {
+                let p: Vec<String> = t.params.iter().map(|(k, v)| format!("{k} {v}")).collect();
+                format!("{} ({}) {:.4}", t.model, p.join(", "), t.ndcg10)
+            })
+            .collect();
+        writeln!(
+            out,
+            "          best of {} candidates: {}",
+            c.table.len(),
+            line.join("; ")
+        )?;
+        for n in &c.notes {
+            writeln!(out, "          {n}")?;
+        }
+    }
     if let Some(g) = &model.parts().genre_clusters {
         let best = g
             .criterion
@@ -345,7 +372,7 @@ pub(crate) fn demo(path: &Path, out: &mut dyn Write) -> Result<()> {
         42,
         &[10, 20],
         &eval::MODELS,
-        CfKinds::Auto,
+        Search::default(),
         true,
     );
     writeln!(out, "{report}")?;
@@ -353,7 +380,7 @@ pub(crate) fn demo(path: &Path, out: &mut dyn Write) -> Result<()> {
     // The CF model chosen on a validation split of the plays, as `train`
     // chooses it.
     let choice =
-        timbral_train::cf_tune::choose(&ds.plays, AlsParams::default(), 42, true, CfKinds::Auto);
+        timbral_train::cf_tune::choose(&ds.plays, AlsParams::default(), 42, Search::default());
     writeln!(out, "{choice}")?;
     let params = choice.als;
     let mut model = choice.attach(timbral_train::train_dataset(ds, params, true), &ds.plays);

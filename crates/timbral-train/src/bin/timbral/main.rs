@@ -52,6 +52,7 @@ fn run(cli: Cli) -> Result<()> {
             // model and its blend) chosen on a validation split of the
             // plays, then fitted on all of them.
             let item_item = als.choose(&ds.plays, params)?;
+            let mut cf_notes = Vec::new();
             if let Some(c) = &item_item {
                 write!(out, "{c}")?;
                 params = c.als;
@@ -89,10 +90,18 @@ fn run(cli: Cli) -> Result<()> {
                     );
                     write!(out, "{learned}")?;
                     model = learned.apply_cf(model);
+                    cf_notes.extend(learned.cf_note());
                     learned.fusion
                 };
                 model = timbral_train::hybrid::with_content(model, &c, Some(fusion));
                 model = with_item_info(model, built.facts, built.credits, built.clusters);
+            }
+            // How the CF model was chosen, with its validation table.
+            if let Some(c) = &item_item {
+                let chosen = model.cf_kind();
+                let mut parts = model.into_parts();
+                parts.cf_choice = Some(c.record(chosen, cf_notes));
+                model = timbral_core::Model::from_parts(parts)?;
             }
             if client {
                 model = model.client();
@@ -250,7 +259,7 @@ fn run(cli: Cli) -> Result<()> {
                 params.seed,
                 &k,
                 &models,
-                als.cf,
+                als.search(),
                 !cli.quiet,
             );
             let mut value = serde_json::to_value(&report)?;

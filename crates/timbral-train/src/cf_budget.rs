@@ -1,0 +1,278 @@
+//! What the CF tuner (`cf_tune.rs`) may spend: `--budget`, in seconds of
+//! estimated work on a reference machine (two cores of the CI machine),
+//! never read off a clock. Each candidate's cost is estimated from the
+//! shape of the data (listeners, items, plays, factors), so the same plays,
+//! seed and budget try the same candidates on any machine and with any
+//! thread count, and training stays deterministic; the time it really
+//! took is printed beside the estimate.
+//!
+//! The order of spending: the given ALS parameters always; then the
+//! item-item candidates up to half the budget; then the rest of the ALS
+//! grid, nearest the given parameters first; then whatever item-item
+//! candidates are left.
+
+use serde::Serialize;
+use timbral_core::AlsParams;
+
+use crate::item_item::Neighbours;
+
+/// The default `--budget`.
+pub const DEFAULT_SECONDS: f64 = 60.0;
+
+/// Reference rates, measured on two cores of the CI machine (fits of the
+/// embedded default catalogue and of HetRec): ALS's conjugate-gradient
+/// rows, dense gemm (EASE), and scans that are memory-bound (scoring every
+/// item for a validation listener, RP3beta's co-occurrence sums).
+const ALS_FLOPS: f64 = 8e9;
+const GEMM_FLOPS: f64 = 30e9;
+const SCAN_OPS: f64 = 1e9;
+
+/// The tuning data's shape.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize)]
+pub struct Shape {
+    pub users: usize,
+    pub items: usize,
+    pub plays: usize,
+    /// Σ over listeners of their play count squared (RP3beta's walk).
+    pub walks: f64,
+    /// Validation listeners ranked per candidate.
+    pub validation: usize,
+}
+
+impl Shape {
+    /// Estimated seconds to fit ALS with `p` and rank the validation
+    /// listeners with it.
+    pub fn als_seconds(&self, p: &AlsParams) -> f64 {
+        let (f, cg) = (f64::from(p.factors), f64::from(p.cg_steps));
+        let rows = (self.users + self.items) as f64;
+        let per_iteration = rows * f * f * (1.0 + cg) + 4.0 * self.plays as f64 * cg * f;
+        let ranked = (self.validation * self.items) as f64;
+        (f64::from(p.iterations) * per_iteration + ranked * 2.0 * f) / ALS_FLOPS
+            + self.rank_seconds(1.0)
+    }
+
+    /// Estimated seconds to fit an item-item model and rank the validation
+    /// listeners with it at every blend weight.
+    pub fn neighbours_seconds(&self, n: &Neighbours, blends: usize) -> f64 {
+        let items = self.items as f64;
+        let fit = match n {
+            Neighbours::Rp3beta { .. } => (2.0 * self.walks + items * items) / SCAN_OPS,
+            Neighbours::Ease { .. } => 1.67 * items.powi(3) / GEMM_FLOPS + items * items / SCAN_OPS,
+        };
+        fit + self.rank_seconds(blends as f64)
+    }
+
+    /// Standardising and ranking every item for each validation listener,
+    /// `times` over.
+    fn rank_seconds(&self, times: f64) -> f64 {
+        let ops = 4.0 * times;
+        self.validation as f64 * self.items as f64 * ops / SCAN_OPS
+    }
+}
+
+/// What the budget let the tuner try.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Plan {
+    pub budget_s: f64,
+    /// Estimated seconds of what is tried, on the reference machine.
+    pub estimate_s: f64,
+    pub als: Vec<AlsParams>,
+    pub neighbours: Vec<Neighbours>,
+    /// Candidates left out for the budget: ALS parameter pairs and
+    /// item-item models.
+    pub skipped: (usize, usize),
+}
+
+/// Chooses within `budget_s` which of `grid` (the given ALS parameters
+/// first) and `candidates` to try, in the order the module's doc gives;
+/// `forced` keeps the first item-item candidate whatever it costs.
+pub fn plan(
+    budget_s: f64,
+    shape: &Shape,
+    grid: &[AlsParams],
+    candidates: &[Neighbours],
+    blends: usize,
+    forced: bool,
+) -> Plan {
+    let given = grid[0];
+    let mut spent = shape.als_seconds(&given);
+    let ii_cost: Vec<f64> = candidates
+        .iter()
+        .map(|n| shape.neighbours_seconds(n, blends))
+        .collect();
+    let mut take_ii = vec![false; candidates.len()];
+    let spend_ii = |spent: &mut f64, limit: f64, take: &mut [bool]| {
+        for (j, &c) in ii_cost.iter().enumerate() {
+            if !take[j] && (*spent + c <= limit || (forced && j == 0)) {
+                take[j] = true;
+                *spent += c;
+            }
+        }
+    };
+    spend_ii(&mut spent, budget_s / 2.0, &mut take_ii);
+    // Nearest the given parameters first, in log-space; grid order breaks ties.
+    let distance = |p: &AlsParams| {
+        (p.regularization / given.regularization).ln().abs() + (p.alpha / given.alpha).ln().abs()
+    };
+    let mut rest: Vec<(usize, AlsParams)> = grid.iter().copied().enumerate().skip(1).collect();
+    rest.sort_by(|a, b| {
+        distance(&a.1)
+            .total_cmp(&distance(&b.1))
+            .then(a.0.cmp(&b.0))
+    });
+    let mut take_als = vec![false; grid.len()];
+    take_als[0] = true;
+    for (j, p) in rest {
+        let c = shape.als_seconds(&p);
+        if spent + c <= budget_s {
+            take_als[j] = true;
+            spent += c;
+        }
+    }
+    spend_ii(&mut spent, budget_s, &mut take_ii);
+    let als: Vec<AlsParams> = grid
+        .iter()
+        .zip(&take_als)
+        .filter_map(|(p, &t)| t.then_some(*p))
+        .collect();
+    let neighbours: Vec<Neighbours> = candidates
+        .iter()
+        .zip(&take_ii)
+        .filter_map(|(n, &t)| t.then_some(*n))
+        .collect();
+    Plan {
+        budget_s,
+        estimate_s: spent,
+        skipped: (grid.len() - als.len(), candidates.len() - neighbours.len()),
+        als,
+        neighbours,
+    }
+}
+
+/// Reads `--budget`: seconds, as `90`, `90s`, `5m` or `1h`.
+pub fn parse_seconds(s: &str) -> Result<f64, String> {
+    let t = s.trim();
+    let (num, unit) = match t.char_indices().find(|(_, c)| c.is_ascii_alphabetic()) {
+        Some((i, _)) => t.split_at(i),
+        None => (t, "s"),
+    };
+    if num.trim().is_empty() {
+        return Err(format!(
+            "`{s}`: a budget is a positive duration, e.g. 60s or 5m"
+        ));
+    }
+    let scale = match unit.trim() {
+        "s" | "sec" | "secs" => 1.0,
+        "m" | "min" | "mins" => 60.0,
+        "h" => 3600.0,
+        u => {
+            return Err(format!(
+                "`{s}`: unknown unit `{u}` (use s, m or h, e.g. 60s)"
+            ))
+        }
+    };
+    match num.trim().parse::<f64>() {
+        Ok(v) if v.is_finite() && v > 0.0 => Ok(v * scale),
+        _ => Err(format!(
+            "`{s}`: a budget is a positive duration, e.g. 60s or 5m"
+        )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn shape(users: usize, items: usize, plays: usize) -> Shape {
+        Shape {
+            users,
+            items,
+            plays,
+            walks: plays as f64 * (plays / users) as f64,
+            validation: 800.min(users),
+        }
+    }
+
+    fn grid() -> Vec<AlsParams> {
+        let given = AlsParams::default();
+        let mut g = vec![given];
+        for regularization in [1.0, 5.0, 20.0, 80.0, 320.0] {
+            for alpha in [1.0, 3.0, 10.0, 30.0] {
+                let p = AlsParams {
+                    regularization,
+                    alpha,
+                    ..given
+                };
+                if p != given {
+                    g.push(p);
+                }
+            }
+        }
+        g
+    }
+
+    #[test]
+    fn a_small_data_set_tries_everything_and_a_large_one_within_the_budget() {
+        let cands = Neighbours::candidates(3000);
+        let small = plan(60.0, &shape(2000, 3000, 40_000), &grid(), &cands, 6, false);
+        assert_eq!(small.skipped, (0, 0), "{small:?}");
+        assert!(small.estimate_s <= 60.0);
+
+        let big = shape(200_000, 50_000, 1_000_000);
+        let p = plan(
+            60.0,
+            &big,
+            &grid(),
+            &Neighbours::candidates(50_000),
+            6,
+            false,
+        );
+        assert!(p.skipped.0 > 0, "{p:?}");
+        assert!(p.estimate_s <= 60.0, "{p:?}");
+        assert_eq!(
+            p.als[0],
+            AlsParams::default(),
+            "the given parameters always"
+        );
+        // The nearest neighbours of the given (λ 80, α 3) come before far ones.
+        let near = |r: f32, a: f32| p.als.iter().any(|q| q.regularization == r && q.alpha == a);
+        assert!(!near(1.0, 30.0) || near(80.0, 1.0), "{:?}", p.als);
+        // More budget, never fewer candidates.
+        let more = plan(
+            600.0,
+            &big,
+            &grid(),
+            &Neighbours::candidates(50_000),
+            6,
+            false,
+        );
+        assert!(more.als.len() >= p.als.len() && more.neighbours.len() >= p.neighbours.len());
+    }
+
+    #[test]
+    fn a_forced_item_item_model_is_tried_however_small_the_budget() {
+        let cands = Neighbours::candidates(3000);
+        let p = plan(
+            0.001,
+            &shape(2000, 3000, 40_000),
+            &grid(),
+            &cands[8..],
+            6,
+            true,
+        );
+        assert_eq!((p.als.len(), p.neighbours.len()), (1, 1), "{p:?}");
+        let p = plan(0.001, &shape(2000, 3000, 40_000), &grid(), &cands, 6, false);
+        assert_eq!((p.als.len(), p.neighbours.len()), (1, 0), "{p:?}");
+    }
+
+    #[test]
+    fn budgets_parse_with_their_units() {
+        assert_eq!(parse_seconds("60s"), Ok(60.0));
+        assert_eq!(parse_seconds("90"), Ok(90.0));
+        assert_eq!(parse_seconds("5m"), Ok(300.0));
+        assert_eq!(parse_seconds("1.5h"), Ok(5400.0));
+        assert!(parse_seconds("0s").is_err());
+        assert!(parse_seconds("ten").unwrap_err().contains("positive"));
+        assert!(parse_seconds("10d").unwrap_err().contains("unknown unit"));
+    }
+}
