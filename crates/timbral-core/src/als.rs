@@ -74,14 +74,32 @@ pub fn confidence(plays: f32, alpha: f32) -> f32 {
     1.0 + alpha * ln_1p(plays.max(0.0))
 }
 
+/// Rows per partial sum of [`gram`]: the partials are added in row order,
+/// so the trainer can compute them in parallel ([`gram_partial`] on each
+/// chunk, then [`gram_finish`]) and get the same bits as [`gram`] on one
+/// thread, on any target, with any thread count.
+pub const GRAM_CHUNK: usize = 4096;
+
 /// `YᵀY + λI` for a row-major `rows × f` factor matrix, as row-major f32.
 ///
 /// Summed in f64, in the same order on every target: a BLAS-style
 /// product (ndarray's) picks its kernel by CPU (AVX and FMA natively, none
 /// in wasm), and the ulps it leaves in the Gram matrix moved a folded-in
 /// listener's standardised CF part by ~1e-5 between the CLI and wasm.
-/// Products of two f32 are exact in f64, so only the (fixed) order matters.
+/// Products of two f32 are exact in f64, so only the (fixed) order matters:
+/// [`GRAM_CHUNK`] rows at a time, the chunks' sums added in order.
 pub fn gram(factors: ArrayView2<'_, f32>, regularization: f32) -> Vec<f32> {
+    let n = factors.nrows();
+    let partials = (0..n).step_by(GRAM_CHUNK).map(|start| {
+        let end = (start + GRAM_CHUNK).min(n);
+        gram_partial(factors.slice(ndarray::s![start..end, ..]))
+    });
+    gram_finish(partials, factors.ncols(), regularization)
+}
+
+/// The upper triangle of `YᵀY` over some rows, in f64 (one chunk of
+/// [`gram`]).
+pub fn gram_partial(factors: ArrayView2<'_, f32>) -> Vec<f64> {
     const ROWS: usize = 4;
     let f = factors.ncols();
     let mut acc = vec![0f64; f * f];
@@ -113,6 +131,22 @@ pub fn gram(factors: ArrayView2<'_, f32>, regularization: f32) -> Vec<f32> {
             {
                 *o += (a0 * b0 + a1 * b1) + (a2 * b2 + a3 * b3);
             }
+        }
+    }
+    acc
+}
+
+/// The Gram matrix from its chunks' partial sums, added in the order given,
+/// symmetrised, with `regularization` on the diagonal.
+pub fn gram_finish(
+    partials: impl IntoIterator<Item = Vec<f64>>,
+    f: usize,
+    regularization: f32,
+) -> Vec<f32> {
+    let mut acc = vec![0f64; f * f];
+    for p in partials {
+        for (a, v) in acc.iter_mut().zip(&p) {
+            *a += v;
         }
     }
     let mut g = vec![0f32; f * f];
@@ -292,6 +326,24 @@ mod tests {
             x[row] = (b[row] - s) / a[row * f + row];
         }
         x.into_iter().map(|v| v as f32).collect()
+    }
+
+    #[test]
+    fn the_gram_matrix_from_chunks_in_any_grouping_is_the_same_bits() {
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(8);
+        let (n, f) = (2 * GRAM_CHUNK + 37, 5);
+        let y = Array2::from_shape_fn((n, f), |_| rng.random_range(-1.0f32..1.0));
+        let whole = gram(y.view(), 0.25);
+        let chunk = |s: usize| gram_partial(y.slice(ndarray::s![s..(s + GRAM_CHUNK).min(n), ..]));
+        // As the trainer computes them: the chunks out of order, then in order.
+        let mut parts: Vec<(usize, Vec<f64>)> = (0..n)
+            .step_by(GRAM_CHUNK)
+            .rev()
+            .map(|s| (s, chunk(s)))
+            .collect();
+        parts.sort_by_key(|p| p.0);
+        let parallel = gram_finish(parts.into_iter().map(|p| p.1), f, 0.25);
+        assert_eq!(whole, parallel);
     }
 
     #[test]

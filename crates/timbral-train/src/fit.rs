@@ -1,7 +1,8 @@
 //! The ALS training loop: alternating half-steps, each one an independent
 //! least-squares solve per row (`timbral_core::als::solve_row`) spread over
-//! rayon's pool. Rows never share output, and the Gram matrices are computed
-//! on one thread, so the result is bit-identical for any number of threads.
+//! rayon's pool. Rows never share output, and the Gram matrices are summed
+//! in fixed chunks added in order, so the result is bit-identical for any
+//! number of threads.
 
 use std::time::Instant;
 
@@ -22,11 +23,17 @@ pub struct Factors {
 
 /// One half-step: every row of `x` re-solved against the fixed `y`.
 fn half_step(x: &mut [f32], y: &[f32], conf: &Csr, dim: usize, reg: f32, cg_steps: usize) {
-    let rows = y.len() / dim;
-    let g = als::gram(
-        ArrayView2::from_shape((rows, dim), y).expect("factor shape"),
-        reg,
-    );
+    // The Gram matrix's chunks in parallel, added in order: the bits of
+    // `als::gram` on one thread (the runtimes' fold-in computes it so).
+    let partials: Vec<Vec<f64>> = y
+        .par_chunks(als::GRAM_CHUNK * dim)
+        .map(|c| {
+            als::gram_partial(
+                ArrayView2::from_shape((c.len() / dim, dim), c).expect("factor shape"),
+            )
+        })
+        .collect();
+    let g = als::gram_finish(partials, dim, reg);
     let y = Dense { data: y, dim };
     x.par_chunks_mut(dim).enumerate().for_each_init(
         || Scratch::new(dim),
