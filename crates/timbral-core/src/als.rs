@@ -226,6 +226,9 @@ const CONVERGED: f32 = 1e-20;
 /// Improves `x` towards the least-squares factor of one row by at most
 /// `steps` CG iterations. `gram` is `YᵀY + λI` (f × f, row-major);
 /// `cols`/`conf` are the row's observed items and their confidences.
+/// Always inlined, so that the trainer's AVX2 copy (`fit.rs`) compiles its
+/// kernels for the wider vectors.
+#[inline(always)]
 pub fn solve_row<F: Factors>(
     gram: &[f32],
     y: &F,

@@ -92,6 +92,13 @@ pub mod codec {
 /// levels, which on a HetRec client bundle is under a second.
 const DEFLATE_LEVEL: u8 = 9;
 
+/// Sections above this many raw bytes (a full bundle's play lists and user
+/// factors; no section of a HetRec client bundle comes near) are deflated
+/// at [`DEFLATE_LEVEL_LARGE`]: on 8.8 MB of plays, level 9 takes 2.9 s
+/// for a 0.550 ratio, level 3 0.2 s for 0.570.
+const LARGE_SECTION: usize = 4 << 20;
+const DEFLATE_LEVEL_LARGE: u8 = 3;
+
 /// A section is deflated only when that saves at least this share of its
 /// bytes: below it, inflating at every load costs more than the bytes.
 const DEFLATE_MIN_SAVING: f64 = 0.05;
@@ -212,7 +219,12 @@ pub fn encode(sections: &[(u32, Vec<u8>)]) -> Vec<u8> {
     let stored: Vec<(u32, Cow<'_, [u8]>)> = sections
         .iter()
         .map(|(_, raw)| {
-            let deflated = miniz_oxide::deflate::compress_to_vec(raw, DEFLATE_LEVEL);
+            let level = if raw.len() > LARGE_SECTION {
+                DEFLATE_LEVEL_LARGE
+            } else {
+                DEFLATE_LEVEL
+            };
+            let deflated = miniz_oxide::deflate::compress_to_vec(raw, level);
             if (deflated.len() as f64) <= raw.len() as f64 * (1.0 - DEFLATE_MIN_SAVING) {
                 (codec::DEFLATE, Cow::Owned(deflated))
             } else {
