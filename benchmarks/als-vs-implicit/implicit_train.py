@@ -44,11 +44,11 @@ with threadpool_limits(1, "blas"):
         alpha=1.0,  # the confidence above already holds Timbral's alpha
         iterations=a.iterations,
         use_cg=True,
-        cg_steps=a.cg_steps,
         calculate_training_loss=False,
         num_threads=a.threads,
         random_state=42,
     )
+    model.cg_steps = a.cg_steps  # not a constructor argument in 0.7
     model.fit(m, show_progress=False)
 t_fit = time.perf_counter()
 if a.out:

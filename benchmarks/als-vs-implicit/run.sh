@@ -6,7 +6,7 @@
 # window, best of $REPEATS each. Peak memory is each process's maximum
 # resident set (GNU time). Prints a table; JSON to target/bench/.
 #
-#   benchmarks/als-vs-implicit/run.sh            # 10M plays: 200k × 50k
+#   benchmarks/als-vs-implicit/run.sh            # 10.5M plays: 200k × 50k
 #   PLAYS_USERS=20000 PLAYS_ITEMS=5000 benchmarks/als-vs-implicit/run.sh
 #
 # Not part of CI (minutes of both cores); the CI smoke is the trainer's
@@ -16,7 +16,7 @@ cd "$(dirname "$0")/../.."
 THREADS=${THREADS:-2}
 USERS=${PLAYS_USERS:-200000}
 ITEMS=${PLAYS_ITEMS:-50000}
-PER_USER=${PLAYS_PER_USER:-50}
+PER_USER=${PLAYS_PER_USER:-68}
 REPEATS=${REPEATS:-2}
 FACTORS=${FACTORS:-"64 128"}
 out=target/bench/als-vs-implicit

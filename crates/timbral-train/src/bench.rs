@@ -364,6 +364,7 @@ pub fn ingest(rows: usize, out: &mut dyn Write) -> anyhow::Result<()> {
         std::io::copy(&mut std::fs::File::open(&csv)?, &mut e)?;
         e.finish()?.flush()?;
     }
+    #[cfg_attr(not(feature = "parquet"), allow(unused_mut))]
     let mut files = vec![("CSV", csv), ("CSV.gz", gz)];
     #[cfg(feature = "parquet")]
     {

@@ -9,7 +9,7 @@
 //! numbered by line (text formats) or from 1 (Parquet).
 
 use std::io::Read;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use super::hetrec::decode_text;
 use super::{read_file, DataError};
@@ -472,9 +472,10 @@ fn read_parquet(path: &Path, _: Vec<u8>, _: &mut dyn Visitor) -> Result<(), Data
     ))
 }
 
+#[cfg(feature = "parquet")]
 fn row_error(path: &Path, line: u64, problem: String) -> DataError {
     DataError::Row {
-        path: PathBuf::from(path),
+        path: path.to_path_buf(),
         line,
         problem,
     }

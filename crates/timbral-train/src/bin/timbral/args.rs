@@ -428,6 +428,7 @@ pub(crate) struct ContentArgs {
 
 impl ContentArgs {
     /// The genres kept out of recommendation pools.
+    #[cfg_attr(not(feature = "content"), allow(dead_code))]
     pub(crate) fn excluded_genres(&self) -> Vec<&str> {
         match &self.exclude_genres {
             Some(v) => v

@@ -383,6 +383,7 @@ pub(crate) fn demo(path: &Path, out: &mut dyn Write) -> Result<()> {
         timbral_train::cf_tune::choose(&ds.plays, AlsParams::default(), 42, Search::default());
     writeln!(out, "{choice}")?;
     let params = choice.als;
+    #[cfg_attr(not(feature = "content"), allow(unused_mut))]
     let mut model = choice.attach(timbral_train::train_dataset(ds, params, true), &ds.plays);
     // Content: the catalogue's tags, genres and audio features, embedded by
     // MiniLM, and fusion weights learned on a validation split.

@@ -3,6 +3,7 @@
 use std::io::Write;
 use std::path::Path;
 
+#[cfg_attr(not(feature = "content"), allow(unused_imports))]
 use anyhow::{bail, Context, Result};
 
 use crate::args::DataArgs;
@@ -16,6 +17,7 @@ pub(crate) fn read(path: &Path) -> Result<timbral_train::mood::MoodModel> {
         .with_context(|| format!("{}: cannot load the mood model", path.display()))
 }
 
+#[cfg_attr(not(feature = "content"), allow(dead_code))]
 pub(crate) struct TrainArgs<'a> {
     pub(crate) data: &'a DataArgs,
     pub(crate) model_dir: Option<&'a Path>,
