@@ -63,18 +63,77 @@ fn fold_in_reproduces_trained_user_factors_on_synthetic_data() {
         seed: 11,
     })
     .data;
-    let model = timbral_train::train_dataset(
+    // Plain ALS, and iALS with frequency-scaled regularisation, where a
+    // listener's λ depends on their play count and the bundle's reference.
+    for (regularization, reg_exponent) in [(80.0, 0.0), (5.0, 1.0), (20.0, 0.5)] {
+        let model = timbral_train::train_dataset(
+            &data,
+            AlsParams {
+                factors: 32,
+                regularization,
+                reg_exponent,
+                ..AlsParams::default()
+            },
+            false,
+        );
+        let model = Model::from_bytes(&model.to_bytes()).unwrap();
+        assert_eq!(model.meta().params.reg_exponent, reg_exponent);
+        let reference = model.meta().user_reference;
+        assert!(reference > 5.0 && reference <= 25.0, "{reference}");
+        let (cos, rel) = check(&model, 0..200);
+        assert!(cos >= 0.99, "ν {reg_exponent}: worst cosine {cos}");
+        assert!(rel <= 0.1, "ν {reg_exponent}: worst relative error {rel}");
+    }
+}
+
+#[test]
+fn frequency_scaled_regularisation_changes_the_model_and_its_fold_in() {
+    // The reference and ν must reach fold-in: a bundle that lost either
+    // would fold heavy and light listeners in with one λ, and drift from
+    // their trained factors.
+    let data = synth::generate(SynthConfig {
+        users: 400,
+        items: 300,
+        plays_per_user: 20,
+        seed: 5,
+    })
+    .data;
+    let p = AlsParams {
+        factors: 16,
+        regularization: 5.0,
+        reg_exponent: 1.0,
+        ..AlsParams::default()
+    };
+    let scaled = timbral_train::train_dataset(&data, p, false);
+    let plain = timbral_train::train_dataset(
         &data,
         AlsParams {
-            factors: 32,
-            ..AlsParams::default()
+            reg_exponent: 0.0,
+            ..p
         },
         false,
     );
-    let model = Model::from_bytes(&model.to_bytes()).unwrap();
-    let (cos, rel) = check(&model, 0..200);
-    assert!(cos >= 0.99, "worst cosine {cos}");
-    assert!(rel <= 0.1, "worst relative error {rel}");
+    assert_ne!(scaled.user_factor(0), plain.user_factor(0));
+    assert_eq!(scaled.cf_kind(), "ials");
+    assert_eq!(plain.cf_kind(), "als");
+    let mut parts = scaled.parts().clone();
+    parts.meta.params.reg_exponent = 0.0;
+    let stripped = Model::from_parts(parts).unwrap();
+    let drift = |m: &Model| -> f32 {
+        (0..100u32)
+            .map(|u| {
+                let (items, plays) = scaled.user_history(u);
+                let h: Vec<(u32, f32)> = items.iter().copied().zip(plays.iter().copied()).collect();
+                1.0 - cosine(&m.fold_in(&h).unwrap(), &scaled.user_factor(u))
+            })
+            .fold(0.0, f32::max)
+    };
+    let (kept, lost) = (drift(&scaled), drift(&stripped));
+    assert!(kept < 0.01, "{kept}");
+    assert!(
+        lost > 2.0 * kept,
+        "stripped ν: worst 1 − cos {lost} vs {kept}"
+    );
 }
 
 #[test]

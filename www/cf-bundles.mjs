@@ -8,15 +8,24 @@ import fs from "node:fs";
 import path from "node:path";
 import { timbralCli } from "./timbral-cli.mjs";
 
-export const CF_KINDS = ["als", "als+rp3beta", "als+ease"];
+// Each kind as `Model::cf_kind` names it, with the flags that train it:
+// `ials` is ALS with frequency-scaled regularisation (a listener's λ
+// depends on their play count, so fold-in reads ν and the reference from
+// the bundle in every runtime).
+export const CF_KINDS = [
+  { kind: "als", flags: ["--cf", "als"] },
+  { kind: "ials", flags: ["--cf", "als", "--reg-exponent", "1", "--regularization", "5"] },
+  { kind: "als+rp3beta", flags: ["--cf", "als+rp3beta"] },
+  { kind: "als+ease", flags: ["--cf", "als+ease"] },
+];
 
 /** Trains the bundles into `dir`: `[{ kind, file, path }]`. */
 export function cfBundles(dir) {
   fs.mkdirSync(dir, { recursive: true });
-  return CF_KINDS.map((kind) => {
+  return CF_KINDS.map(({ kind, flags }) => {
     const file = `cf-${kind.replace("+", "-")}.bundle`;
     const out = path.join(dir, file);
-    timbralCli(["-q", "train", "--client", "--no-content", "--no-tune", "--cf", kind, "--out", out]);
+    timbralCli(["-q", "train", "--client", "--no-content", "--no-tune", ...flags, "--out", out]);
     return { kind, file, path: out };
   });
 }

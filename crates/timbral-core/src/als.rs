@@ -30,6 +30,13 @@ pub struct AlsParams {
     pub alpha: f32,
     pub cg_steps: u32,
     pub seed: u64,
+    /// ν of the frequency-scaled regularisation (Rendle et al. 2022,
+    /// "Revisiting the Performance of iALS on Item Recommendation
+    /// Benchmarks"): a row with `n` observed items is regularised by
+    /// `λ·(n / n̄)^ν`, `n̄` its side's mean. 0 is plain ALS (one λ for
+    /// every row); 1 regularises a heavy listener or a popular item in
+    /// proportion to its evidence. See [`row_regularization`].
+    pub reg_exponent: f32,
 }
 
 impl Default for AlsParams {
@@ -43,6 +50,7 @@ impl Default for AlsParams {
             alpha: 3.0,
             cg_steps: 3,
             seed: 42,
+            reg_exponent: 0.0,
         }
     }
 }
@@ -61,10 +69,44 @@ impl AlsParams {
         if !(self.alpha.is_finite() && self.alpha >= 0.0) {
             return Err(format!("alpha must be finite and ≥ 0, got {}", self.alpha));
         }
+        if !(self.reg_exponent.is_finite() && (0.0..=2.0).contains(&self.reg_exponent)) {
+            return Err(format!(
+                "reg_exponent must be in 0..=2, got {}",
+                self.reg_exponent
+            ));
+        }
         if self.cg_steps == 0 {
             return Err("cg_steps must be ≥ 1".into());
         }
         Ok(())
+    }
+}
+
+/// What a row with `n` observed items is regularised by beyond the λ the
+/// Gram matrix holds: `λ·((n / reference)^ν − 1)`, where `reference` is
+/// the mean observed items per row of its side in training (`n̄`). Exactly
+/// 0 for plain ALS (ν = 0), so it leaves those bits alone; the pure-Rust
+/// libm's `powf`, so the trainer, native fold-in and wasm agree.
+#[inline]
+pub fn row_regularization(lambda: f32, exponent: f32, n: usize, reference: f32) -> f32 {
+    if exponent == 0.0 || reference <= 0.0 {
+        return 0.0;
+    }
+    lambda * (libm::powf(n as f32 / reference, exponent) - 1.0)
+}
+
+/// The mean observed items per non-empty row, `n̄` of
+/// [`row_regularization`] (0 for an empty matrix).
+pub fn mean_row_len(row_lens: impl Iterator<Item = usize>) -> f32 {
+    let (mut rows, mut total) = (0u64, 0u64);
+    for n in row_lens.filter(|&n| n > 0) {
+        rows += 1;
+        total += n as u64;
+    }
+    if rows == 0 {
+        0.0
+    } else {
+        (total as f64 / rows as f64) as f32
     }
 }
 
@@ -225,10 +267,13 @@ const CONVERGED: f32 = 1e-20;
 
 /// Improves `x` towards the least-squares factor of one row by at most
 /// `steps` CG iterations. `gram` is `YᵀY + λI` (f × f, row-major);
-/// `cols`/`conf` are the row's observed items and their confidences.
+/// `cols`/`conf` are the row's observed items and their confidences;
+/// `extra_reg` is this row's regularisation beyond the λ in `gram`
+/// ([`row_regularization`]; 0 for plain ALS).
 /// Always inlined, so that the trainer's AVX2 copy (`fit.rs`) compiles its
 /// kernels for the wider vectors.
 #[inline(always)]
+#[allow(clippy::too_many_arguments)]
 pub fn solve_row<F: Factors>(
     gram: &[f32],
     y: &F,
@@ -237,10 +282,14 @@ pub fn solve_row<F: Factors>(
     x: &mut [f32],
     steps: usize,
     s: &mut Scratch,
+    extra_reg: f32,
 ) {
     let Scratch { r, p, ap } = s;
     // r = b − A x, with b = Σ c_i y_i
     gemv(gram, x, r);
+    if extra_reg != 0.0 {
+        axpy(extra_reg, x, r);
+    }
     r.iter_mut().for_each(|v| *v = -*v);
     for (&i, &c) in cols.iter().zip(conf) {
         let yx = y.dot_row(i as usize, x);
@@ -254,6 +303,9 @@ pub fn solve_row<F: Factors>(
     for _ in 0..steps {
         // ap = A p without forming A
         gemv(gram, p, ap);
+        if extra_reg != 0.0 {
+            axpy(extra_reg, p, ap);
+        }
         for (&i, &c) in cols.iter().zip(conf) {
             let yp = y.dot_row(i as usize, p);
             y.add_scaled_row(i as usize, (c - 1.0) * yp, ap);
@@ -279,11 +331,18 @@ pub fn solve_row<F: Factors>(
 
 /// The least-squares factor of a new row from scratch: the same solve as an
 /// ALS half-step, run until CG converges (at most `2·f` steps).
-pub fn fold_in<F: Factors>(gram: &[f32], y: &F, cols: &[u32], conf: &[f32]) -> Vec<f32> {
+pub fn fold_in<F: Factors>(
+    gram: &[f32],
+    y: &F,
+    cols: &[u32],
+    conf: &[f32],
+    extra_reg: f32,
+) -> Vec<f32> {
     let f = y.dim();
     let mut x = vec![0.0; f];
     if !cols.is_empty() {
-        solve_row(gram, y, cols, conf, &mut x, 2 * f, &mut Scratch::new(f));
+        let s = &mut Scratch::new(f);
+        solve_row(gram, y, cols, conf, &mut x, 2 * f, s, extra_reg);
     }
     x
 }
@@ -295,8 +354,18 @@ mod tests {
     use rand::{Rng, SeedableRng};
 
     /// Solves the normal equations by Gaussian elimination, for reference.
-    fn exact(gram: &[f32], y: &[f32], f: usize, cols: &[u32], conf: &[f32]) -> Vec<f32> {
+    fn exact(
+        gram: &[f32],
+        y: &[f32],
+        f: usize,
+        cols: &[u32],
+        conf: &[f32],
+        extra_reg: f32,
+    ) -> Vec<f32> {
         let mut a: Vec<f64> = gram.iter().map(|&v| v as f64).collect();
+        for d in 0..f {
+            a[d * f + d] += f64::from(extra_reg);
+        }
         let mut b = vec![0f64; f];
         for (&i, &c) in cols.iter().zip(conf) {
             let yi = &y[i as usize * f..(i as usize + 1) * f];
@@ -392,11 +461,33 @@ mod tests {
             .iter()
             .map(|&p| confidence(p, 4.0))
             .collect();
-        let want = exact(&g, &y, f, &cols, &conf);
-        let got = fold_in(&g, &Dense { data: &y, dim: f }, &cols, &conf);
-        for (a, b) in want.iter().zip(&got) {
-            assert!((a - b).abs() < 1e-3 * (1.0 + a.abs()), "{a} vs {b}");
+        // Plain, and frequency-scaled as a heavy and a light row would be.
+        for extra in [
+            0.0,
+            row_regularization(0.1, 1.0, cols.len(), 2.0),
+            row_regularization(0.1, 0.5, cols.len(), 20.0),
+        ] {
+            let want = exact(&g, &y, f, &cols, &conf, extra);
+            let got = fold_in(&g, &Dense { data: &y, dim: f }, &cols, &conf, extra);
+            for (a, b) in want.iter().zip(&got) {
+                assert!(
+                    (a - b).abs() < 1e-3 * (1.0 + a.abs()),
+                    "{extra}: {a} vs {b}"
+                );
+            }
         }
+    }
+
+    #[test]
+    fn frequency_scaled_regularisation_is_zero_at_the_mean_and_for_plain_als() {
+        assert_eq!(row_regularization(80.0, 0.0, 500, 40.0), 0.0);
+        assert_eq!(row_regularization(80.0, 1.0, 40, 40.0), 0.0);
+        assert_eq!(row_regularization(80.0, 1.0, 80, 40.0), 80.0);
+        assert_eq!(row_regularization(80.0, 1.0, 10, 40.0), -60.0);
+        assert!((row_regularization(80.0, 0.5, 90, 40.0) - 40.0).abs() < 1e-4);
+        assert_eq!(row_regularization(80.0, 1.0, 10, 0.0), 0.0);
+        assert_eq!(mean_row_len([0, 3, 5, 0].into_iter()), 4.0);
+        assert_eq!(mean_row_len(std::iter::empty()), 0.0);
     }
 
     #[test]
@@ -407,7 +498,7 @@ mod tests {
             1.0,
         );
         assert_eq!(
-            fold_in(&g, &Dense { data: &y, dim: 4 }, &[], &[]),
+            fold_in(&g, &Dense { data: &y, dim: 4 }, &[], &[], 0.5),
             vec![0.0; 4]
         );
     }

@@ -35,7 +35,7 @@ use std::borrow::Cow;
 use serde::{de::DeserializeOwned, Serialize};
 
 pub const MAGIC: [u8; 8] = *b"TIMBRAL\0";
-pub const FORMAT_VERSION: u32 = 4;
+pub const FORMAT_VERSION: u32 = 5;
 /// The oldest format this build still reads.
 pub const OLDEST_SUPPORTED: u32 = 1;
 pub const HEADER_LEN: usize = 32;
@@ -44,7 +44,10 @@ pub const HEADER_LEN: usize = 32;
 /// still read). Version 3 made the three user sections optional together
 /// (a client bundle has none) and added weights to `CONTENT`'s labels
 /// (v1 and v2 content is still read, every label weighing 1). Version 4
-/// changed only the framing: each section names its codec.
+/// changed only the framing: each section names its codec. Version 5
+/// added frequency-scaled regularisation to `META` (ν and the reference it
+/// scales against; v1–v4 meta is still read, as plain ALS): a v4 reader
+/// would fold a listener in with the wrong λ, so it must refuse the file.
 pub mod kind {
     pub const META: u32 = 1;
     pub const ITEMS: u32 = 2;

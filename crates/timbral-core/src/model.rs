@@ -38,6 +38,63 @@ pub struct Meta {
     pub source: String,
     /// The trainer that wrote it, e.g. `timbral-train 0.1.0`.
     pub trainer: String,
+    /// The mean observed items per training listener: the `n̄` a new
+    /// listener's fold-in is regularised against where
+    /// `params.reg_exponent` is not 0 (`als::row_regularization`).
+    pub user_reference: f32,
+}
+
+impl Meta {
+    fn validate(&self) -> Result<(), String> {
+        self.params.validate()?;
+        let r = self.user_reference;
+        if !(r.is_finite() && r >= 0.0) || (self.params.reg_exponent != 0.0 && r < 1.0) {
+            return Err(format!(
+                "user_reference must be finite, and ≥ 1 where reg_exponent is {}; got {r}",
+                self.params.reg_exponent
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// The `meta` section of formats 1–4: ALS without frequency-scaled
+/// regularisation.
+#[derive(Deserialize)]
+struct MetaV4 {
+    params: AlsParamsV4,
+    source: String,
+    trainer: String,
+}
+
+#[derive(Deserialize)]
+struct AlsParamsV4 {
+    factors: u32,
+    iterations: u32,
+    regularization: f32,
+    alpha: f32,
+    cg_steps: u32,
+    seed: u64,
+}
+
+impl From<MetaV4> for Meta {
+    fn from(m: MetaV4) -> Meta {
+        let p = m.params;
+        Meta {
+            params: AlsParams {
+                factors: p.factors,
+                iterations: p.iterations,
+                regularization: p.regularization,
+                alpha: p.alpha,
+                cg_steps: p.cg_steps,
+                seed: p.seed,
+                reg_exponent: 0.0,
+            },
+            source: m.source,
+            trainer: m.trainer,
+            user_reference: 0.0,
+        }
+    }
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -178,10 +235,7 @@ impl Model {
         let n_items = p.item_ids.len();
         let n_users = p.user_ids.len();
         let f = p.meta.params.factors as usize;
-        p.meta
-            .params
-            .validate()
-            .map_err(|e| invalid(kind::META, e))?;
+        p.meta.validate().map_err(|e| invalid(kind::META, e))?;
         if p.item_names.len() != n_items {
             return Err(invalid(
                 kind::ITEMS,
@@ -310,7 +364,11 @@ impl Model {
                 .find(|s| s.kind == k)
                 .ok_or(BundleError::Missing(bundle::kind_name(k)))
         };
-        let meta: Meta = bundle::decode_section(find(kind::META)?)?;
+        let meta: Meta = if info.version <= 4 {
+            bundle::decode_section::<MetaV4>(find(kind::META)?)?.into()
+        } else {
+            bundle::decode_section(find(kind::META)?)?
+        };
         let items: Items = bundle::decode_section(find(kind::ITEMS)?)?;
         // A client bundle (format 3) carries no training listener: its
         // three user sections are absent together. Before format 3 they are
@@ -547,6 +605,7 @@ pub(crate) mod tests {
                 params,
                 source: "test".into(),
                 trainer: "unit".into(),
+                user_reference: 0.0,
             },
             item_ids: vec!["a".into(), "b".into(), "c".into()],
             item_names: vec!["A".into(), "B".into(), "C".into()],
@@ -642,10 +701,9 @@ pub(crate) mod tests {
         let err = Model::from_bytes(&bundle::encode(&kept)).unwrap_err();
         assert_eq!(err, BundleError::Missing("user_items"));
         // Before format 3 a bundle without users is not a client bundle.
-        let client: Vec<(u32, Vec<u8>)> = secs
-            .iter()
-            .filter(|s| ![kind::USERS, kind::USER_FACTORS, kind::USER_ITEMS].contains(&s.kind))
-            .map(|s| (s.kind, s.bytes.to_vec()))
+        let client: Vec<(u32, Vec<u8>)> = with_v4_meta(&Model::from_parts(tiny()).unwrap())
+            .into_iter()
+            .filter(|s| ![kind::USERS, kind::USER_FACTORS, kind::USER_ITEMS].contains(&s.0))
             .collect();
         let v2 = bundle::encode_legacy(2, &client);
         assert_eq!(
@@ -666,12 +724,9 @@ pub(crate) mod tests {
             &c.model_sha256,
             &c.tokenizer_sha256,
         );
-        let bytes = m.to_bytes();
-        let (_, secs) = bundle::decode(&bytes).unwrap();
-        let mut owned: Vec<(u32, Vec<u8>)> = secs
-            .iter()
-            .filter(|s| s.kind != kind::CONTENT)
-            .map(|s| (s.kind, s.bytes.to_vec()))
+        let mut owned: Vec<(u32, Vec<u8>)> = with_v4_meta(&m)
+            .into_iter()
+            .filter(|s| s.0 != kind::CONTENT)
             .collect();
         owned.push(bundle::section(kind::CONTENT, &old));
         let v2 = bundle::encode_legacy(2, &owned);
@@ -681,15 +736,66 @@ pub(crate) mod tests {
         assert_eq!(bc.label_weights, vec![vec![1], vec![1, 1], vec![]]);
     }
 
+    /// `m`'s sections with `meta` as formats 1–4 wrote it (plain ALS).
+    fn with_v4_meta(m: &Model) -> Vec<(u32, Vec<u8>)> {
+        let (meta, p) = (m.meta(), m.meta().params);
+        let old = (
+            (
+                p.factors,
+                p.iterations,
+                p.regularization,
+                p.alpha,
+                p.cg_steps,
+                p.seed,
+            ),
+            &meta.source,
+            &meta.trainer,
+        );
+        let bytes = m.to_bytes();
+        let (_, secs) = bundle::decode(&bytes).unwrap();
+        secs.iter()
+            .map(|s| match s.kind {
+                kind::META => bundle::section(kind::META, &old),
+                k => (k, s.bytes.to_vec()),
+            })
+            .collect()
+    }
+
+    #[test]
+    fn version_4_meta_is_read_as_plain_als_and_a_scaled_model_needs_its_reference() {
+        let m = Model::from_parts(tiny()).unwrap();
+        let mut v4 = bundle::encode(&with_v4_meta(&m));
+        // The framing of 4 and 5 is one; the checksum covers the payload.
+        v4[8..12].copy_from_slice(&4u32.to_le_bytes());
+        let back = Model::from_bytes(&v4).unwrap();
+        assert_eq!(back.meta(), m.meta());
+        assert_eq!(
+            back.fold_in(&[(1, 2.0)]).unwrap(),
+            m.fold_in(&[(1, 2.0)]).unwrap()
+        );
+        // Read as format 5, those bytes are too short for its meta.
+        v4[8..12].copy_from_slice(&5u32.to_le_bytes());
+        assert!(Model::from_bytes(&v4).is_err());
+
+        let mut parts = tiny();
+        parts.meta.params.reg_exponent = 1.0;
+        let err = Model::from_parts(parts.clone()).unwrap_err().to_string();
+        assert!(err.contains("user_reference"), "{err}");
+        parts.meta.user_reference = 1.5;
+        let scaled = Model::from_parts(parts).unwrap();
+        assert_eq!(scaled.cf_kind(), "ials");
+        let back = Model::from_bytes(&scaled.to_bytes()).unwrap();
+        assert_eq!(back.meta(), scaled.meta());
+        assert_ne!(
+            back.fold_in(&[(1, 2.0)]).unwrap(),
+            m.fold_in(&[(1, 2.0)]).unwrap()
+        );
+    }
+
     #[test]
     fn a_version_1_fusion_section_is_still_read() {
         let m = Model::from_parts(tiny()).unwrap();
-        let bytes = m.to_bytes();
-        let (_, sections) = bundle::decode(&bytes).unwrap();
-        let mut owned: Vec<(u32, Vec<u8>)> = sections
-            .iter()
-            .map(|s| (s.kind, s.bytes.to_vec()))
-            .collect();
+        let mut owned = with_v4_meta(&m);
         owned.push(bundle::section(kind::FUSION, &(0.5f32, 0.25f32, -0.1f32)));
         let mut v1 = bundle::encode_legacy(1, &owned);
         let f = Model::from_bytes(&v1).unwrap().fusion();
@@ -805,6 +911,7 @@ pub(crate) mod tests {
                 },
                 source: "test".into(),
                 trainer: "unit".into(),
+                user_reference: 0.0,
             },
             item_ids: (0..n).map(|i| i.to_string()).collect(),
             item_names: (0..n).map(|i| i.to_string()).collect(),

@@ -113,7 +113,10 @@ pub fn plan(
     spend_ii(&mut spent, budget_s / 2.0, &mut take_ii);
     // Nearest the given parameters first, in log-space; grid order breaks ties.
     let distance = |p: &AlsParams| {
-        (p.regularization / given.regularization).ln().abs() + (p.alpha / given.alpha).ln().abs()
+        // Half a unit of ν weighs about one step of the λ grid (×4).
+        (p.regularization / given.regularization).ln().abs()
+            + (p.alpha / given.alpha).ln().abs()
+            + 2.8 * (p.reg_exponent - given.reg_exponent).abs()
     };
     let mut rest: Vec<(usize, AlsParams)> = grid.iter().copied().enumerate().skip(1).collect();
     rest.sort_by(|a, b| {

@@ -120,12 +120,20 @@ pub fn ndcg_at(top: &[timbral_core::Scored], held: &[u32], k: usize) -> f64 {
 }
 
 /// The rows `eval --models` can ask for, in the order they print.
-pub const MODELS: [&str; 6] = ["popularity", "als", "als-tuned", "rp3beta", "ease", "blend"];
+pub const MODELS: [&str; 7] = [
+    "popularity",
+    "als",
+    "als-tuned",
+    "ials",
+    "rp3beta",
+    "ease",
+    "blend",
+];
 
 /// Popularity, ALS and the CF models of `timbral train` (`models`, a
-/// subset of [`MODELS`]; each item-item kind alone at its best parameters
-/// on validation, and the blend tuned as `search` says) on one holdout
-/// split.
+/// subset of [`MODELS`]; plain ALS and iALS each at their best parameters
+/// on validation, each item-item kind alone at its best, and the blend
+/// tuned as `search` says) on one holdout split.
 #[allow(clippy::too_many_arguments)]
 pub fn run(
     ds: &Dataset,
@@ -194,19 +202,26 @@ pub fn run(
     let choice = crate::cf_tune::choose(&split.train, params, seed, search);
     let chose_s = started.elapsed().as_secs_f64();
     // Where the tuner kept the given parameters, the same model again.
-    let (tuned, tuned_s) = if choice.als == params {
-        (copy(&model), als_s)
-    } else {
-        fit(choice.als)
+    let fit_tuned = |p: AlsParams| {
+        if p == params {
+            (copy(&model), als_s)
+        } else {
+            fit(p)
+        }
     };
-    if wanted("als-tuned") {
+    for (row, kind) in [("als-tuned", "als"), ("ials", "ials")] {
+        let Some((p, _)) = choice.best_factors(kind).filter(|_| wanted(row)) else {
+            continue;
+        };
+        let (m, s) = fit_tuned(p);
         results.push(ModelResult {
-            model: "als-tuned".into(),
-            metrics: ranked(&tuned),
-            fit_s: Some(chose_s + tuned_s),
-            bytes: bytes(&tuned),
+            model: row.into(),
+            metrics: ranked(&m),
+            fit_s: Some(chose_s + s),
+            bytes: bytes(&m),
         });
     }
+    let (tuned, tuned_s) = fit_tuned(choice.als);
     for method in ["rp3beta", "ease"] {
         let Some(best) = choice.best_alone(method).filter(|_| wanted(method)) else {
             continue;
@@ -263,8 +278,8 @@ impl fmt::Display for EvalReport {
         let p = &self.params;
         writeln!(
             f,
-            "ALS: {} factors, {} iterations, regularization {}, alpha {}, seed {}",
-            p.factors, p.iterations, p.regularization, p.alpha, p.seed
+            "ALS: {} factors, {} iterations, regularization {}, alpha {}, reg_exponent {}, seed {}",
+            p.factors, p.iterations, p.regularization, p.alpha, p.reg_exponent, p.seed
         )?;
         write!(f, "{}", self.item_item)?;
         writeln!(f)?;

@@ -19,10 +19,37 @@ pub struct Factors {
     pub users: Vec<f32>,
     pub items: Vec<f32>,
     pub dim: usize,
+    /// The mean plays per listener that listeners' regularisation was
+    /// scaled against (`als::row_regularization`), which the bundle keeps
+    /// for fold-in.
+    pub user_reference: f32,
+}
+
+/// One side's regularisation: λ in the Gram matrix, and each row's share
+/// beyond it where it is frequency-scaled.
+#[derive(Clone, Copy)]
+struct Reg {
+    lambda: f32,
+    exponent: f32,
+    reference: f32,
+}
+
+impl Reg {
+    fn of(side: &Csr, p: &AlsParams) -> Reg {
+        Reg {
+            lambda: p.regularization,
+            exponent: p.reg_exponent,
+            reference: als::mean_row_len((0..side.n_rows()).map(|r| side.row_len(r))),
+        }
+    }
+
+    fn extra(&self, n: usize) -> f32 {
+        als::row_regularization(self.lambda, self.exponent, n, self.reference)
+    }
 }
 
 /// One half-step: every row of `x` re-solved against the fixed `y`.
-fn half_step(x: &mut [f32], y: &[f32], conf: &Csr, dim: usize, reg: f32, cg_steps: usize) {
+fn half_step(x: &mut [f32], y: &[f32], conf: &Csr, dim: usize, reg: Reg, cg_steps: usize) {
     // The Gram matrix's chunks in parallel, added in order: the bits of
     // `als::gram` on one thread (the runtimes' fold-in computes it so).
     let partials: Vec<Vec<f64>> = y
@@ -33,7 +60,7 @@ fn half_step(x: &mut [f32], y: &[f32], conf: &Csr, dim: usize, reg: f32, cg_step
             )
         })
         .collect();
-    let g = als::gram_finish(partials, dim, reg);
+    let g = als::gram_finish(partials, dim, reg.lambda);
     let y = Dense { data: y, dim };
     let wide = wide_vectors();
     x.par_chunks_mut(dim).enumerate().for_each_init(
@@ -43,7 +70,17 @@ fn half_step(x: &mut [f32], y: &[f32], conf: &Csr, dim: usize, reg: f32, cg_step
             if cols.is_empty() {
                 xr.fill(0.0);
             } else {
-                solve(wide, &g, &y, cols, c, xr, cg_steps, s);
+                solve(
+                    wide,
+                    &g,
+                    &y,
+                    cols,
+                    c,
+                    xr,
+                    cg_steps,
+                    s,
+                    reg.extra(cols.len()),
+                );
             }
         },
     );
@@ -78,14 +115,15 @@ fn solve(
     x: &mut [f32],
     steps: usize,
     s: &mut Scratch,
+    extra_reg: f32,
 ) {
     #[cfg(target_arch = "x86_64")]
     if wide {
         // SAFETY: `wide` is true only where the CPU has AVX2.
-        return unsafe { solve_avx2(g, y, cols, c, x, steps, s) };
+        return unsafe { solve_avx2(g, y, cols, c, x, steps, s, extra_reg) };
     }
     let _ = wide;
-    als::solve_row(g, y, cols, c, x, steps, s);
+    als::solve_row(g, y, cols, c, x, steps, s, extra_reg);
 }
 
 #[cfg(target_arch = "x86_64")]
@@ -99,8 +137,9 @@ fn solve_avx2(
     x: &mut [f32],
     steps: usize,
     s: &mut Scratch,
+    extra_reg: f32,
 ) {
-    als::solve_row(g, y, cols, c, x, steps, s);
+    als::solve_row(g, y, cols, c, x, steps, s, extra_reg);
 }
 
 /// Trains implicit ALS on a users × items play matrix.
@@ -116,6 +155,7 @@ pub fn train_als(plays: &Csr, p: &AlsParams, progress: bool) -> Factors {
     let mut items: Vec<f32> = (0..ni * dim).map(|_| rng.random::<f32>() * 0.01).collect();
     let cui = plays.map_values(|v| als::confidence(v, p.alpha));
     let ciu = cui.transpose();
+    let (user_reg, item_reg) = (Reg::of(&cui, p), Reg::of(&ciu, p));
     let bar = if progress {
         ProgressBar::new(p.iterations as u64)
     } else {
@@ -132,22 +172,8 @@ pub fn train_als(plays: &Csr, p: &AlsParams, progress: bool) -> Factors {
     let started = Instant::now();
     for it in 0..p.iterations {
         let t = Instant::now();
-        half_step(
-            &mut items,
-            &users,
-            &ciu,
-            dim,
-            p.regularization,
-            p.cg_steps as usize,
-        );
-        half_step(
-            &mut users,
-            &items,
-            &cui,
-            dim,
-            p.regularization,
-            p.cg_steps as usize,
-        );
+        half_step(&mut items, &users, &ciu, dim, item_reg, p.cg_steps as usize);
+        half_step(&mut users, &items, &cui, dim, user_reg, p.cg_steps as usize);
         tracing::debug!(
             iteration = it + 1,
             secs = t.elapsed().as_secs_f64(),
@@ -165,5 +191,10 @@ pub fn train_als(plays: &Csr, p: &AlsParams, progress: bool) -> Factors {
         secs = format!("{:.2}", started.elapsed().as_secs_f64()),
         "trained ALS"
     );
-    Factors { users, items, dim }
+    Factors {
+        users,
+        items,
+        dim,
+        user_reference: user_reg.reference,
+    }
 }

@@ -700,6 +700,7 @@ mod tests {
                 },
                 source: "test".into(),
                 trainer: "unit".into(),
+                user_reference: 0.0,
             },
             item_ids: (0..n).map(|i| i.to_string()).collect(),
             item_names: (0..n).map(|i| i.to_string()).collect(),

@@ -61,6 +61,7 @@ pub fn build_model(
             params,
             source: source.to_string(),
             trainer: TRAINER.to_string(),
+            user_reference: factors.user_reference,
         },
         item_ids: item_ids.to_vec(),
         item_names: item_names.to_vec(),

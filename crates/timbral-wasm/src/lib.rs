@@ -78,7 +78,7 @@ export type SessionReply =
 export interface BundleSummary {
   formatVersion: number; items: number; users: number; factors: number;
   hasContent: boolean; modelSha256?: string; tokenizerSha256?: string; source: string;
-  /** The CF model: `als`, or the factors with an item-item model blended in (`als+rp3beta`, `als+ease`). */
+  /** The CF model: the factors, `als` (or `ials` where their regularisation is frequency-scaled), then any item-item model blended in (`als+rp3beta`, `ials+ease`, …). */
   cf: string;
 }
 "#;

@@ -17,13 +17,21 @@ impl Model {
         self.parts.item_item.as_ref()
     }
 
-    /// The CF model the bundle holds, by name: `als`, or the factors with
-    /// an item-item model blended in, `als+rp3beta` or `als+ease` (its
-    /// weight is `item_item().blend`). Every runtime reports this name.
+    /// The CF model the bundle holds, by name: the factors, `als`, or
+    /// `ials` where their regularisation is frequency-scaled
+    /// (`reg_exponent` > 0); then any item-item model blended in, as in
+    /// `als+rp3beta` or `ials+ease` (its weight is `item_item().blend`).
+    /// Every runtime reports this name.
     pub fn cf_kind(&self) -> String {
+        // iALS: ALS with frequency-scaled regularisation.
+        let factors = if self.meta().params.reg_exponent == 0.0 {
+            "als"
+        } else {
+            "ials"
+        };
         match self.item_item() {
-            None => "als".into(),
-            Some(ii) => format!("als+{}", ii.method),
+            None => factors.into(),
+            Some(ii) => format!("{factors}+{}", ii.method),
         }
     }
 

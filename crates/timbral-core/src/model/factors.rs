@@ -11,6 +11,29 @@ impl Model {
         self.parts.user_factors.dequantize_row(u as usize)
     }
 
+    /// The `k` known users whose trained factors are nearest `u`'s by
+    /// cosine (seed 003's similar users), `u` left out. A user with no
+    /// preference (a zero factor) is like nobody.
+    pub fn similar_users(&self, u: u32, k: usize) -> Vec<Scored> {
+        let x = self.user_factor(u);
+        let nx = crate::linalg::dot(&x, &x).sqrt();
+        if nx <= 0.0 {
+            return Vec::new();
+        }
+        let scored = (0..self.n_users() as u32)
+            .filter(|&v| v != u)
+            .filter_map(|v| {
+                let y = self.user_factor(v);
+                let ny = crate::linalg::dot(&y, &y).sqrt();
+                (ny > 0.0).then(|| Scored {
+                    index: v,
+                    score: crate::linalg::dot(&x, &y) / (nx * ny),
+                })
+            })
+            .collect();
+        top_k(scored, k)
+    }
+
     /// Over the items someone played: an item nobody played has no place
     /// in a least-squares fit to plays (the trainer's ALS gives it a zero
     /// factor; a factor mapped from content must not shift fold-in).
@@ -58,14 +81,25 @@ impl Model {
                 false
             }
         });
-        let alpha = self.parts.meta.params.alpha;
+        let meta = &self.parts.meta;
+        let p = &meta.params;
         let cols: Vec<u32> = h.iter().map(|&(i, _)| i).collect();
-        let conf: Vec<f32> = h.iter().map(|&(_, p)| als::confidence(p, alpha)).collect();
+        let conf: Vec<f32> = h
+            .iter()
+            .map(|&(_, v)| als::confidence(v, p.alpha))
+            .collect();
+        let extra = als::row_regularization(
+            p.regularization,
+            p.reg_exponent,
+            cols.len(),
+            meta.user_reference,
+        );
         Ok(als::fold_in(
             self.gram(),
             &self.parts.item_factors,
             &cols,
             &conf,
+            extra,
         ))
     }
 

@@ -226,6 +226,26 @@ impl Model {
         self.recommend_fused(&self.user_factor(u), &history, items, k, w)
     }
 
+    /// A known user's top-k as every batch and server path ranks them:
+    /// fused with the bundle's learned weights where it has content, CF
+    /// alone where it has none (`precompute`, `GET /rec/users/{id}`).
+    pub fn recommend_known_user(&self, u: u32, k: usize) -> Vec<Recommendation> {
+        if self.content().is_some() {
+            let w = self.fusion().for_history(self.user_history(u).0.len());
+            return self.recommend_fused_user(u, k, w);
+        }
+        self.recommend_user(u, k)
+            .into_iter()
+            .map(|s| Recommendation {
+                index: s.index,
+                score: s.score,
+                cf: s.score,
+                content: 0.0,
+                popularity: 0.0,
+            })
+            .collect()
+    }
+
     /// Fused top-k for a new listener, folded in ([`Self::listener_factor`]).
     pub fn recommend_fused_history(
         &self,

@@ -68,6 +68,10 @@ pub(crate) enum Cmd {
     },
     /// Recommend for a known user, a new listener's history, or every user.
     Recommend(RecommendArgs),
+    /// Every known user's top-K into Redis: a new versioned key space per
+    /// run, switched to atomically, the old one deleted after.
+    #[cfg(feature = "redis")]
+    Precompute(PrecomputeArgs),
     /// Offline evaluation on a per-user holdout: popularity, ALS, content, fusion, cold slices.
     Eval {
         #[command(flatten)]
@@ -82,13 +86,14 @@ pub(crate) enum Cmd {
         /// Cut-offs, comma-separated.
         #[arg(long, value_delimiter = ',', default_value = "10,20")]
         k: Vec<usize>,
-        /// The CF rows to evaluate, comma-separated, among popularity, als,
-        /// als-tuned, rp3beta, ease (up to 6,000 items) and blend (the model
+        /// The CF rows to evaluate, comma-separated, among popularity, als
+        /// (as given), als-tuned, ials (frequency-scaled regularisation,
+        /// tuned), rp3beta, ease (up to 6,000 items) and blend (the model
         /// `train` would choose).
         #[arg(
             long,
             value_delimiter = ',',
-            default_value = "popularity,als,als-tuned,rp3beta,ease,blend"
+            default_value = "popularity,als,als-tuned,ials,rp3beta,ease,blend"
         )]
         models: Vec<String>,
         #[arg(long)]
@@ -462,6 +467,11 @@ pub(crate) struct AlsArgs {
     /// Confidence scale: c = 1 + alpha · ln(1 + plays).
     #[arg(long, default_value_t = AlsParams::default().alpha)]
     pub(crate) alpha: f32,
+    /// ν of frequency-scaled regularisation (iALS, Rendle et al. 2022): a
+    /// row with n plays is regularised by λ·(n / mean n)^ν; 0 is plain ALS.
+    /// The tuner tries 0, 0.5 and 1.
+    #[arg(long, default_value_t = AlsParams::default().reg_exponent)]
+    pub(crate) reg_exponent: f32,
     /// Conjugate-gradient steps per row and half-step.
     #[arg(long, default_value_t = AlsParams::default().cg_steps)]
     pub(crate) cg_steps: u32,
@@ -491,6 +501,28 @@ pub(crate) struct AlsArgs {
 
 fn parse_budget(s: &str) -> Result<f64, String> {
     timbral_train::cf_budget::parse_seconds(s)
+}
+
+#[cfg(feature = "redis")]
+#[derive(Args)]
+pub(crate) struct PrecomputeArgs {
+    /// The full bundle (a client bundle has no known users).
+    #[arg(long)]
+    pub(crate) bundle: PathBuf,
+    #[arg(long, default_value_t = 50)]
+    pub(crate) k: usize,
+    /// The Redis server, e.g. redis://127.0.0.1:6379 (redis://:password@host:port/db).
+    #[arg(long)]
+    pub(crate) redis: String,
+    /// Prefix of every key written.
+    #[arg(long, default_value = "timbral:")]
+    pub(crate) prefix: String,
+    /// Seconds after which each written key expires (default: never).
+    #[arg(long)]
+    pub(crate) ttl: Option<u64>,
+    /// Users per pipelined round trip.
+    #[arg(long, default_value_t = 500)]
+    pub(crate) batch: usize,
 }
 
 #[derive(Args)]
@@ -553,6 +585,7 @@ impl AlsArgs {
             alpha: self.alpha,
             cg_steps: self.cg_steps,
             seed: self.seed,
+            reg_exponent: self.reg_exponent,
         };
         p.validate().map_err(anyhow::Error::msg)?;
         Ok(p)

@@ -21,13 +21,7 @@ pub(crate) fn recommend(a: &RecommendArgs, out: &mut dyn Write) -> Result<()> {
     }
     let model = read_bundle(&a.bundle)?;
     let w = fusion(a, &model)?;
-    let for_user = |u: u32| match w {
-        Some(f) => {
-            let w = f.for_history(model.user_history(u).0.len());
-            model.recommend_fused_user(u, a.k, w)
-        }
-        None => plain(model.recommend_user(u, a.k)),
-    };
+    let for_user = |u: u32| user_recs(&model, w, u, a.k);
     if let Some(user) = &a.user {
         let recs = for_user(model.user_index(user)?);
         return print_rows(
@@ -274,6 +268,13 @@ pub(crate) fn inspect(path: &Path, json: bool, out: &mut dyn Write) -> Result<()
         "model     implicit ALS: {} factors, {} iterations, regularization {}, alpha {}, {} CG steps, seed {}",
         p.factors, p.iterations, p.regularization, p.alpha, p.cg_steps, p.seed
     )?;
+    if p.reg_exponent != 0.0 {
+        writeln!(
+            out,
+            "          frequency-scaled (iALS): λ·(n / {:.2})^{} for a listener with n plays",
+            meta.user_reference, p.reg_exponent
+        )?;
+    }
     if let Some(ii) = model.item_item() {
         let params: Vec<String> = ii.params.iter().map(|(k, v)| format!("{k} {v}")).collect();
         writeln!(

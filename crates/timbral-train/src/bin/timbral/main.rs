@@ -6,6 +6,8 @@ mod args;
 mod commands;
 mod mood;
 mod output;
+#[cfg(feature = "redis")]
+mod precompute;
 mod tastes;
 
 use std::io::Write;
@@ -229,6 +231,8 @@ fn run(cli: Cli) -> Result<()> {
             )?;
         }
         Cmd::Recommend(a) => recommend(&a, &mut out)?,
+        #[cfg(feature = "redis")]
+        Cmd::Precompute(a) => precompute::run(&a, &mut out)?,
         Cmd::Eval {
             data,
             als,

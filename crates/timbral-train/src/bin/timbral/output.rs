@@ -118,6 +118,23 @@ pub(crate) fn fusion(a: &RecommendArgs, model: &Model) -> Result<Option<Fusion>>
     Ok(model.content().is_some().then(|| model.fusion()))
 }
 
+/// A known user's top `k`, fused where `fusion` is given, as `recommend`
+/// and `precompute` rank them.
+pub(crate) fn user_recs(
+    model: &Model,
+    fusion: Option<Fusion>,
+    u: u32,
+    k: usize,
+) -> Vec<Recommendation> {
+    match fusion {
+        Some(f) => {
+            let w = f.for_history(model.user_history(u).0.len());
+            model.recommend_fused_user(u, k, w)
+        }
+        None => plain(model.recommend_user(u, k)),
+    }
+}
+
 pub(crate) fn plain(recs: Vec<Scored>) -> Vec<Recommendation> {
     recs.into_iter()
         .map(|s| Recommendation {

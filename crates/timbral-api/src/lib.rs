@@ -1,9 +1,13 @@
-//! The Worker's HTTP API without the Workers runtime: routing, request
-//! validation and the JSON replies, over `timbral-core`. Pure, so it is
-//! tested natively; `edge.rs` only moves bytes between this and workers-rs.
+//! Timbral's HTTP API without a runtime: routing, request validation and
+//! the JSON replies, over `timbral-core`. Pure, so it is tested natively;
+//! the Worker (`worker/src/edge.rs`, workers-rs) and the native server
+//! (`timbral-server`, axum) only move bytes between this and their runtime,
+//! so both answer every route alike.
 //!
 //! Every reply to bad input is a 4xx whose JSON `error` says what was wrong
 //! (the field, the id, the limit). Nothing here panics on input.
+
+pub mod metrics;
 
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
@@ -81,6 +85,13 @@ pub enum Route {
     Home,
     TasteSummary,
     Session,
+    /// A known user's top-K (`GET /rec/users/{id}`): precomputed where the
+    /// runtime has a store (Redis natively), computed otherwise.
+    UserRecs(String),
+    /// Known users nearest a known user (`GET /rec/users/{id}/similar`).
+    SimilarUsers(String),
+    /// Why an item suits a known user (`GET /explain/{user}/{item}`).
+    Explain(String, String),
 }
 
 impl Route {
@@ -97,6 +108,9 @@ impl Route {
             Route::Home => "/recs/home",
             Route::TasteSummary => "/taste/summary",
             Route::Session => "/session",
+            Route::UserRecs(_) => "/rec/users/{id}",
+            Route::SimilarUsers(_) => "/rec/users/{id}/similar",
+            Route::Explain(..) => "/explain/{user}/{item}",
         }
     }
 
@@ -104,7 +118,12 @@ impl Route {
     pub fn has_body(&self) -> bool {
         !matches!(
             self,
-            Route::Healthz | Route::Metrics | Route::SimilarTrack(_)
+            Route::Healthz
+                | Route::Metrics
+                | Route::SimilarTrack(_)
+                | Route::UserRecs(_)
+                | Route::SimilarUsers(_)
+                | Route::Explain(..)
         )
     }
 }
@@ -126,11 +145,13 @@ pub fn route(method: &str, path: &str) -> Result<Route, Reply> {
         "/recs/home" => ("POST", Route::Home),
         "/taste/summary" => ("POST", Route::TasteSummary),
         "/session" => ("POST", Route::Session),
-        _ => match path.strip_prefix("/recs/track/") {
-            Some(id) if !id.is_empty() && !id.contains('/') => {
-                ("GET", Route::SimilarTrack(percent_decode(id)))
-            }
-            _ => return Err(Reply::error(404, format!("no route for {path}"))),
+        _ => match known_user_route(path).or_else(|| {
+            path.strip_prefix("/recs/track/")
+                .and_then(segment)
+                .map(Route::SimilarTrack)
+        }) {
+            Some(r) => ("GET", r),
+            None => return Err(Reply::error(404, format!("no route for {path}"))),
         },
     };
     let method_ok = method == allowed || (allowed == "GET" && method == "HEAD");
@@ -142,6 +163,23 @@ pub fn route(method: &str, path: &str) -> Result<Route, Reply> {
             format!("{path} takes {allowed}, not {method}"),
         ))
     }
+}
+
+/// One non-empty path segment, decoded.
+fn segment(s: &str) -> Option<String> {
+    (!s.is_empty() && !s.contains('/')).then(|| percent_decode(s))
+}
+
+/// `/rec/users/{id}`, `/rec/users/{id}/similar`, `/explain/{user}/{item}`.
+fn known_user_route(path: &str) -> Option<Route> {
+    if let Some(rest) = path.strip_prefix("/rec/users/") {
+        return match rest.strip_suffix("/similar") {
+            Some(id) => segment(id).map(Route::SimilarUsers),
+            None => segment(rest).map(Route::UserRecs),
+        };
+    }
+    let (user, item) = path.strip_prefix("/explain/")?.split_once('/')?;
+    Some(Route::Explain(segment(user)?, segment(item)?))
 }
 
 /// Decodes `%XX` escapes in a path segment (ids are usually plain).
@@ -349,6 +387,9 @@ impl Api {
             Route::Home => parse_body(body).and_then(|b| self.home(b)),
             Route::TasteSummary => parse_body(body).and_then(|b| self.taste(b)),
             Route::Session => parse_body(body).and_then(|b| self.session(b)),
+            Route::UserRecs(id) => self.user_recs(id, query, None),
+            Route::SimilarUsers(id) => self.similar_users(id, query),
+            Route::Explain(user, item) => self.explain(user, item),
             Route::Healthz | Route::Metrics | Route::Search => Err(Reply::error(
                 500,
                 format!("{} is served by the runtime adapter", route.label()),
@@ -390,33 +431,7 @@ impl Api {
     }
 
     fn similar(&self, id: &str, query: &str) -> Result<Reply, Reply> {
-        let mut k = None;
-        for pair in query.split('&').filter(|p| !p.is_empty()) {
-            let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
-            match key {
-                "k" => {
-                    k = Some(value.parse::<usize>().map_err(|_| {
-                        Reply::error(
-                            400,
-                            format!(
-                                "query parameter k must be an integer from 1 to {MAX_K}, got `{}`",
-                                percent_decode(value)
-                            ),
-                        )
-                    })?)
-                }
-                other => {
-                    return Err(Reply::error(
-                        400,
-                        format!(
-                            "unknown query parameter `{}` (only k is accepted)",
-                            percent_decode(other)
-                        ),
-                    ))
-                }
-            }
-        }
-        let k = k_or(k, 10)?;
+        let k = k_or(query_k(query)?, 10)?;
         let i = self.model.item_index(id).map_err(core_error)?;
         let list = self.model.similar(i, k).map_err(core_error)?;
         Ok(Reply::json(
@@ -425,6 +440,131 @@ impl Api {
         ))
     }
 
+    /// A known user's top-K: `precomputed` (what a store such as Redis
+    /// held for them: its source, version and list) where given, else
+    /// computed as `timbral precompute` ranks them
+    /// (`Model::recommend_known_user`). `fallback` says why a store was not
+    /// used, where one was asked.
+    pub fn user_recs(
+        &self,
+        id: &str,
+        query: &str,
+        precomputed: Option<Precomputed>,
+    ) -> Result<Reply, Reply> {
+        let k = k_or(query_k(query)?, 10)?;
+        let u = self.model.user_index(id).map_err(core_error)?;
+        let (source, version, items) = match precomputed {
+            Some(p) => {
+                let items: Vec<Value> = p
+                    .items
+                    .iter()
+                    .take(k)
+                    .map(|(item, score)| {
+                        let name = self
+                            .model
+                            .item_index(item)
+                            .map(|i| self.model.item_name(i).to_string())
+                            .unwrap_or_default();
+                        json!({ "item": item, "name": name, "score": score })
+                    })
+                    .collect();
+                (p.source, Some(p.version), items)
+            }
+            None => {
+                let recs = self.model.recommend_known_user(u, k);
+                let items = recs
+                    .iter()
+                    .map(|r| {
+                        json!({
+                            "item": self.model.item_id(r.index),
+                            "name": self.model.item_name(r.index),
+                            "score": r.score,
+                        })
+                    })
+                    .collect();
+                ("computed", None, items)
+            }
+        };
+        Ok(Reply::json(
+            200,
+            &json!({ "user": id, "source": source, "version": version, "items": items }),
+        ))
+    }
+
+    fn similar_users(&self, id: &str, query: &str) -> Result<Reply, Reply> {
+        let k = k_or(query_k(query)?, 10)?;
+        let u = self.model.user_index(id).map_err(core_error)?;
+        let users: Vec<Value> = self
+            .model
+            .similar_users(u, k)
+            .iter()
+            .map(|s| json!({ "user": self.model.user_id(s.index), "score": s.score }))
+            .collect();
+        Ok(Reply::json(200, &json!({ "user": id, "users": users })))
+    }
+
+    fn explain(&self, user: &str, item: &str) -> Result<Reply, Reply> {
+        let u = self.model.user_index(user).map_err(core_error)?;
+        let i = self.model.item_index(item).map_err(core_error)?;
+        let (items, plays) = self.model.user_history(u);
+        let history: Vec<(u32, f32)> = items.iter().copied().zip(plays.iter().copied()).collect();
+        let e = self
+            .model
+            .explain(i, &history, &self.model.history_labels(&history));
+        Ok(Reply::json(
+            200,
+            &json!({
+                "user": user,
+                "played": items.contains(&i),
+                "explanation": self.model.explained_view(&e),
+            }),
+        ))
+    }
+}
+
+/// What a store held for a known user: `GET /rec/users/{id}` serves it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Precomputed {
+    /// Where it came from, e.g. `redis`.
+    pub source: &'static str,
+    pub version: u64,
+    /// (item id, score), best first.
+    pub items: Vec<(String, f32)>,
+}
+
+/// The `k` of a GET route's query string (`?k=20`); any other parameter
+/// is refused.
+fn query_k(query: &str) -> Result<Option<usize>, Reply> {
+    let mut k = None;
+    for pair in query.split('&').filter(|p| !p.is_empty()) {
+        let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
+        match key {
+            "k" => {
+                k = Some(value.parse::<usize>().map_err(|_| {
+                    Reply::error(
+                        400,
+                        format!(
+                            "query parameter k must be an integer from 1 to {MAX_K}, got `{}`",
+                            percent_decode(value)
+                        ),
+                    )
+                })?)
+            }
+            other => {
+                return Err(Reply::error(
+                    400,
+                    format!(
+                        "unknown query parameter `{}` (only k is accepted)",
+                        percent_decode(other)
+                    ),
+                ))
+            }
+        }
+    }
+    Ok(k)
+}
+
+impl Api {
     /// Search: semantic with the query's embedding when the encoder gave
     /// one, by words in names and tags otherwise. The reply says which.
     pub fn search(&self, body: &SearchBody, embedding: Option<&[f32]>) -> Reply {

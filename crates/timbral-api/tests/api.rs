@@ -1,9 +1,10 @@
-//! The Worker's API natively, on the core's two-style fixture: every route,
-//! and every kind of bad input gets a 4xx whose error names the problem.
+//! The API natively (the Worker and the native server serve it), on the
+//! core's two-style fixture: every route, and every kind of bad input gets
+//! a 4xx whose error names the problem.
 //! (The same routes are tested over HTTP on workerd by worker/tests/run.mjs.)
 
 use serde_json::{json, Value};
-use timbral_worker::api::{parse_body, route, Api, Reply, Route, SearchBody, MAX_BODY};
+use timbral_api::{parse_body, route, Api, Reply, Route, SearchBody, MAX_BODY};
 
 fn api() -> Api {
     Api::from_bytes(&timbral_core::fixture::two_styles()).unwrap()
@@ -309,4 +310,76 @@ fn session_carries_the_profile_in_and_out() {
     let (status, v) = post(&api, "/session", &many);
     assert_eq!(status, 400);
     assert!(error(&v).contains("at most 100"), "{v}");
+}
+
+#[test]
+fn known_users_get_their_top_k_similar_users_and_explanations() {
+    let api = api();
+    for (path, want) in [
+        ("/rec/users/u0", Route::UserRecs("u0".into())),
+        ("/rec/users/u%201/similar", Route::SimilarUsers("u 1".into())),
+        ("/explain/u0/a4", Route::Explain("u0".into(), "a4".into())),
+    ] {
+        assert_eq!(route("GET", path).unwrap(), want);
+    }
+    assert_eq!(route("POST", "/rec/users/u0").unwrap_err().status, 405);
+    assert_eq!(route("GET", "/rec/users/").unwrap_err().status, 404);
+    assert_eq!(route("GET", "/explain/u0").unwrap_err().status, 404);
+
+    // Computed, as `timbral precompute` ranks them, none of the user's own.
+    let (status, v) = get(&api, "/rec/users/u0?k=3");
+    assert_eq!((status, v["source"].as_str()), (200, Some("computed")), "{v}");
+    let m = api.model();
+    let u = m.user_index("u0").unwrap();
+    let want: Vec<&str> = m
+        .recommend_known_user(u, 3)
+        .iter()
+        .map(|r| m.item_id(r.index))
+        .collect();
+    assert_eq!(ids(&v["items"]), want);
+    let played = m.user_history(u).0;
+    assert!(want.iter().all(|id| !played.contains(&m.item_index(id).unwrap())));
+
+    // Precomputed: served as the store gave it, cut to k, with names.
+    let r = api
+        .user_recs(
+            "u0",
+            "k=1",
+            Some(timbral_api::Precomputed {
+                source: "redis",
+                version: 7,
+                items: vec![("a5".into(), 0.9), ("a4".into(), 0.8)],
+            }),
+        )
+        .unwrap();
+    let (_, v) = decode(r);
+    assert_eq!((v["source"].as_str(), v["version"].as_u64()), (Some("redis"), Some(7)));
+    assert_eq!(v["items"], json!([{ "item": "a5", "name": "Artist 5", "score": 0.9f32 }]));
+
+    // u0 leans folk (1, 0): u1 (1, 0.2) is nearest, then the metal pair.
+    let (status, v) = get(&api, "/rec/users/u0/similar?k=2");
+    assert_eq!(status, 200);
+    let users: Vec<&str> = v["users"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|u| u["user"].as_str().unwrap())
+        .collect();
+    assert_eq!(users, ["u1", "u3"], "{v}");
+
+    let (status, v) = get(&api, "/explain/u0/a4");
+    assert_eq!(status, 200, "{v}");
+    assert_eq!(v["explanation"]["item"], "a4", "{v}");
+    assert!(v["played"].is_boolean());
+
+    for (path, needle) in [
+        ("/rec/users/nobody", "nobody"),
+        ("/rec/users/u0/similar?k=0", "k"),
+        ("/explain/u0/nothing", "nothing"),
+        ("/rec/users/u0?n=3", "`n`"),
+    ] {
+        let (status, v) = get(&api, path);
+        assert!(status == 404 || status == 400, "{path}: {status}");
+        assert!(error(&v).contains(needle), "{path}: {v}");
+    }
 }

@@ -1,0 +1,135 @@
+//! `timbral precompute --redis` against a real `redis-server` on
+//! 127.0.0.1, started and stopped here: the lists are `recommend
+//! --all-users`' lists, and a second run replaces the first whole.
+
+mod common;
+
+use common::{fails, ok, s};
+use timbral_redis::local_server::LocalServer;
+use timbral_redis::{connect, current_version, read_meta, read_user, Layout};
+
+#[test]
+fn precompute_publishes_every_users_top_k_and_a_rerun_replaces_it() {
+    let Some(server) = LocalServer::start() else {
+        assert!(
+            std::env::var_os("TIMBRAL_REQUIRE_REDIS").is_none(),
+            "redis-server is not installed (TIMBRAL_REQUIRE_REDIS is set)"
+        );
+        eprintln!("skipped: no redis-server on this machine");
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let (data, bundle) = (dir.path().join("plays.tsv"), dir.path().join("m.bundle"));
+    ok(&[
+        "synth",
+        "--out",
+        s(&data),
+        "--users",
+        "120",
+        "--items",
+        "150",
+    ]);
+    ok(&[
+        "-q",
+        "train",
+        "--no-content",
+        "--no-tune",
+        "--data",
+        s(&data),
+        "--out",
+        s(&bundle),
+        "--factors",
+        "8",
+        "--iterations",
+        "4",
+    ]);
+    let url = server.url();
+    let said = ok(&[
+        "precompute",
+        "--bundle",
+        s(&bundle),
+        "--k",
+        "7",
+        "--redis",
+        &url,
+        "--prefix",
+        "p:",
+        "--batch",
+        "50",
+    ]);
+    assert!(
+        said.contains("top-7 for 120 users") && said.contains("users/s"),
+        "{said}"
+    );
+    assert!(said.contains("first version"), "{said}");
+
+    // The same lists, order and scores as `recommend --all-users`.
+    let tsv = ok(&[
+        "recommend",
+        "--bundle",
+        s(&bundle),
+        "--all-users",
+        "--k",
+        "7",
+    ]);
+    let mut want: std::collections::BTreeMap<String, Vec<(String, f32)>> = Default::default();
+    for line in tsv.lines() {
+        let f: Vec<&str> = line.split('\t').collect();
+        want.entry(f[0].into())
+            .or_default()
+            .push((f[1].into(), f[3].parse().unwrap()));
+    }
+    assert_eq!(want.len(), 120);
+    let mut con = connect(&url).unwrap();
+    let layout = Layout::new("p:");
+    for (user, list) in &want {
+        let (v, recs) = read_user(&mut con, &layout, user).unwrap().unwrap();
+        assert_eq!(v, 1);
+        let got: Vec<(String, f32)> = recs.into_iter().map(|r| (r.item, r.score)).collect();
+        assert_eq!(&got, list, "user {user}");
+    }
+    assert_eq!(read_meta(&mut con, &layout, 1).unwrap().unwrap().k, 7);
+
+    // A second run with a TTL: readers move to it, the first is deleted.
+    let said = ok(&[
+        "precompute",
+        "--bundle",
+        s(&bundle),
+        "--k",
+        "3",
+        "--redis",
+        &url,
+        "--prefix",
+        "p:",
+        "--ttl",
+        "900",
+    ]);
+    assert!(
+        said.contains("switched from version 1") && said.contains("121 keys"),
+        "{said}"
+    );
+    assert_eq!(current_version(&mut con, &layout).unwrap(), Some(2));
+    let (_, recs) = read_user(&mut con, &layout, want.keys().next().unwrap())
+        .unwrap()
+        .unwrap();
+    assert_eq!(recs.len(), 3);
+    let old: Vec<String> = timbral_redis::redis::cmd("KEYS")
+        .arg("p:v1:*")
+        .query(&mut con)
+        .unwrap();
+    assert!(old.is_empty(), "{old:?}");
+
+    // Bad targets are named.
+    let err = fails(&[
+        "precompute",
+        "--bundle",
+        s(&bundle),
+        "--redis",
+        "nonsense://x",
+    ]);
+    assert!(err.contains("--redis nonsense://x"), "{err}");
+    let client = dir.path().join("client.bundle");
+    ok(&["export", "--client", s(&bundle), s(&client)]);
+    let err = fails(&["precompute", "--bundle", s(&client), "--redis", &url]);
+    assert!(err.contains("client bundle"), "{err}");
+}
