@@ -317,7 +317,10 @@ fn known_users_get_their_top_k_similar_users_and_explanations() {
     let api = api();
     for (path, want) in [
         ("/rec/users/u0", Route::UserRecs("u0".into())),
-        ("/rec/users/u%201/similar", Route::SimilarUsers("u 1".into())),
+        (
+            "/rec/users/u%201/similar",
+            Route::SimilarUsers("u 1".into()),
+        ),
         ("/explain/u0/a4", Route::Explain("u0".into(), "a4".into())),
     ] {
         assert_eq!(route("GET", path).unwrap(), want);
@@ -328,7 +331,11 @@ fn known_users_get_their_top_k_similar_users_and_explanations() {
 
     // Computed, as `timbral precompute` ranks them, none of the user's own.
     let (status, v) = get(&api, "/rec/users/u0?k=3");
-    assert_eq!((status, v["source"].as_str()), (200, Some("computed")), "{v}");
+    assert_eq!(
+        (status, v["source"].as_str()),
+        (200, Some("computed")),
+        "{v}"
+    );
     let m = api.model();
     let u = m.user_index("u0").unwrap();
     let want: Vec<&str> = m
@@ -338,7 +345,9 @@ fn known_users_get_their_top_k_similar_users_and_explanations() {
         .collect();
     assert_eq!(ids(&v["items"]), want);
     let played = m.user_history(u).0;
-    assert!(want.iter().all(|id| !played.contains(&m.item_index(id).unwrap())));
+    assert!(want
+        .iter()
+        .all(|id| !played.contains(&m.item_index(id).unwrap())));
 
     // Precomputed: served as the store gave it, cut to k, with names.
     let r = api
@@ -353,8 +362,14 @@ fn known_users_get_their_top_k_similar_users_and_explanations() {
         )
         .unwrap();
     let (_, v) = decode(r);
-    assert_eq!((v["source"].as_str(), v["version"].as_u64()), (Some("redis"), Some(7)));
-    assert_eq!(v["items"], json!([{ "item": "a5", "name": "Artist 5", "score": 0.9f32 }]));
+    assert_eq!(
+        (v["source"].as_str(), v["version"].as_u64()),
+        (Some("redis"), Some(7))
+    );
+    assert_eq!(
+        v["items"],
+        json!([{ "item": "a5", "name": "Artist 5", "score": 0.9f32 }])
+    );
 
     // u0 leans folk (1, 0): u1 (1, 0.2) is nearest, then the metal pair.
     let (status, v) = get(&api, "/rec/users/u0/similar?k=2");

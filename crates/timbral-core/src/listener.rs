@@ -184,13 +184,7 @@ impl Model {
             let x = self.fold_in(history)?;
             self.recommend_cf(&x, history, &seen, k)
                 .into_iter()
-                .map(|s| Recommendation {
-                    index: s.index,
-                    score: s.score,
-                    cf: s.score,
-                    content: 0.0,
-                    popularity: 0.0,
-                })
+                .map(Recommendation::from)
                 .collect()
         };
         let top = top_labels(&self.history_labels(history));

@@ -152,6 +152,19 @@ pub struct Recommendation {
     pub popularity: f32,
 }
 
+impl From<Scored> for Recommendation {
+    /// A CF score alone, where there is no content to fuse with.
+    fn from(s: Scored) -> Self {
+        Recommendation {
+            index: s.index,
+            score: s.score,
+            cf: s.score,
+            content: 0.0,
+            popularity: 0.0,
+        }
+    }
+}
+
 /// Per-item standardised score parts for one listener, before weighting.
 pub struct FusionParts {
     pub cf: Vec<f32>,

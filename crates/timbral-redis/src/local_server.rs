@@ -50,6 +50,23 @@ impl LocalServer {
         }
     }
 
+    /// [`Self::start`] for a test: `None` (the test skips, saying so) where
+    /// no redis-server is installed, unless `TIMBRAL_REQUIRE_REDIS` is set
+    /// (as CI sets it after installing one), where that is a failure.
+    pub fn for_test() -> Option<LocalServer> {
+        let s = LocalServer::start();
+        if s.is_none() {
+            assert!(
+                std::env::var_os("TIMBRAL_REQUIRE_REDIS").is_none(),
+                "redis-server is not installed (TIMBRAL_REQUIRE_REDIS is set)"
+            );
+            eprintln!(
+                "skipped: no redis-server on this machine (Debian: apt-get install redis-server)"
+            );
+        }
+        s
+    }
+
     pub fn url(&self) -> String {
         format!("redis://127.0.0.1:{}/", self.port)
     }

@@ -10,39 +10,11 @@ use timbral_redis::{connect, current_version, read_meta, read_user, Layout};
 
 #[test]
 fn precompute_publishes_every_users_top_k_and_a_rerun_replaces_it() {
-    let Some(server) = LocalServer::start() else {
-        assert!(
-            std::env::var_os("TIMBRAL_REQUIRE_REDIS").is_none(),
-            "redis-server is not installed (TIMBRAL_REQUIRE_REDIS is set)"
-        );
-        eprintln!("skipped: no redis-server on this machine");
+    let Some(server) = LocalServer::for_test() else {
         return;
     };
     let dir = tempfile::tempdir().unwrap();
-    let (data, bundle) = (dir.path().join("plays.tsv"), dir.path().join("m.bundle"));
-    ok(&[
-        "synth",
-        "--out",
-        s(&data),
-        "--users",
-        "120",
-        "--items",
-        "150",
-    ]);
-    ok(&[
-        "-q",
-        "train",
-        "--no-content",
-        "--no-tune",
-        "--data",
-        s(&data),
-        "--out",
-        s(&bundle),
-        "--factors",
-        "8",
-        "--iterations",
-        "4",
-    ]);
+    let bundle = common::small_bundle(dir.path(), 120, 150);
     let url = server.url();
     let said = ok(&[
         "precompute",

@@ -236,13 +236,7 @@ impl Model {
         }
         self.recommend_user(u, k)
             .into_iter()
-            .map(|s| Recommendation {
-                index: s.index,
-                score: s.score,
-                cf: s.score,
-                content: 0.0,
-                popularity: 0.0,
-            })
+            .map(Recommendation::from)
             .collect()
     }
 

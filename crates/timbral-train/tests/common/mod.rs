@@ -44,3 +44,34 @@ pub fn fails(args: &[&str]) -> String {
 pub fn s(p: &Path) -> &str {
     p.to_str().expect("utf-8 path")
 }
+
+/// A small synthetic data set in `dir` and a full bundle trained on it
+/// quickly (no content, no tuning, 8 factors): the bundle's path.
+pub fn small_bundle(dir: &Path, users: usize, items: usize) -> std::path::PathBuf {
+    let (data, bundle) = (dir.join("plays.tsv"), dir.join("m.bundle"));
+    let (users, items) = (users.to_string(), items.to_string());
+    ok(&[
+        "synth",
+        "--out",
+        s(&data),
+        "--users",
+        &users,
+        "--items",
+        &items,
+    ]);
+    ok(&[
+        "-q",
+        "train",
+        "--no-content",
+        "--no-tune",
+        "--data",
+        s(&data),
+        "--out",
+        s(&bundle),
+        "--factors",
+        "8",
+        "--iterations",
+        "4",
+    ]);
+    bundle
+}

@@ -72,6 +72,11 @@ pub(crate) enum Cmd {
     /// run, switched to atomically, the old one deleted after.
     #[cfg(feature = "redis")]
     Precompute(PrecomputeArgs),
+    /// The native server: the Worker's routes, plus known users' top-K from
+    /// a Redis precompute (computed where Redis misses or is down), similar
+    /// users and explanations; /metrics, JSON logs on stdout.
+    #[cfg(feature = "serve")]
+    Serve(ServeArgs),
     /// Offline evaluation on a per-user holdout: popularity, ALS, content, fusion, cold slices.
     Eval {
         #[command(flatten)]
@@ -523,6 +528,27 @@ pub(crate) struct PrecomputeArgs {
     /// Users per pipelined round trip.
     #[arg(long, default_value_t = 500)]
     pub(crate) batch: usize,
+}
+
+#[cfg(feature = "serve")]
+#[derive(Args)]
+pub(crate) struct ServeArgs {
+    #[arg(long)]
+    pub(crate) bundle: PathBuf,
+    /// A `timbral precompute` run's Redis, for GET /rec/users/{id}.
+    #[arg(long)]
+    pub(crate) redis: Option<String>,
+    /// The precompute's key prefix.
+    #[arg(long, default_value = "timbral:")]
+    pub(crate) prefix: String,
+    /// Where to listen (port 0: any free port, printed on stderr).
+    #[arg(long, default_value = "127.0.0.1:8080")]
+    pub(crate) addr: std::net::SocketAddr,
+    /// Directory with model.onnx and tokenizer.json, for semantic /search
+    /// (default: models/minilm; without it, search is by words).
+    #[cfg(feature = "content")]
+    #[arg(long)]
+    pub(crate) model_dir: Option<PathBuf>,
 }
 
 #[derive(Args)]

@@ -8,6 +8,8 @@ mod mood;
 mod output;
 #[cfg(feature = "redis")]
 mod precompute;
+#[cfg(feature = "serve")]
+mod serve;
 mod tastes;
 
 use std::io::Write;
@@ -33,6 +35,12 @@ fn run(cli: Cli) -> Result<()> {
             .num_threads(n)
             .build_global()
             .context("cannot start the thread pool")?;
+    }
+    // The server writes a log line a request from many threads: it must
+    // not run under the stdout lock the other commands hold.
+    #[cfg(feature = "serve")]
+    if let Cmd::Serve(a) = &cli.cmd {
+        return serve::run(a);
     }
     let stdout = std::io::stdout();
     let mut out = stdout.lock();
@@ -233,6 +241,8 @@ fn run(cli: Cli) -> Result<()> {
         Cmd::Recommend(a) => recommend(&a, &mut out)?,
         #[cfg(feature = "redis")]
         Cmd::Precompute(a) => precompute::run(&a, &mut out)?,
+        #[cfg(feature = "serve")]
+        Cmd::Serve(_) => unreachable!("served above, before stdout is locked"),
         Cmd::Eval {
             data,
             als,

@@ -136,13 +136,5 @@ pub(crate) fn user_recs(
 }
 
 pub(crate) fn plain(recs: Vec<Scored>) -> Vec<Recommendation> {
-    recs.into_iter()
-        .map(|s| Recommendation {
-            index: s.index,
-            score: s.score,
-            cf: s.score,
-            content: 0.0,
-            popularity: 0.0,
-        })
-        .collect()
+    recs.into_iter().map(Recommendation::from).collect()
 }
