@@ -39,33 +39,70 @@ pub struct Config {
 
 /// How long a Redis call may take before the request computes instead.
 const REDIS_TIMEOUT: Duration = Duration::from_millis(200);
+/// After a failure, requests compute without trying Redis for this long,
+/// so an unreachable server costs one timeout a second, not one a request.
+const REDIS_RETRY: Duration = Duration::from_secs(1);
 
 /// The precompute's store: one connection, re-opened after a failure.
 struct Store {
     client: timbral_redis::redis::Client,
     layout: Layout,
-    con: Mutex<Option<timbral_redis::redis::Connection>>,
+    con: Mutex<Connection>,
+}
+
+#[derive(Default)]
+struct Connection {
+    open: Option<timbral_redis::redis::Connection>,
+    failed: Option<(Instant, String)>,
 }
 
 impl Store {
     fn read(&self, user: &str) -> Result<Option<(u64, Vec<Rec>)>, String> {
-        let mut guard = self.con.lock().unwrap_or_else(|p| p.into_inner());
-        if guard.is_none() {
-            let con = self
-                .client
-                .get_connection_with_timeout(REDIS_TIMEOUT)
-                .map_err(|e| e.to_string())?;
-            con.set_read_timeout(Some(REDIS_TIMEOUT))
-                .and_then(|_| con.set_write_timeout(Some(REDIS_TIMEOUT)))
-                .map_err(|e| e.to_string())?;
-            *guard = Some(con);
+        let mut c = self.con.lock().unwrap_or_else(|p| p.into_inner());
+        if c.open.is_none() {
+            if let Some((at, why)) = &c.failed {
+                if at.elapsed() < REDIS_RETRY {
+                    return Err(format!(
+                        "{why} (retrying within {}s)",
+                        REDIS_RETRY.as_secs()
+                    ));
+                }
+            }
+            match self.connect() {
+                Ok(con) => c.open = Some(con),
+                Err(e) => {
+                    c.failed = Some((Instant::now(), e.clone()));
+                    return Err(e);
+                }
+            }
         }
-        let con = guard.as_mut().expect("connected above");
-        let read = timbral_redis::read_user(con, &self.layout, user);
-        if read.is_err() {
-            *guard = None; // reconnect next time
+        let read = timbral_redis::read_user(
+            c.open.as_mut().expect("connected above"),
+            &self.layout,
+            user,
+        );
+        match read {
+            Ok(r) => {
+                c.failed = None;
+                Ok(r)
+            }
+            Err(e) => {
+                c.open = None; // reconnect after the pause
+                c.failed = Some((Instant::now(), e.to_string()));
+                Err(e.to_string())
+            }
         }
-        read.map_err(|e| e.to_string())
+    }
+
+    fn connect(&self) -> Result<timbral_redis::redis::Connection, String> {
+        let con = self
+            .client
+            .get_connection_with_timeout(REDIS_TIMEOUT)
+            .map_err(|e| e.to_string())?;
+        con.set_read_timeout(Some(REDIS_TIMEOUT))
+            .and_then(|_| con.set_write_timeout(Some(REDIS_TIMEOUT)))
+            .map_err(|e| e.to_string())?;
+        Ok(con)
     }
 }
 
@@ -94,7 +131,7 @@ pub fn serve(
             client: timbral_redis::redis::Client::open(url.as_str())
                 .map_err(|e| anyhow::anyhow!("--redis {url}: {e}"))?,
             layout: Layout::new(config.prefix.as_str()),
-            con: Mutex::new(None),
+            con: Mutex::new(Connection::default()),
         }),
         None => None,
     };
