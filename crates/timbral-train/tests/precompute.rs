@@ -91,6 +91,36 @@ fn precompute_publishes_every_users_top_k_and_a_rerun_replaces_it() {
         .unwrap();
     assert!(old.is_empty(), "{old:?}");
 
+    // For Workers KV: the same lists as a `wrangler kv bulk put` file.
+    let bulk = dir.path().join("kv.json");
+    let said = ok(&[
+        "precompute",
+        "--bundle",
+        s(&bundle),
+        "--k",
+        "4",
+        "--kv-bulk",
+        s(&bulk),
+        "--prefix",
+        "p:",
+        "--ttl",
+        "3600",
+    ]);
+    assert!(said.contains("top-4 for 120 users"), "{said}");
+    let entries: Vec<serde_json::Value> =
+        serde_json::from_str(&std::fs::read_to_string(&bulk).unwrap()).unwrap();
+    assert_eq!(entries.len(), 120);
+    for e in &entries {
+        let user = e["key"].as_str().unwrap().strip_prefix("p:user:").unwrap();
+        let recs: Vec<timbral_redis::Rec> =
+            serde_json::from_str(e["value"].as_str().unwrap()).unwrap();
+        let got: Vec<(String, f32)> = recs.into_iter().map(|r| (r.item, r.score)).collect();
+        assert_eq!(got, want[user][..4].to_vec(), "user {user}");
+        assert_eq!(e["expiration_ttl"], 3600);
+    }
+    let err = fails(&["precompute", "--bundle", s(&bundle)]);
+    assert!(err.contains("--redis"), "{err}");
+
     // Bad targets are named.
     let err = fails(&[
         "precompute",

@@ -68,8 +68,9 @@ pub(crate) enum Cmd {
     },
     /// Recommend for a known user, a new listener's history, or every user.
     Recommend(RecommendArgs),
-    /// Every known user's top-K into Redis: a new versioned key space per
-    /// run, switched to atomically, the old one deleted after.
+    /// Every known user's top-K into Redis (a new versioned key space per
+    /// run, switched to atomically, the old one deleted after), or into a
+    /// Workers KV bulk file.
     #[cfg(feature = "redis")]
     Precompute(PrecomputeArgs),
     /// The native server: the Worker's routes, plus known users' top-K from
@@ -517,12 +518,17 @@ pub(crate) struct PrecomputeArgs {
     #[arg(long, default_value_t = 50)]
     pub(crate) k: usize,
     /// The Redis server, e.g. redis://127.0.0.1:6379 (redis://:password@host:port/db).
-    #[arg(long)]
-    pub(crate) redis: String,
+    #[arg(long, required_unless_present = "kv_bulk", conflicts_with = "kv_bulk")]
+    pub(crate) redis: Option<String>,
+    /// Instead of Redis: a JSON file for `wrangler kv bulk put`
+    /// (`[{"key": "{prefix}user:{id}", "value": "[…]"}]`), written atomically.
+    #[arg(long, value_name = "FILE.json")]
+    pub(crate) kv_bulk: Option<PathBuf>,
     /// Prefix of every key written.
     #[arg(long, default_value = "timbral:")]
     pub(crate) prefix: String,
-    /// Seconds after which each written key expires (default: never).
+    /// Seconds after which each written key expires (default: never; at
+    /// least 60 for Workers KV).
     #[arg(long)]
     pub(crate) ttl: Option<u64>,
     /// Users per pipelined round trip.

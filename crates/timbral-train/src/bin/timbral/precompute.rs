@@ -1,8 +1,10 @@
-//! `timbral precompute --redis`: every known user's top-K, ranked as
+//! `timbral precompute`: every known user's top-K, ranked as
 //! `recommend --all-users` and the server's `GET /rec/users/{id}` rank them
 //! (`Model::recommend_known_user`), published into Redis as one
 //! versioned run (`timbral_redis`): readers switch to it atomically once
-//! it is whole, and the run before it is deleted.
+//! it is whole, and the run before it is deleted. Or, with `--kv-bulk`,
+//! written as a file for `wrangler kv bulk put` (Workers KV has no atomic
+//! multi-key switch; a bulk put overwrites key by key).
 
 use std::io::Write;
 use std::time::Instant;
@@ -15,6 +17,11 @@ use timbral_redis::{Layout, Publisher, Rec, RunMeta};
 use crate::args::PrecomputeArgs;
 use crate::output::read_bundle;
 
+/// One batch of listeners' lists: (user id, top-K).
+type Batch = [(String, Vec<Rec>)];
+/// Where the batches go: Redis or the KV bulk file.
+type Sink<'a> = dyn FnMut(&Batch) -> Result<()> + 'a;
+
 pub(crate) fn run(a: &PrecomputeArgs, out: &mut dyn Write) -> Result<()> {
     if a.k == 0 || a.batch == 0 {
         bail!("--k and --batch must be at least 1");
@@ -26,11 +33,6 @@ pub(crate) fn run(a: &PrecomputeArgs, out: &mut dyn Write) -> Result<()> {
             a.bundle.display()
         );
     }
-    let mut con = timbral_redis::connect(&a.redis)
-        .with_context(|| format!("--redis {}: cannot connect", a.redis))?;
-    let started = Instant::now();
-    let mut run = Publisher::begin(&mut con, Layout::new(a.prefix.as_str()), a.ttl)
-        .with_context(|| format!("{}: cannot start a run", a.redis))?;
     let n = model.n_users();
     let bar = ProgressBar::new(n as u64);
     bar.set_style(
@@ -40,30 +42,53 @@ pub(crate) fn run(a: &PrecomputeArgs, out: &mut dyn Write) -> Result<()> {
         .expect("valid template")
         .progress_chars("=> "),
     );
-    let (mut ranking_s, mut writing_s) = (0.0, 0.0);
-    for start in (0..n).step_by(a.batch) {
-        let t = Instant::now();
-        let batch: Vec<(String, Vec<Rec>)> = (start..(start + a.batch).min(n))
-            .into_par_iter()
-            .map(|u| {
-                let recs = model
-                    .recommend_known_user(u as u32, a.k)
-                    .into_iter()
-                    .map(|r| Rec {
-                        item: model.item_id(r.index).to_string(),
-                        score: r.score,
-                    })
-                    .collect();
-                (model.user_id(u as u32).to_string(), recs)
-            })
-            .collect();
-        ranking_s += t.elapsed().as_secs_f64();
-        let t = Instant::now();
-        run.write(&batch)
-            .with_context(|| format!("{}: writing version {}", a.redis, run.version()))?;
-        writing_s += t.elapsed().as_secs_f64();
-        bar.inc(batch.len() as u64);
+    // Every user's list, a batch at a time, handed to `sink`.
+    let mut ranking_s = 0.0;
+    let mut each_batch = |sink: &mut Sink<'_>| -> Result<()> {
+        for start in (0..n).step_by(a.batch) {
+            let t = Instant::now();
+            let batch: Vec<(String, Vec<Rec>)> = (start..(start + a.batch).min(n))
+                .into_par_iter()
+                .map(|u| {
+                    let recs = model
+                        .recommend_known_user(u as u32, a.k)
+                        .into_iter()
+                        .map(|r| Rec {
+                            item: model.item_id(r.index).to_string(),
+                            score: r.score,
+                        })
+                        .collect();
+                    (model.user_id(u as u32).to_string(), recs)
+                })
+                .collect();
+            ranking_s += t.elapsed().as_secs_f64();
+            sink(&batch)?;
+            bar.inc(batch.len() as u64);
+        }
+        Ok(())
+    };
+    let started = Instant::now();
+    if let Some(path) = &a.kv_bulk {
+        kv_bulk(a, path, &mut each_batch, out)?;
+        bar.finish_and_clear();
+        return Ok(());
     }
+    let url = a
+        .redis
+        .as_deref()
+        .expect("clap requires --redis or --kv-bulk");
+    let mut con =
+        timbral_redis::connect(url).with_context(|| format!("--redis {url}: cannot connect"))?;
+    let mut run = Publisher::begin(&mut con, Layout::new(a.prefix.as_str()), a.ttl)
+        .with_context(|| format!("{url}: cannot start a run"))?;
+    let mut writing_s = 0.0;
+    each_batch(&mut |batch| {
+        let t = Instant::now();
+        run.write(batch)
+            .with_context(|| format!("{url}: writing version {}", run.version()))?;
+        writing_s += t.elapsed().as_secs_f64();
+        Ok(())
+    })?;
     bar.finish_and_clear();
     let meta = model.meta();
     let done = run
@@ -73,14 +98,14 @@ pub(crate) fn run(a: &PrecomputeArgs, out: &mut dyn Write) -> Result<()> {
             source: meta.source.clone(),
             trainer: meta.trainer.clone(),
         })
-        .with_context(|| format!("{}: switching to the new version", a.redis))?;
+        .with_context(|| format!("{url}: switching to the new version"))?;
     let secs = started.elapsed().as_secs_f64();
     writeln!(
         out,
         "precomputed top-{} for {} users into {} under `{}v{}:`: {:.2} s, {:.0} users/s (ranking {:.2} s, writing {:.2} s)",
         a.k,
         done.users,
-        a.redis,
+        url,
         a.prefix,
         done.version,
         secs,
@@ -96,5 +121,42 @@ pub(crate) fn run(a: &PrecomputeArgs, out: &mut dyn Write) -> Result<()> {
         )?,
         None => writeln!(out, "first version under this prefix")?,
     }
+    Ok(())
+}
+
+/// The lists as `wrangler kv bulk put` reads them, written atomically.
+fn kv_bulk(
+    a: &PrecomputeArgs,
+    path: &std::path::Path,
+    each_batch: &mut dyn FnMut(&mut Sink<'_>) -> Result<()>,
+    out: &mut dyn Write,
+) -> Result<()> {
+    let started = Instant::now();
+    let mut entries = Vec::new();
+    each_batch(&mut |batch| {
+        for (user, recs) in batch {
+            let mut e = serde_json::json!({
+                "key": format!("{}user:{user}", a.prefix),
+                "value": serde_json::to_string(recs)?,
+            });
+            if let Some(ttl) = a.ttl {
+                e["expiration_ttl"] = ttl.into();
+            }
+            entries.push(e);
+        }
+        Ok(())
+    })?;
+    let users = entries.len();
+    timbral_train::write::atomic_with(path, |w| {
+        serde_json::to_writer(&mut *w, &entries)?;
+        writeln!(w)
+    })?;
+    writeln!(
+        out,
+        "wrote top-{} for {users} users to {} for `wrangler kv bulk put` ({:.2} s)",
+        a.k,
+        path.display(),
+        started.elapsed().as_secs_f64()
+    )?;
     Ok(())
 }
