@@ -209,19 +209,26 @@ pub fn run(
             fit(p)
         }
     };
+    // The chosen factors once; a row whose best is the chosen one reuses it.
+    let (tuned, tuned_s) = fit_tuned(choice.als);
     for (row, kind) in [("als-tuned", "als"), ("ials", "ials")] {
         let Some((p, _)) = choice.best_factors(kind).filter(|_| wanted(row)) else {
             continue;
         };
-        let (m, s) = fit_tuned(p);
+        let other;
+        let (m, s) = if p == choice.als {
+            (&tuned, tuned_s)
+        } else {
+            other = fit_tuned(p);
+            (&other.0, other.1)
+        };
         results.push(ModelResult {
             model: row.into(),
-            metrics: ranked(&m),
+            metrics: ranked(m),
             fit_s: Some(chose_s + s),
-            bytes: bytes(&m),
+            bytes: bytes(m),
         });
     }
-    let (tuned, tuned_s) = fit_tuned(choice.als);
     for method in ["rp3beta", "ease"] {
         let Some(best) = choice.best_alone(method).filter(|_| wanted(method)) else {
             continue;

@@ -69,7 +69,7 @@ pub(crate) fn run(a: &PrecomputeArgs, out: &mut dyn Write) -> Result<()> {
     };
     let started = Instant::now();
     if let Some(path) = &a.kv_bulk {
-        kv_bulk(a, path, &mut each_batch, out)?;
+        kv_bulk(a, path, started, &mut each_batch, out)?;
         bar.finish_and_clear();
         return Ok(());
     }
@@ -128,10 +128,10 @@ pub(crate) fn run(a: &PrecomputeArgs, out: &mut dyn Write) -> Result<()> {
 fn kv_bulk(
     a: &PrecomputeArgs,
     path: &std::path::Path,
+    started: Instant,
     each_batch: &mut dyn FnMut(&mut Sink<'_>) -> Result<()>,
     out: &mut dyn Write,
 ) -> Result<()> {
-    let started = Instant::now();
     let mut entries = Vec::new();
     each_batch(&mut |batch| {
         for (user, recs) in batch {
