@@ -52,6 +52,8 @@ cargo build --locked -p timbral-core --target wasm32-unknown-unknown
 step "cargo test (workspace): run"
 # .ci/setup installed redis-server: its tests may not skip here.
 export TIMBRAL_REQUIRE_REDIS=1
+# .ci/setup made the Spark venv: the Spark import test may not skip either.
+export TIMBRAL_SPARK_PYTHON="$PWD/target/spark-venv/bin/python" TIMBRAL_REQUIRE_SPARK=1
 cargo test --locked --workspace --all-targets
 cargo test --locked --workspace --doc
 unset RUSTC_WORKSPACE_WRAPPER CLIPPY_ARGS

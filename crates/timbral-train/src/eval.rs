@@ -270,6 +270,78 @@ pub fn run(
     }
 }
 
+/// Writes `split` as two tables under `dir`, in the data's own ids:
+/// `train.tsv` (user, item, plays, name) for another trainer (Spark) to fit
+/// on, and `test.tsv` (user, item), what `eval --bundle` scores its model
+/// against. Each file is written atomically.
+pub fn write_split(ds: &Dataset, split: &Split, dir: &std::path::Path) -> anyhow::Result<()> {
+    use anyhow::Context;
+    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    // Names with tabs or line breaks would break the table's rows.
+    let clean = |s: &str| s.replace(['\t', '\n', '\r'], " ");
+    crate::write::atomic_with(&dir.join("train.tsv"), |w| {
+        writeln!(w, "user\titem\tplays\tname")?;
+        for (u, i, v) in split.train.triplets() {
+            writeln!(
+                w,
+                "{}\t{}\t{v}\t{}",
+                clean(&ds.user_ids[u as usize]),
+                clean(&ds.item_ids[i as usize]),
+                clean(&ds.item_names[i as usize])
+            )?;
+        }
+        Ok(())
+    })?;
+    crate::write::atomic_with(&dir.join("test.tsv"), |w| {
+        writeln!(w, "user\titem")?;
+        for (u, held) in &split.test {
+            for &i in held {
+                writeln!(
+                    w,
+                    "{}\t{}",
+                    clean(&ds.user_ids[*u as usize]),
+                    clean(&ds.item_ids[i as usize])
+                )?;
+            }
+        }
+        Ok(())
+    })
+}
+
+/// A bundle trained elsewhere on `split`'s training plays (by id, as
+/// [`write_split`] wrote them) scored on its held-out items like every other
+/// row: each evaluated listener's top-k as the bundle ranks a known user
+/// (`Model::recommend_known_user`). A listener or item the bundle lacks
+/// counts as a miss, never as skipped.
+pub fn evaluate_bundle(
+    ds: &Dataset,
+    split: &Split,
+    ks: &[usize],
+    name: &str,
+    model: &Model,
+) -> ModelResult {
+    let to_ds = ds.item_lookup();
+    let items: Vec<Option<u32>> = (0..model.n_items() as u32)
+        .map(|i| to_ds.get(model.item_id(i)).copied())
+        .collect();
+    let metrics = evaluate(split, ds.n_items(), ks, |u, k| {
+        let Ok(known) = model.user_index(&ds.user_ids[u as usize]) else {
+            return Vec::new();
+        };
+        model
+            .recommend_known_user(known, k)
+            .iter()
+            .filter_map(|r| items[r.index as usize])
+            .collect()
+    });
+    ModelResult {
+        model: name.into(),
+        metrics,
+        fit_s: None,
+        bytes: Some(model.client().to_bytes().len()),
+    }
+}
+
 impl fmt::Display for EvalReport {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         writeln!(

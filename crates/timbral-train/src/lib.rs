@@ -31,6 +31,8 @@ pub mod rp3beta;
 pub mod search_eval;
 pub mod simulate;
 pub mod sketch;
+#[cfg(feature = "parquet")]
+pub mod spark;
 pub mod split;
 pub mod synth;
 pub mod tune;
@@ -89,13 +91,18 @@ pub fn build_model(
 /// popularity `p` counts `e^(p/10)` listeners (1 to 22,026), and the
 /// log-scaled popularity term sees it linearly.
 pub fn train_dataset(ds: &data::Dataset, params: AlsParams, progress: bool) -> Model {
-    let factors = train_als(&ds.plays, &params, progress);
+    model_from_factors(ds, &train_als(&ds.plays, &params, progress), params)
+}
+
+/// [`train_dataset`]'s model from factors trained by `params`, here or
+/// elsewhere (`spark`).
+pub fn model_from_factors(ds: &data::Dataset, factors: &Factors, params: AlsParams) -> Model {
     let model = build_model(
         &ds.user_ids,
         &ds.item_ids,
         &ds.item_names,
         &ds.plays,
-        &factors,
+        factors,
         params,
         &ds.source,
     );

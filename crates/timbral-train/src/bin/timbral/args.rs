@@ -49,6 +49,12 @@ pub(crate) enum Cmd {
         #[arg(long)]
         client: bool,
     },
+    /// Write a bundle from a model trained elsewhere: `import spark-als`.
+    #[cfg(feature = "parquet")]
+    Import {
+        #[command(subcommand)]
+        cmd: ImportCmd,
+    },
     /// Read the data and say what was read, merged and dropped, without training.
     Ingest {
         #[command(flatten)]
@@ -102,6 +108,15 @@ pub(crate) enum Cmd {
             default_value = "popularity,als,als-tuned,ials,rp3beta,ease,blend"
         )]
         models: Vec<String>,
+        /// Also score these bundles, trained elsewhere on the split's
+        /// training plays (`--write-split`), each a row named by its file.
+        #[arg(long = "bundle", value_name = "BUNDLE")]
+        bundles: Vec<PathBuf>,
+        /// Write the split as DIR/train.tsv (user, item, plays, name) and
+        /// DIR/test.tsv (user, item), in the data's ids, for a model
+        /// trained elsewhere (tools/spark), then stop.
+        #[arg(long, value_name = "DIR")]
+        write_split: Option<PathBuf>,
         #[arg(long)]
         json: bool,
     },
@@ -327,6 +342,47 @@ pub(crate) enum Cmd {
     },
 }
 
+#[cfg(feature = "parquet")]
+#[derive(Subcommand)]
+pub(crate) enum ImportCmd {
+    /// A Spark MLlib implicit ALS model (`ALSModel.save`, as
+    /// tools/spark/train_als.py writes it): its factors, aligned to the
+    /// plays, with popularity and content as `train` makes them. Fold-in
+    /// in every runtime uses Spark's own regParam (× a row's plays) and
+    /// alpha, so a new listener is scored as Spark scores the users it
+    /// trained.
+    SparkAls(SparkImportArgs),
+}
+
+#[cfg(feature = "parquet")]
+#[derive(Args)]
+pub(crate) struct SparkImportArgs {
+    /// The model: an `ALSModel.save` directory, or train_als.py's output
+    /// directory (model/, als/ with the estimator's parameters, ids/ with
+    /// the data's ids).
+    #[arg(long)]
+    pub(crate) model: PathBuf,
+    /// regParam, where no ALS estimator was saved beside the model.
+    #[arg(long)]
+    pub(crate) reg_param: Option<f32>,
+    /// alpha, where no ALS estimator was saved beside the model.
+    #[arg(long)]
+    pub(crate) alpha: Option<f32>,
+    /// `--plays` (or `--data`): the plays the model was trained on, for
+    /// popularity, the known users' histories and fusion; without it, the
+    /// model's own users and items.
+    #[command(flatten)]
+    pub(crate) data: DataArgs,
+    #[command(flatten)]
+    pub(crate) content: ContentArgs,
+    /// Where to write the bundle (atomically).
+    #[arg(long)]
+    pub(crate) out: PathBuf,
+    /// The client bundle: no training listener's id, factor or history.
+    #[arg(long)]
+    pub(crate) client: bool,
+}
+
 #[derive(Subcommand)]
 pub(crate) enum MoodCmd {
     /// Fit the model on the items files' measured audio features and print
@@ -356,7 +412,7 @@ pub(crate) struct DataArgs {
     /// A HetRec Last.fm-2k directory or a plays table: CSV/TSV/whitespace
     /// text with a header (or --columns), JSON Lines or Parquet, gzip by a
     /// `.gz` extension (default: the embedded synthetic data set).
-    #[arg(long)]
+    #[arg(long, visible_alias = "plays")]
     pub(crate) data: Option<PathBuf>,
     /// User column of a CSV/TSV file (default: user, user_id, …).
     #[arg(long)]

@@ -11,6 +11,7 @@ mod precompute;
 #[cfg(feature = "serve")]
 mod serve;
 mod tastes;
+mod train;
 
 use std::io::Write;
 use std::process::ExitCode;
@@ -22,6 +23,8 @@ use timbral_train::data::{self, ColumnNames, ReadOptions};
 use timbral_train::synth::{self, SynthConfig};
 use timbral_train::{bench, eval, tune, write};
 
+#[cfg(feature = "parquet")]
+use args::ImportCmd;
 use args::{check_holdout, Cli, Cmd, MoodCmd};
 use commands::*;
 use output::read_bundle;
@@ -51,94 +54,11 @@ fn run(cli: Cli) -> Result<()> {
             content,
             out: path,
             client,
-        } => {
-            let mut params = als.params()?;
-            let ds = data.load()?;
-            if ds.plays.nnz() == 0 {
-                // Nothing to factorise: one factor, not 64 of zeros a row.
-                params.factors = 1;
-            }
-            // The CF model (ALS's regularization and alpha, an item-item
-            // model and its blend) chosen on a validation split of the
-            // plays, then fitted on all of them.
-            let item_item = als.choose(&ds.plays, params)?;
-            let mut cf_notes = Vec::new();
-            if let Some(c) = &item_item {
-                write!(out, "{c}")?;
-                params = c.als;
-            }
-            let mut model = timbral_train::train_dataset(&ds, params, !cli.quiet);
-            if let Some(c) = &item_item {
-                model = c.attach(model, &ds.plays);
-            }
-            // Without content (--no-content), the items files' own credits.
-            #[cfg(feature = "content")]
-            if content.no_content {
-                model = with_item_info(
-                    model,
-                    None,
-                    timbral_train::credits::credits(&ds, None),
-                    None,
-                );
-            }
-            if let Some(built) = content_for(&ds, &data, &content, client, !cli.quiet)? {
-                let c = built.content;
-                let fusion = if ds.plays.nnz() == 0 {
-                    writeln!(
-                        out,
-                        "no plays: content and popularity alone (no fusion weights to learn)"
-                    )?;
-                    timbral_train::hybrid::CONTENT_ONLY
-                } else {
-                    let learned = timbral_train::hybrid::learn_weights(
-                        &ds,
-                        &ds.plays,
-                        &c,
-                        params,
-                        params.seed,
-                        item_item.as_ref(),
-                    );
-                    write!(out, "{learned}")?;
-                    model = learned.apply_cf(model);
-                    cf_notes.extend(learned.cf_note());
-                    learned.fusion
-                };
-                model = timbral_train::hybrid::with_content(model, &c, Some(fusion));
-                model = with_item_info(model, built.facts, built.credits, built.clusters);
-            }
-            // How the CF model was chosen, with its validation table.
-            if let Some(c) = &item_item {
-                let chosen = model.cf_kind();
-                let mut parts = model.into_parts();
-                parts.cf_choice = Some(c.record(chosen, cf_notes));
-                model = timbral_core::Model::from_parts(parts)?;
-            }
-            if client {
-                model = model.client();
-            }
-            let bytes = model.to_bytes();
-            write::atomic(&path, &bytes)?;
-            writeln!(
-                out,
-                "wrote {} ({} bytes): {} users, {} items, {} plays, {} factors{}{}",
-                path.display(),
-                bytes.len(),
-                ds.n_users(),
-                ds.n_items(),
-                ds.plays.nnz(),
-                params.factors,
-                if model.content().is_some() {
-                    ", content vectors"
-                } else {
-                    ""
-                },
-                if client {
-                    "; client bundle: no listener's data in it"
-                } else {
-                    ""
-                }
-            )?;
-        }
+        } => train::train(&data, &als, &content, &path, client, !cli.quiet, &mut out)?,
+        #[cfg(feature = "parquet")]
+        Cmd::Import {
+            cmd: ImportCmd::SparkAls(a),
+        } => train::import_spark_als(&a, !cli.quiet, &mut out)?,
         Cmd::Ingest { data, json } => {
             let (ds, merged) = data.ingest()?;
             let r = &ds.report;
@@ -250,6 +170,8 @@ fn run(cli: Cli) -> Result<()> {
             holdout,
             k,
             models,
+            bundles,
+            write_split,
             json,
         } => {
             check_holdout(holdout)?;
@@ -265,8 +187,36 @@ fn run(cli: Cli) -> Result<()> {
             let models: Vec<&str> = models.iter().map(String::as_str).collect();
             let params = als.params()?;
             let ds = data.load()?;
+            if let Some(dir) = write_split {
+                let split = timbral_train::split::holdout(&ds.plays, holdout, params.seed);
+                eval::write_split(&ds, &split, &dir)?;
+                writeln!(
+                    out,
+                    "wrote {0}/train.tsv ({1} plays) and {0}/test.tsv ({2} listeners' held-out items): \
+                     {3:.0}% per-user holdout, seed {4}",
+                    dir.display(),
+                    split.train.nnz(),
+                    split.test.len(),
+                    holdout * 100.0,
+                    params.seed
+                )?;
+                return Ok(());
+            }
+            // Read before the fits: a bad bundle fails at once.
+            let others = bundles
+                .iter()
+                .map(|p| {
+                    Ok((
+                        p.file_name()
+                            .unwrap_or_default()
+                            .to_string_lossy()
+                            .into_owned(),
+                        read_bundle(p)?,
+                    ))
+                })
+                .collect::<Result<Vec<_>>>()?;
             als.cf.check(ds.n_items()).map_err(anyhow::Error::msg)?;
-            let report = eval::run(
+            let mut report = eval::run(
                 &ds,
                 params,
                 holdout,
@@ -276,6 +226,14 @@ fn run(cli: Cli) -> Result<()> {
                 als.search(),
                 !cli.quiet,
             );
+            if !others.is_empty() {
+                let split = timbral_train::split::holdout(&ds.plays, holdout, params.seed);
+                for (name, model) in &others {
+                    report
+                        .results
+                        .push(eval::evaluate_bundle(&ds, &split, &k, name, model));
+                }
+            }
             let mut value = serde_json::to_value(&report)?;
             if !json {
                 write!(out, "{report}")?;
