@@ -1,7 +1,8 @@
 //! The workers-rs adapter: reads the request, loads the bundle once per
 //! isolate from the static assets, asks the encoder Worker (service binding
-//! `ENCODER`) for query embeddings, counts requests, and writes the reply
-//! that `api` made. No error reaches the runtime as a panic or a throw:
+//! `ENCODER`) for query embeddings, hands a listener's own requests to
+//! `listener` (their token, their Durable Object, their profile in KV),
+//! counts requests, and writes the reply that `api` made. No error reaches the runtime as a panic or a throw:
 //! every failure becomes a JSON reply.
 
 use std::cell::RefCell;
@@ -24,13 +25,13 @@ thread_local! {
 /// Where the bundle lies among the static assets, unless `BUNDLE_PATH` says.
 const DEFAULT_BUNDLE_PATH: &str = "/timbral.bundle";
 
-fn now_seconds() -> f64 {
+pub(crate) fn now_seconds() -> f64 {
     Date::now().as_millis() as f64 / 1000.0
 }
 
 /// The bundle, fetched and checked on the isolate's first request and kept.
 /// A failed load is not kept: the next request tries again.
-async fn api(env: &Env) -> std::result::Result<Rc<Api>, Reply> {
+pub(crate) async fn api(env: &Env) -> std::result::Result<Rc<Api>, Reply> {
     if let Some(api) = API.with(|a| a.borrow().clone()) {
         return Ok(api);
     }
@@ -128,6 +129,10 @@ async fn serve(route: &Route, req: &mut Request, env: &Env) -> Reply {
         } else {
             Vec::new()
         };
+        // A listener's own request: their token, then their object.
+        if route.is_stateful(&body) {
+            return Ok(crate::listener::serve(req, env, body).await);
+        }
         let api = api(env).await?;
         match route {
             Route::Healthz => {
@@ -149,7 +154,7 @@ async fn serve(route: &Route, req: &mut Request, env: &Env) -> Reply {
     result.await.unwrap_or_else(|r: Reply| r)
 }
 
-fn respond(reply: Reply) -> Result<Response> {
+pub(crate) fn respond(reply: Reply) -> Result<Response> {
     let resp = Response::from_bytes(reply.body.into_bytes())?.with_status(reply.status);
     resp.headers().set("content-type", reply.content_type)?;
     resp.headers().set("cache-control", "no-store")?;

@@ -1,5 +1,6 @@
 //! Timbral at the edge: a Cloudflare Worker serving recommendations from a
-//! bundle, stateless (each request carries the listener's history).
+//! bundle: statelessly (the request carries the listener's history), or
+//! from the profile a signed listener keeps in Workers KV (`listener`).
 //!
 //! `api` (routing, validation, replies) and `metrics` are `timbral-api`,
 //! pure and tested natively; `edge` is the workers-rs adapter, compiled for
@@ -14,3 +15,5 @@ pub use timbral_api::metrics;
 
 #[cfg(target_arch = "wasm32")]
 mod edge;
+#[cfg(target_arch = "wasm32")]
+mod listener;

@@ -4,10 +4,14 @@
 //   2. conformance: /recs for fixed histories gives the native CLI's top 20,
 //      on the app's bundle and on one bundle per CF model kind (each on a
 //      Worker of its own: the same build, BUNDLE_PATH set to it);
-//   3. a bounded load test of /recs (autocannon, 2 × 10 s, 127.0.0.1):
+//   3. the stateful edge: signed listener tokens (forged, expired, missing,
+//      another listener's), profiles in the local Workers KV, and
+//      concurrent feedback of one listener losing no event;
+//   4. a bounded load test of /recs (autocannon, 2 × 10 s, 127.0.0.1):
 //      zero errors; it prints requests/s, p50/p99 latency and peak memory.
 // Needs `npm run build` first. Figures go to test-results/load.json too.
 import { execFileSync, spawn } from "node:child_process";
+import crypto from "node:crypto";
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
@@ -93,8 +97,9 @@ function treeRssKb(pid) {
 // ---- helpers -------------------------------------------------------------
 
 let base;
-async function call(method, route, body) {
+async function call(method, route, body, token) {
   const init = { method, headers: { "content-type": "application/json" } };
+  if (token !== undefined) init.headers.authorization = `Bearer ${token}`;
   if (body !== undefined) init.body = typeof body === "string" ? body : JSON.stringify(body);
   // One retry: workerd may close an idle keep-alive socket as it is reused.
   const r = await fetch(base + route, init).catch(() => fetch(base + route, init));
@@ -108,6 +113,14 @@ async function call(method, route, body) {
   return { status: r.status, json, text, type: r.headers.get("content-type") ?? "" };
 }
 const ids = (list) => list.map((x) => x.item);
+
+// Listener tokens as the app's back end would sign them (timbral_api::auth):
+// base64url(claims) "." base64url(HMAC-SHA256(secret, claims part)).
+const TOKEN_SECRET = crypto.randomBytes(32).toString("hex");
+function sign(claims, secret = TOKEN_SECRET) {
+  const payload = Buffer.from(JSON.stringify(claims)).toString("base64url");
+  return `${payload}.${crypto.createHmac("sha256", secret).update(payload).digest("base64url")}`;
+}
 
 async function refused(method, route, body, status, pattern, what) {
   const r = await call(method, route, body);
@@ -131,7 +144,10 @@ try {
   const encoder = await startWorker("encoder/wrangler.toml", 8790, "/healthz");
   const enc = await (await fetch(encoder.url + "/healthz")).json();
   console.log(`encoder Worker up on ${encoder.url}; wasm memory ${(enc.wasmMemoryBytes / 1e6).toFixed(1)} MB`);
-  const main = await startWorker("wrangler.toml", 8787, "/healthz");
+  // The listeners' KV and objects in a fresh local store of this run.
+  const state = fs.mkdtempSync(path.join(os.tmpdir(), "timbral-worker-state-"));
+  process.on("exit", () => fs.rmSync(state, { recursive: true, force: true }));
+  const main = await startWorker("wrangler.toml", 8787, "/healthz", ["--var", `TOKEN_SECRET:${TOKEN_SECRET}`, "--persist-to", state]);
   base = main.url;
 
   // 1. Endpoints.
@@ -235,6 +251,55 @@ try {
     `/session: the returned profile carries the taste (${tastes[0]?.cluster ?? "no cluster"}) into the next call`,
   );
 
+  // 3. The stateful edge: the listener comes from the signed token alone.
+  const now = Math.floor(Date.now() / 1000);
+  const runId = crypto.randomUUID();
+  const ana = sign({ sub: `ana-${runId}`, exp: now + 3600 });
+  const bob = sign({ sub: `bob-${runId}`, exp: now + 3600 });
+  const unauthorized = async (token, method, route, body, pattern, what) => {
+    const r = await call(method, route, body, token);
+    check(r.status === 401 && pattern.test(r.json?.error ?? ""), `${what}: ${r.status} ${JSON.stringify(r.json?.error)}`);
+  };
+  await unauthorized(undefined, "GET", "/profile", undefined, /no Authorization/, "GET /profile without a token is 401");
+  await unauthorized(undefined, "POST", "/feedback", { item: liked, kind: "like" }, /no Authorization/, "POST /feedback without a token is 401");
+  await unauthorized(undefined, "POST", "/recs", { k: 5 }, /no Authorization/, "POST /recs without a history or a token is 401");
+  const [anaClaims, anaSig] = ana.split(".");
+  const asBob = Buffer.from(JSON.stringify({ sub: `bob-${runId}`, exp: now + 3600 })).toString("base64url");
+  await unauthorized(`${asBob}.${anaSig}`, "GET", "/profile", undefined, /does not match/, "another listener's claims under ana's signature are 401");
+  await unauthorized(sign({ sub: `ana-${runId}`, exp: now + 3600 }, "not the Worker's secret, but long enough"), "GET", "/profile", undefined, /does not match/, "a token signed with another secret is 401");
+  await unauthorized(sign({ sub: `ana-${runId}`, exp: now - 5 }), "POST", "/feedback", { item: liked, kind: "like" }, /expired/, "an expired token is 401");
+  await unauthorized(anaClaims, "GET", "/profile", undefined, /claims\.signature/, "a token without a signature is 401");
+
+  const fb = await call("POST", "/feedback", { item: liked, kind: "like" }, ana);
+  check(fb.status === 200 && fb.json.ok === true, `POST /feedback (like ${liked}) into ana's stored profile: ${fb.status} ${fb.text}`);
+  const profileOf = async (token) => (await call("GET", "/profile", undefined, token)).json;
+  const liked1 = await profileOf(ana);
+  const likes = (p) => (p.tastes ?? []).reduce((n, t) => n + t.liked, 0);
+  check(liked1.interactions === 1 && likes(liked1) === 1, `GET /profile: ana's profile, read back from KV, holds the like (${liked1.interactions} interaction)`);
+  check((await profileOf(bob)).interactions === 0, "GET /profile as bob: none of ana's feedback");
+  const stored = await call("POST", "/recs", { k: 5 }, ana);
+  check(
+    stored.status === 200 && stored.json.items.length === 5 && typeof stored.json.stage === "string" && !ids(stored.json.items).includes(liked),
+    `POST /recs without a history: ana's stored tastes, stage ${stored.json.stage}, ${stored.json.items?.map((x) => x.name).join(", ")}`,
+  );
+  await refused("POST", "/feedback", { item: "nope-42", kind: "like" }, 401, /no Authorization/, "a bad body without a token is still 401 first");
+  const bad = await call("POST", "/feedback", { item: "nope-42", kind: "like" }, ana);
+  check(bad.status === 404 && /nope-42/.test(bad.json?.error ?? ""), `a bad feedback names the item: ${bad.status} ${bad.json?.error}`);
+
+  // Concurrent feedback from one listener: every event lands.
+  const burst = popular.slice(10, 40);
+  const beforeBurst = await profileOf(ana);
+  const replies = await Promise.all(burst.map((item) => call("POST", "/feedback", { item, kind: "like" }, ana)));
+  const afterBurst = await profileOf(ana);
+  check(
+    replies.every((r) => r.status === 200) && afterBurst.interactions - beforeBurst.interactions === burst.length,
+    `${burst.length} concurrent likes from one listener: ${afterBurst.interactions - beforeBurst.interactions} interactions added (${likes(afterBurst) - likes(beforeBurst)} likes across ${afterBurst.tastes.length} tastes), none lost`,
+  );
+  check((await profileOf(bob)).interactions === 0, "bob's profile is still empty after ana's burst");
+  // The profile is in the local Workers KV, under the listener's key.
+  const kv = execFileSync(path.join(here, "node_modules", ".bin", "wrangler"), ["kv", "key", "get", `profile:ana-${runId}`, "--binding", "PROFILES", "--local", "--persist-to", state, "-c", "wrangler.toml"], { cwd: here, env: { ...process.env, WRANGLER_SEND_METRICS: "false" } }).toString().trim();
+  check(kv.length > 0 && Buffer.from(kv, "base64").length > 0, `Workers KV holds profile:ana-… (${kv.length} base64 characters)`);
+
   // Bad input: 4xx with a JSON error that names the problem.
   await refused("POST", "/recs", '{"history": [', 400, /malformed JSON.*column/, "malformed JSON");
   await refused("POST", "/recs", { history, kk: 5 }, 400, /unknown field `kk`/, "an unknown field is named");
@@ -290,7 +355,7 @@ try {
   }
   base = mainBase;
 
-  // 3. Load on /recs, 127.0.0.1 only: one connection (latency as one
+  // 4. Load on /recs, 127.0.0.1 only: one connection (latency as one
   // listener sees it), then 8 (throughput; latency then includes queueing
   // behind the other requests, since an isolate serves one at a time).
   const idleKb = treeRssKb(main.child.pid);

@@ -7,7 +7,9 @@
 //! Every reply to bad input is a 4xx whose JSON `error` says what was wrong
 //! (the field, the id, the limit). Nothing here panics on input.
 
+pub mod auth;
 pub mod metrics;
+pub mod stateful;
 
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
@@ -92,6 +94,11 @@ pub enum Route {
     SimilarUsers(String),
     /// Why an item suits a known user (`GET /explain/{user}/{item}`).
     Explain(String, String),
+    /// A like, dislike or skip into the token's listener's stored profile
+    /// (`POST /feedback`; [`stateful`]).
+    Feedback,
+    /// The token's listener's tastes (`GET /profile`).
+    Profile,
 }
 
 impl Route {
@@ -111,6 +118,8 @@ impl Route {
             Route::UserRecs(_) => "/rec/users/{id}",
             Route::SimilarUsers(_) => "/rec/users/{id}/similar",
             Route::Explain(..) => "/explain/{user}/{item}",
+            Route::Feedback => "/feedback",
+            Route::Profile => "/profile",
         }
     }
 
@@ -124,6 +133,7 @@ impl Route {
                 | Route::UserRecs(_)
                 | Route::SimilarUsers(_)
                 | Route::Explain(..)
+                | Route::Profile
         )
     }
 }
@@ -145,6 +155,8 @@ pub fn route(method: &str, path: &str) -> Result<Route, Reply> {
         "/recs/home" => ("POST", Route::Home),
         "/taste/summary" => ("POST", Route::TasteSummary),
         "/session" => ("POST", Route::Session),
+        "/feedback" => ("POST", Route::Feedback),
+        "/profile" => ("GET", Route::Profile),
         _ => match known_user_route(path).or_else(|| {
             path.strip_prefix("/recs/track/")
                 .and_then(segment)
@@ -379,6 +391,9 @@ impl Api {
     /// Serves every route but `/healthz`, `/metrics` and `/search` (which
     /// need the runtime: the encoder service, the counters).
     pub fn handle(&self, route: &Route, query: &str, body: &[u8]) -> Reply {
+        if route.is_stateful(body) {
+            return Api::no_listener_store(route);
+        }
         let result = match route {
             Route::Recs => parse_body(body).and_then(|b| self.recs(b)),
             Route::SimilarTrack(id) => self.similar(id, query),
@@ -390,10 +405,12 @@ impl Api {
             Route::UserRecs(id) => self.user_recs(id, query, None),
             Route::SimilarUsers(id) => self.similar_users(id, query),
             Route::Explain(user, item) => self.explain(user, item),
-            Route::Healthz | Route::Metrics | Route::Search => Err(Reply::error(
-                500,
-                format!("{} is served by the runtime adapter", route.label()),
-            )),
+            Route::Healthz | Route::Metrics | Route::Search | Route::Feedback | Route::Profile => {
+                Err(Reply::error(
+                    500,
+                    format!("{} is served by the runtime adapter", route.label()),
+                ))
+            }
         };
         result.unwrap_or_else(|r| r)
     }

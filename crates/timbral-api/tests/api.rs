@@ -398,3 +398,158 @@ fn known_users_get_their_top_k_similar_users_and_explanations() {
         assert!(error(&v).contains(needle), "{path}: {v}");
     }
 }
+
+/// The stateful routes over a store, as the Worker's Durable Object runs
+/// them: the listener comes from the token alone, their profile is read,
+/// served and written back.
+struct Store {
+    profiles: std::collections::HashMap<String, String>,
+}
+
+const SECRET: &[u8] = b"a test secret of at least 32 bytes!!";
+
+impl Store {
+    fn call(
+        &mut self,
+        api: &Api,
+        method: &str,
+        path: &str,
+        token: Option<&str>,
+        body: &str,
+    ) -> (u16, Value) {
+        use timbral_api::auth;
+        let r = route(method, path).unwrap();
+        assert!(r.is_stateful(body.as_bytes()), "{method} {path} {body}");
+        let header = token.map(|t| format!("Bearer {t}"));
+        let claims = match auth::verify(header.as_deref(), SECRET, 1_000) {
+            Ok(c) => c,
+            Err(reply) => return decode(reply),
+        };
+        let stored = self.profiles.get(&claims.sub).cloned();
+        let out = api.stateful(&r, body.as_bytes(), stored.as_deref());
+        if let Some(p) = out.profile {
+            self.profiles.insert(claims.sub, p);
+        }
+        decode(out.reply)
+    }
+}
+
+fn token(sub: &str, exp: u64) -> String {
+    timbral_api::auth::sign(
+        SECRET,
+        &timbral_api::auth::Claims {
+            sub: sub.into(),
+            exp,
+        },
+    )
+}
+
+#[test]
+fn a_listeners_feedback_profile_and_recs_live_in_their_stored_profile() {
+    let api = api();
+    let mut store = Store {
+        profiles: Default::default(),
+    };
+    let ana = token("ana", 2_000);
+    let (s, v) = store.call(&api, "GET", "/profile", Some(&ana), "");
+    assert_eq!(s, 200, "{v}");
+    assert_eq!(v["interactions"], 0);
+    assert!(store.profiles.is_empty(), "reading writes nothing");
+
+    for item in ["a0", "a1"] {
+        let (s, v) = store.call(
+            &api,
+            "POST",
+            "/feedback",
+            Some(&ana),
+            &format!(r#"{{"item":"{item}","kind":"like"}}"#),
+        );
+        assert_eq!((s, &v["ok"]), (200, &json!(true)), "{v}");
+    }
+    let (s, v) = store.call(&api, "GET", "/profile", Some(&ana), "");
+    assert_eq!(s, 200, "{v}");
+    assert_eq!(v["interactions"], 2, "{v}");
+    let liked: u64 = v["tastes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["liked"].as_u64().unwrap())
+        .sum();
+    assert_eq!(liked, 2, "{v}");
+
+    let (s, v) = store.call(&api, "POST", "/recs", Some(&ana), r#"{"k":3}"#);
+    assert_eq!(s, 200, "{v}");
+    let got = ids(&v["items"]);
+    assert!(
+        !got.is_empty() && !got.contains(&"a0") && !got.contains(&"a1"),
+        "{v}"
+    );
+    assert!(v["stage"].is_string(), "{v}");
+
+    // Another listener sees none of it, and no token names ana but hers.
+    let bob = token("bob", 2_000);
+    let (_, v) = store.call(&api, "GET", "/profile", Some(&bob), "");
+    assert_eq!(v["interactions"], 0, "{v}");
+    let (s, _) = store.call(&api, "GET", "/profile", None, "");
+    assert_eq!(s, 401);
+    let (s, _) = store.call(
+        &api,
+        "POST",
+        "/feedback",
+        Some(&token("ana", 999)),
+        r#"{"item":"a2","kind":"like"}"#,
+    );
+    assert_eq!(s, 401, "expired");
+    let (_, v) = store.call(&api, "GET", "/profile", Some(&ana), "");
+    assert_eq!(
+        v["interactions"], 2,
+        "the expired token changed nothing: {v}"
+    );
+}
+
+#[test]
+fn bad_stateful_requests_name_the_problem_and_change_nothing() {
+    let api = api();
+    let mut store = Store {
+        profiles: Default::default(),
+    };
+    let ana = token("ana", 2_000);
+    for (body, why) in [
+        (r#"{"item":"zz9","kind":"like"}"#, "zz9"),
+        (r#"{"item":"a0","kind":"love"}"#, "love"),
+        (r#"{"item":"a0"}"#, "kind"),
+        (r#"{"item":"a0","kind":"like","x":1}"#, "unknown field `x`"),
+    ] {
+        let (s, v) = store.call(&api, "POST", "/feedback", Some(&ana), body);
+        assert!(s == 400 || s == 404, "{body}: {s} {v}");
+        assert!(error(&v).contains(why), "{body}: {v}");
+    }
+    assert!(store.profiles.is_empty());
+    let (s, v) = store.call(&api, "POST", "/recs", Some(&ana), r#"{"k":0}"#);
+    assert_eq!(s, 400, "{v}");
+    let (s, v) = store.call(&api, "POST", "/recs", Some(&ana), r#"{"exclude":[]}"#);
+    assert_eq!(s, 400, "{v}");
+
+    // A corrupt stored profile is refused and left as it is.
+    store.profiles.insert("ana".into(), "AAAA".into());
+    let (s, v) = store.call(
+        &api,
+        "POST",
+        "/feedback",
+        Some(&ana),
+        r#"{"item":"a0","kind":"like"}"#,
+    );
+    assert_eq!(s, 500, "{v}");
+    assert!(error(&v).contains("stored profile"), "{v}");
+    assert_eq!(store.profiles["ana"], "AAAA");
+
+    // Without a store (the native server), the routes say what they need.
+    let r = route("POST", "/feedback").unwrap();
+    let (s, v) = decode(api.handle(&r, "", br#"{"item":"a0","kind":"like"}"#));
+    assert_eq!(s, 501, "{v}");
+    assert!(error(&v).contains("token"), "{v}");
+    // A /recs with a history is the stateless route, token or not.
+    assert!(!route("POST", "/recs")
+        .unwrap()
+        .is_stateful(br#"{"history":[]}"#));
+}
