@@ -96,6 +96,30 @@ async fn embed(env: &Env, api: &Api, query: &str) -> std::result::Result<Option<
     Ok(Some(e.embedding))
 }
 
+/// A known user's precomputed top-K from Workers KV (binding `RECS`, as
+/// `timbral precompute --kv-bulk` writes it and `wrangler kv bulk put`
+/// loads it; key prefix `RECS_PREFIX`, default `timbral:`). `None` where
+/// there is no such binding or key: the API then computes, which a client
+/// bundle (no users) answers with 404.
+async fn precomputed(env: &Env, id: &str) -> std::result::Result<Option<api::Precomputed>, Reply> {
+    let Ok(kv) = env.kv("RECS") else {
+        return Ok(None);
+    };
+    let prefix = env
+        .var("RECS_PREFIX")
+        .map(|v| v.to_string())
+        .unwrap_or_else(|_| "timbral:".to_string());
+    let key = format!("{prefix}user:{id}");
+    let value = kv
+        .get(&key)
+        .text()
+        .await
+        .map_err(|e| Reply::error(503, format!("Workers KV is not available: {e}")))?;
+    value
+        .map(|v| api::Precomputed::parse("kv", &key, &v))
+        .transpose()
+}
+
 /// The request body, refused unread when its declared length is too big.
 async fn body(req: &mut Request) -> std::result::Result<Vec<u8>, Reply> {
     if let Ok(Some(len)) = req.headers().get("content-length") {
@@ -144,6 +168,11 @@ async fn serve(route: &Route, req: &mut Request, env: &Env) -> Reply {
                 let query = search.query()?;
                 let embedding = embed(env, &api, query).await?;
                 Ok(api.search(&search, embedding.as_deref()))
+            }
+            Route::UserRecs(id) => {
+                let query = req.url().map(|u| u.query().unwrap_or("").to_string());
+                let pre = precomputed(env, id).await?;
+                api.user_recs(id, &query.unwrap_or_default(), pre)
             }
             _ => {
                 let query = req.url().map(|u| u.query().unwrap_or("").to_string());

@@ -300,6 +300,23 @@ try {
   const kv = execFileSync(path.join(here, "node_modules", ".bin", "wrangler"), ["kv", "key", "get", `profile:ana-${runId}`, "--binding", "PROFILES", "--local", "--persist-to", state, "-c", "wrangler.toml"], { cwd: here, env: { ...process.env, WRANGLER_SEND_METRICS: "false" } }).toString().trim();
   check(kv.length > 0 && Buffer.from(kv, "base64").length > 0, `Workers KV holds profile:ana-… (${kv.length} base64 characters)`);
 
+  // Known users' precomputed top-K from Workers KV: `timbral precompute
+  // --kv-bulk` on a full bundle, loaded by `wrangler kv bulk put`.
+  const full = path.join(state, "full.bundle");
+  const bulk = path.join(state, "recs.json");
+  timbralCli(["-q", "train", "--no-content", "--no-tune", "--cf", "als", "--out", full]);
+  timbralCli(["-q", "precompute", "--bundle", full, "--k", "20", "--kv-bulk", bulk]);
+  const entries = JSON.parse(fs.readFileSync(bulk, "utf8"));
+  execFileSync(path.join(here, "node_modules", ".bin", "wrangler"), ["kv", "bulk", "put", bulk, "--binding", "RECS", "--local", "--persist-to", state, "-c", "wrangler.toml"], { cwd: here, env: { ...process.env, WRANGLER_SEND_METRICS: "false" }, stdio: "ignore" });
+  const knownUser = entries[0].key.replace(/^timbral:user:/, "");
+  const wanted = JSON.parse(entries[0].value).slice(0, 5).map((x) => x.item);
+  const fromKv = await call("GET", `/rec/users/${encodeURIComponent(knownUser)}?k=5`);
+  check(
+    fromKv.status === 200 && fromKv.json.source === "kv" && ids(fromKv.json.items).join() === wanted.join(),
+    `GET /rec/users/${knownUser}?k=5 from Workers KV (${entries.length} users bulk-loaded): the precompute's first 5`,
+  );
+  await refused("GET", "/rec/users/nobody-here", undefined, 400, /nobody-here.*client bundle/, "a user with no precomputed list, on a client bundle: the error says why");
+
   // Bad input: 4xx with a JSON error that names the problem.
   await refused("POST", "/recs", '{"history": [', 400, /malformed JSON.*column/, "malformed JSON");
   await refused("POST", "/recs", { history, kk: 5 }, 400, /unknown field `kk`/, "an unknown field is named");

@@ -469,7 +469,8 @@ impl Api {
         precomputed: Option<Precomputed>,
     ) -> Result<Reply, Reply> {
         let k = k_or(query_k(query)?, 10)?;
-        let u = self.model.user_index(id).map_err(core_error)?;
+        // A precomputed list needs no factor of the user's: at the edge the
+        // bundle is a client one, with no users at all.
         let (source, version, items) = match precomputed {
             Some(p) => {
                 let items: Vec<Value> = p
@@ -485,9 +486,10 @@ impl Api {
                         json!({ "item": item, "name": name, "score": score })
                     })
                     .collect();
-                (p.source, Some(p.version), items)
+                (p.source, p.version, items)
             }
             None => {
+                let u = self.model.user_index(id).map_err(core_error)?;
                 let recs = self.model.recommend_known_user(u, k);
                 let items = recs
                     .iter()
@@ -544,9 +546,35 @@ impl Api {
 pub struct Precomputed {
     /// Where it came from, e.g. `redis`.
     pub source: &'static str,
-    pub version: u64,
+    /// The precompute run it belongs to, where the store keeps runs apart
+    /// (Redis does; Workers KV is overwritten key by key).
+    pub version: Option<u64>,
     /// (item id, score), best first.
     pub items: Vec<(String, f32)>,
+}
+
+impl Precomputed {
+    /// A list as `timbral precompute` writes each user's value
+    /// (`[{"item": id, "score": s}, …]`, best first), or an error naming
+    /// the key it came from.
+    pub fn parse(source: &'static str, key: &str, value: &str) -> Result<Precomputed, Reply> {
+        #[derive(Deserialize)]
+        struct Entry {
+            item: String,
+            score: f32,
+        }
+        let list: Vec<Entry> = serde_json::from_str(value).map_err(|e| {
+            Reply::error(
+                500,
+                format!("the precomputed list at `{key}` is not [{{item, score}}]: {e}"),
+            )
+        })?;
+        Ok(Precomputed {
+            source,
+            version: None,
+            items: list.into_iter().map(|e| (e.item, e.score)).collect(),
+        })
+    }
 }
 
 /// The `k` of a GET route's query string (`?k=20`); any other parameter

@@ -356,7 +356,7 @@ fn known_users_get_their_top_k_similar_users_and_explanations() {
             "k=1",
             Some(timbral_api::Precomputed {
                 source: "redis",
-                version: 7,
+                version: Some(7),
                 items: vec![("a5".into(), 0.9), ("a4".into(), 0.8)],
             }),
         )
@@ -370,6 +370,21 @@ fn known_users_get_their_top_k_similar_users_and_explanations() {
         v["items"],
         json!([{ "item": "a5", "name": "Artist 5", "score": 0.9f32 }])
     );
+
+    // From Workers KV: a list as precompute writes it, for a user the
+    // bundle need not know (the edge's bundle is a client one).
+    let kv =
+        timbral_api::Precomputed::parse("kv", "timbral:user:x", r#"[{"item":"a4","score":0.5}]"#)
+            .unwrap();
+    let (_, v) = decode(api.user_recs("not-in-the-bundle", "", Some(kv)).unwrap());
+    assert_eq!(
+        (v["source"].as_str(), v["version"].is_null()),
+        (Some("kv"), true)
+    );
+    assert_eq!(ids(&v["items"]), ["a4"]);
+    let bad = timbral_api::Precomputed::parse("kv", "timbral:user:x", "[1]").unwrap_err();
+    assert_eq!(bad.status, 500);
+    assert!(bad.body.contains("timbral:user:x"), "{}", bad.body);
 
     // u0 leans folk (1, 0): u1 (1, 0.2) is nearest, then the metal pair.
     let (status, v) = get(&api, "/rec/users/u0/similar?k=2");

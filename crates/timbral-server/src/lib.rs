@@ -273,7 +273,7 @@ fn dispatch(
                     store_note = Some("hit".to_string());
                     Some(Precomputed {
                         source: "redis",
-                        version,
+                        version: Some(version),
                         items: recs.into_iter().map(|r| (r.item, r.score)).collect(),
                     })
                 }
