@@ -35,6 +35,7 @@ pub mod sketch;
 pub mod spark;
 pub mod split;
 pub mod synth;
+pub mod synth_catalogue;
 pub mod tune;
 pub mod write;
 

@@ -329,6 +329,25 @@ pub(crate) enum Cmd {
         #[arg(long, default_value_t = 42)]
         seed: u64,
     },
+    /// A client bundle of a synthetic catalogue (CF factors, compact text
+    /// vectors, audio, labels, Zipf popularity; nothing trained), for
+    /// figures at sizes past the real data: `bench --bundle` on it.
+    SynthBundle {
+        /// Where to write the bundle (atomically).
+        #[arg(long)]
+        out: PathBuf,
+        #[arg(long, default_value_t = 1_000_000)]
+        items: usize,
+        #[arg(long, default_value_t = 64)]
+        factors: usize,
+        /// Dimensions of the shipped text vectors.
+        #[arg(long, default_value_t = timbral_train::compact::CLIENT_DIMS)]
+        dims: usize,
+        #[arg(long, default_value_t = 500)]
+        clusters: usize,
+        #[arg(long, default_value_t = 42)]
+        seed: u64,
+    },
     /// The mood/energy model: `mood train` fits it on the items whose audio
     /// features are measured; `train --mood-model` uses it.
     Mood {

@@ -494,13 +494,45 @@ fn run(cli: Cli) -> Result<()> {
                 let dir = model_dir.unwrap_or_else(timbral_train::cli_content::default_model_dir);
                 bench::embedding(&dir, &mut out)?;
                 if let Some(b) = bundle {
-                    let model = read_bundle(&b)?;
+                    let model = bench::load(&b, &mut out)?;
                     bench::fused(&model, &mut out)?;
+                    bench::similar(&model, &mut out)?;
                     bench::hnsw_vs_exact(&model, &mut out)?;
                 }
             }
             #[cfg(not(feature = "content"))]
             let _ = (bundle, model_dir);
+        }
+        Cmd::SynthBundle {
+            out: path,
+            items,
+            factors,
+            dims,
+            clusters,
+            seed,
+        } => {
+            if items == 0 || factors == 0 || dims == 0 || clusters == 0 {
+                bail!("--items, --factors, --dims and --clusters must be at least 1");
+            }
+            let started = std::time::Instant::now();
+            let model = timbral_train::synth_catalogue::client_model(
+                timbral_train::synth_catalogue::CatalogueConfig {
+                    items,
+                    factors,
+                    text_dims: dims,
+                    clusters,
+                    seed,
+                },
+            );
+            let bytes = model.to_bytes();
+            write::atomic(&path, &bytes)?;
+            writeln!(
+                out,
+                "wrote {} ({} bytes): a client bundle of {items} synthetic items, {factors} factors, {dims}-d text vectors, in {:.1} s",
+                path.display(),
+                bytes.len(),
+                started.elapsed().as_secs_f64()
+            )?;
         }
         Cmd::Synth {
             out: path,
