@@ -30,7 +30,8 @@ pub struct Claims {
 /// The shortest secret accepted, in bytes (HMAC-SHA256's block security
 /// wants at least the hash's 32).
 pub const MIN_SECRET: usize = 32;
-/// The longest listener id, in bytes (it names a KV key and an object).
+/// The longest listener id, in bytes (it names a KV key and an object;
+/// only visible ASCII is accepted).
 pub const MAX_SUB: usize = 200;
 
 fn mac(secret: &[u8]) -> Hmac<Sha256> {
@@ -88,8 +89,14 @@ pub fn verify(authorization: Option<&str>, secret: &[u8], now: u64) -> Result<Cl
         .ok()
         .and_then(|b| serde_json::from_slice(&b).ok())
         .ok_or_else(|| unauthorized("the token's claims are not {\"sub\", \"exp\"}"))?;
-    if claims.sub.is_empty() || claims.sub.len() > MAX_SUB {
-        return Err(unauthorized("the token's subject is empty or too long"));
+    // Visible ASCII: it becomes a KV key, an object's name and a header.
+    if claims.sub.is_empty()
+        || claims.sub.len() > MAX_SUB
+        || !claims.sub.bytes().all(|b| b.is_ascii_graphic())
+    {
+        return Err(unauthorized(
+            "the token's subject must be 1 to 200 visible ASCII characters",
+        ));
     }
     if claims.exp <= now {
         return Err(unauthorized("the token has expired"));
@@ -170,6 +177,16 @@ mod tests {
             .unwrap_err()
             .body
             .contains("claims"));
+    }
+
+    #[test]
+    fn a_subject_that_cannot_name_a_key_is_refused() {
+        for sub in ["", "ana bob", "ana\nx", "ané", &"x".repeat(MAX_SUB + 1)] {
+            let r = check(&format!("Bearer {}", token(sub, 2_000))).unwrap_err();
+            assert_eq!(r.status, 401, "{sub:?}");
+            assert!(r.body.contains("visible ASCII"), "{}", r.body);
+        }
+        assert!(check(&format!("Bearer {}", token("user:42@example.org", 2_000))).is_ok());
     }
 
     #[test]
