@@ -300,7 +300,14 @@ fn what_is_not_a_spark_als_model_is_refused_by_name() {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path();
     let out = dir.join("x.bundle");
-    let err = fails(&["import", "spark-als", "--model", s(dir), "--out", s(&out)]);
+    // `import spark-als --model MODEL [extra] --out x.bundle`, which must fail.
+    let import = |model: &Path, extra: &[&str]| {
+        let mut args = vec!["import", "spark-als", "--model", s(model)];
+        args.extend_from_slice(extra);
+        args.extend(["--out", s(&out)]);
+        fails(&args)
+    };
+    let err = import(dir, &[]);
     assert!(err.contains("not a Spark ALS model"), "{err}");
 
     // A model whose estimator says explicit ratings.
@@ -317,44 +324,19 @@ fn what_is_not_a_spark_als_model_is_refused_by_name() {
         &model.join("als/metadata"),
         r#"{"class":"org.apache.spark.ml.recommendation.ALS","paramMap":{"implicitPrefs":false,"rank":8},"defaultParamMap":{"regParam":0.1,"alpha":1.0}}"#,
     );
-    let err = fails(&[
-        "import",
-        "spark-als",
-        "--model",
-        s(&model),
-        "--out",
-        s(&out),
-    ]);
+    let err = import(&model, &[]);
     assert!(err.contains("explicit ratings"), "{err}");
 
     // Without an estimator: regParam and alpha must be given.
     std::fs::remove_dir_all(model.join("als")).unwrap();
-    let err = fails(&[
-        "import",
-        "spark-als",
-        "--model",
-        s(&model),
-        "--out",
-        s(&out),
-    ]);
+    let err = import(&model, &[]);
     assert!(
         err.contains("no regParam") && err.contains("--reg-param"),
         "{err}"
     );
 
     // Given, the factors are read next: none there is the error.
-    let err = fails(&[
-        "import",
-        "spark-als",
-        "--model",
-        s(&model),
-        "--reg-param",
-        "0.1",
-        "--alpha",
-        "1",
-        "--out",
-        s(&out),
-    ]);
+    let err = import(&model, &["--reg-param", "0.1", "--alpha", "1"]);
     assert!(err.contains("userFactors"), "{err}");
     assert!(!out.exists(), "nothing is written on an error");
 }
