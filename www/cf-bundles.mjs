@@ -19,13 +19,22 @@ export const CF_KINDS = [
   { kind: "als+ease", flags: ["--cf", "als+ease"] },
 ];
 
-/** Trains the bundles into `dir`: `[{ kind, file, path }]`. */
+/**
+ * Trains the bundles into `dir`: `[{ kind, label, file, path }]`. The last
+ * is a synthetic catalogue with content and a shortlist index
+ * (`synth-bundle --shortlist always`; a trained one gets it from 200,000
+ * items), so that fusion through the index is held to the same agreement.
+ */
 export function cfBundles(dir) {
   fs.mkdirSync(dir, { recursive: true });
-  return CF_KINDS.map(({ kind, flags }) => {
+  const trained = CF_KINDS.map(({ kind, flags }) => {
     const file = `cf-${kind.replace("+", "-")}.bundle`;
     const out = path.join(dir, file);
     timbralCli(["-q", "train", "--client", "--no-content", "--no-tune", ...flags, "--out", out]);
-    return { kind, file, path: out };
+    return { kind, label: kind, file, path: out };
   });
+  const file = "shortlist-als.bundle";
+  const out = path.join(dir, file);
+  timbralCli(["-q", "synth-bundle", "--items", "6000", "--clusters", "40", "--shortlist", "always", "--out", out]);
+  return [...trained, { kind: "als", label: "als, fused through a shortlist", file, path: out }];
 }

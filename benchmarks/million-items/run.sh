@@ -3,8 +3,10 @@
 # items (`timbral synth-bundle`: CF factors, compact text vectors, audio,
 # labels, Zipf popularity; nothing trained), then
 #   natively (`timbral bench --content-only --bundle`): bytes, load time and
-#     memory, fused top-50 with and without the content sketch, similar
-#     items, and instant-distance HNSW against the exact int8 scan;
+#     memory, fused top-50 through the shortlist (1M: `--shortlist auto`
+#     builds one from 200k items) with its recall against the exact list,
+#     exact with and without the content sketch, similar items, and
+#     instant-distance HNSW against the exact int8 scan;
 #   in headless Chromium (www/tests/bench-large.mjs, the wasm package):
 #     load time, wasm memory, fused top-50 and similar items.
 # Needs .ci/setup and `npm run build` in www/. Takes about 20 minutes on two

@@ -367,7 +367,7 @@ try {
     check(hz.cf === b.kind, `a Worker on ${b.file}: /healthz reports CF model ${hz.cf}`);
     const top = ids((await call("POST", "/coldstart", { k: 40 })).json.items);
     const h = top.filter((_, i) => i % 8 === 1).slice(0, 5).map((item, i) => ({ item, plays: 10 * (i + 1) }));
-    for (const hh of [h, h.slice(0, 2)]) await conform(`CF ${b.kind}`, b.path, hh);
+    for (const hh of [h, h.slice(0, 2)]) await conform(`CF ${b.label}`, b.path, hh);
     process.kill(-w.child.pid, "SIGTERM");
   }
   base = mainBase;

@@ -29,7 +29,7 @@ check(node.info().users === 0 && node.info().formatVersion >= 3, `the package se
 const root = path.dirname(path.dirname(dist));
 const bundles = [
   { kind: `the app's bundle (${node.info().cf})`, path: bundlePath, url: "/data/timbral.bundle" },
-  ...cfBundles(path.join(root, "target", "conformance")).map((b) => ({ ...b, kind: `CF ${b.kind}`, cf: b.kind })),
+  ...cfBundles(path.join(root, "target", "conformance")).map((b) => ({ ...b, kind: `CF ${b.label}`, cf: b.kind })),
 ];
 
 const env = await start();

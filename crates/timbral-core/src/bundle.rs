@@ -80,6 +80,9 @@ pub mod kind {
     /// Optional: how the trainer chose the CF model, with its validation
     /// table (provenance; nothing scores by it).
     pub const CF_CHOICE: u32 = 16;
+    /// Optional: clusters of the items' fused vectors, so that fusion on a
+    /// large catalogue scores a shortlist (`shortlist.rs`).
+    pub const SHORTLIST: u32 = 17;
 }
 
 /// How a section's bytes are stored (format 4).
@@ -125,6 +128,7 @@ pub fn kind_name(k: u32) -> &'static str {
         kind::GENRE_CLUSTERS => "genre_clusters",
         kind::ITEM_ITEM => "item_item",
         kind::CF_CHOICE => "cf_choice",
+        kind::SHORTLIST => "shortlist",
         _ => "unknown",
     }
 }

@@ -88,6 +88,7 @@ pub fn two_styles() -> Vec<u8> {
         genre_clusters: None,
         item_item: None,
         cf_choice: None,
+        shortlist: None,
     };
     Model::from_parts(parts)
         .expect("the fixture is a valid model")
@@ -205,6 +206,7 @@ pub fn many_styles() -> Model {
         genre_clusters: Some(genre_clusters),
         item_item: None,
         cf_choice: None,
+        shortlist: None,
     };
     Model::from_parts(parts).expect("the fixture is a valid model")
 }

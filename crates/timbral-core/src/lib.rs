@@ -22,6 +22,7 @@ pub mod model;
 pub mod popularity;
 pub mod quant;
 pub mod search;
+pub mod shortlist;
 pub mod sketch;
 pub mod taste;
 pub mod topk;

@@ -26,6 +26,8 @@ pub mod cf_choice;
 mod factors;
 mod fused;
 pub mod item_item;
+#[cfg(test)]
+mod shortlist_tests;
 
 pub use cf_choice::{CfCandidate, CfChoice};
 pub use item_item::ItemItem;
@@ -137,6 +139,9 @@ pub struct ModelParts {
     pub item_item: Option<ItemItem>,
     /// Optional: how the trainer chose the CF model (`cf_choice.rs`).
     pub cf_choice: Option<CfChoice>,
+    /// Optional: the shortlist index fusion probes on a large catalogue
+    /// (`shortlist.rs`; without it, fusion scans every item).
+    pub shortlist: Option<crate::shortlist::Shortlist>,
 }
 
 /// One fused recommendation and the parts of its score.
@@ -331,6 +336,11 @@ impl Model {
         if let Some(c) = &p.cf_choice {
             c.validate().map_err(|e| invalid(kind::CF_CHOICE, e))?;
         }
+        if let Some(s) = &p.shortlist {
+            let d = p.content.as_ref().map_or(0, Content::dim);
+            s.validate(n_items, f, d)
+                .map_err(|e| invalid(kind::SHORTLIST, e))?;
+        }
         let mut item_index = index_of(&p.item_ids, kind::ITEMS)?;
         for (alias, i) in &p.item_aliases {
             if *i as usize >= n_items {
@@ -431,6 +441,7 @@ impl Model {
             genre_clusters: optional(&sections, kind::GENRE_CLUSTERS)?,
             item_item: optional(&sections, kind::ITEM_ITEM)?,
             cf_choice: optional(&sections, kind::CF_CHOICE)?,
+            shortlist: optional(&sections, kind::SHORTLIST)?,
         })
     }
 
@@ -482,6 +493,9 @@ impl Model {
         }
         if let Some(c) = &p.cf_choice {
             sections.push(bundle::section(kind::CF_CHOICE, c));
+        }
+        if let Some(s) = &p.shortlist {
+            sections.push(bundle::section(kind::SHORTLIST, s));
         }
         bundle::encode(&sections)
     }
@@ -636,6 +650,7 @@ pub(crate) mod tests {
             genre_clusters: None,
             item_item: None,
             cf_choice: None,
+            shortlist: None,
         }
     }
 
@@ -901,7 +916,7 @@ pub(crate) mod tests {
 
     /// A 300-item model with random factors, clustered content, some items
     /// nobody played, and (optionally) a rank-6 sketch on random axes.
-    fn random_hybrid(sketch: bool) -> Model {
+    pub(super) fn random_hybrid(sketch: bool) -> Model {
         use rand::{Rng, SeedableRng};
         let n = 300;
         let f = 4;
@@ -942,6 +957,7 @@ pub(crate) mod tests {
             genre_clusters: None,
             item_item: None,
             cf_choice: None,
+            shortlist: None,
         })
         .unwrap()
     }

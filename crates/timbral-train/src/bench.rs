@@ -339,15 +339,34 @@ pub fn fused(model: &timbral_core::Model, out: &mut dyn Write) -> anyhow::Result
                 .collect()
         })
         .collect();
-    // With the bundle's content sketch (if any) and with a full scan of the
-    // content vectors: the same lists, different costs.
-    let scan = model.parts().content_sketch.as_ref().map(|_| {
+    // As the bundle is; without its shortlist (the exact lists); and
+    // without the content sketch either (the same lists, a full scan).
+    let without = |shortlist: bool, sketch: bool| {
         let mut parts = model.parts().clone();
-        parts.content_sketch = None;
-        timbral_core::Model::from_parts(parts).expect("the same model without its sketch")
-    });
+        if shortlist {
+            parts.shortlist = None;
+        }
+        if sketch {
+            parts.content_sketch = None;
+        }
+        timbral_core::Model::from_parts(parts).expect("the same model without an index")
+    };
+    let exact = model
+        .parts()
+        .shortlist
+        .as_ref()
+        .map(|_| without(true, false));
+    let scan = model
+        .parts()
+        .content_sketch
+        .as_ref()
+        .map(|_| without(true, true));
+    if let Some(e) = &exact {
+        shortlist_recall(model, e, &histories, out)?;
+    }
     let runs = [(model, "")]
         .into_iter()
+        .chain(exact.as_ref().map(|m| (m, ", exact")))
         .chain(scan.as_ref().map(|m| (m, ", full content scan")));
     for (m, how) in runs {
         for h in histories.iter().cycle().take(200) {
@@ -366,9 +385,14 @@ pub fn fused(model: &timbral_core::Model, out: &mut dyn Write) -> anyhow::Result
             })
             .collect();
         times.sort_by(f64::total_cmp);
-        let sketch = match &m.parts().content_sketch {
-            Some(s) => format!(", content sketch of rank {}", s.rank()),
-            None => how.to_string(),
+        let sketch = match (&m.parts().shortlist, &m.parts().content_sketch) {
+            (Some(s), _) => format!(
+                ", shortlist of {} clusters scoring {} items",
+                s.clusters(),
+                s.probe
+            ),
+            (None, Some(s)) => format!("{how}, content sketch of rank {}", s.rank()),
+            (None, None) => how.to_string(),
         };
         writeln!(
             out,
@@ -379,6 +403,58 @@ pub fn fused(model: &timbral_core::Model, out: &mut dyn Write) -> anyhow::Result
             times.len()
         )?;
     }
+    Ok(())
+}
+
+/// Recall of the shortlisted lists against the exact ones (`exact`: the
+/// same model without its shortlist): fused top 10 and top 50 on the
+/// benchmark's histories, and similar items' top 10.
+fn shortlist_recall(
+    model: &timbral_core::Model,
+    exact: &timbral_core::Model,
+    histories: &[Vec<(u32, f32)>],
+    out: &mut dyn Write,
+) -> anyhow::Result<()> {
+    let overlap = |a: &[u32], b: &[u32]| {
+        a.iter().filter(|i| b.contains(i)).count() as f64 / b.len().max(1) as f64
+    };
+    let ids = |r: Vec<timbral_core::Explained>| r.iter().map(|e| e.rec.index).collect::<Vec<_>>();
+    // Beside the benchmark's popular histories, 200 spread over the
+    // catalogue: an item and its four nearest in content, a taste.
+    let n = model.n_items();
+    let mut all = histories.to_vec();
+    for q in 0..200 {
+        let seed = (q * n / 200) as u32;
+        let mut h = vec![(seed, 3.0)];
+        h.extend(exact.similar(seed, 4)?.iter().map(|s| (s.index, 1.0)));
+        all.push(h);
+    }
+    let (mut at10, mut at50) = (0.0, 0.0);
+    for h in &all {
+        let a = ids(model.recommend_explained(h, &[], 50, None)?);
+        let b = ids(exact.recommend_explained(h, &[], 50, None)?);
+        at10 += overlap(&a[..10.min(a.len())], &b[..10.min(b.len())]);
+        at50 += overlap(&a, &b);
+    }
+    let queries: Vec<u32> = (0..200)
+        .map(|q| (q * n / 200 + 1) as u32 % n as u32)
+        .collect();
+    let similar = |m: &timbral_core::Model, i: u32| -> anyhow::Result<Vec<u32>> {
+        Ok(m.similar(i, 10)?.iter().map(|s| s.index).collect())
+    };
+    let mut sim = 0.0;
+    for &i in &queries {
+        sim += overlap(&similar(model, i)?, &similar(exact, i)?);
+    }
+    writeln!(
+        out,
+        "shortlist recall against the exact scan: fused top 10 {:.3}, top 50 {:.3} ({} histories); similar items top 10 {:.3} ({} items)",
+        at10 / all.len() as f64,
+        at50 / all.len() as f64,
+        all.len(),
+        sim / queries.len() as f64,
+        queries.len()
+    )?;
     Ok(())
 }
 

@@ -718,6 +718,7 @@ mod tests {
             genre_clusters: None,
             item_item: None,
             cf_choice: None,
+            shortlist: None,
         };
         let content = Content {
             text: QMatrix::quantize(&text, n, 3),

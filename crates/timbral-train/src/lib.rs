@@ -29,6 +29,7 @@ pub mod ridge;
 pub mod rp3beta;
 #[cfg(feature = "content")]
 pub mod search_eval;
+pub mod shortlist;
 pub mod simulate;
 pub mod sketch;
 #[cfg(feature = "parquet")]
@@ -82,6 +83,7 @@ pub fn build_model(
         genre_clusters: None,
         item_item: None,
         cf_choice: None,
+        shortlist: None,
     })
     .expect("a freshly trained model is consistent")
 }

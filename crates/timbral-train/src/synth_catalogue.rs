@@ -162,6 +162,7 @@ pub fn client_model(cfg: CatalogueConfig) -> Model {
         genre_clusters: None,
         item_item: None,
         cf_choice: None,
+        shortlist: None,
     })
     .expect("a synthetic catalogue is a consistent model")
 }

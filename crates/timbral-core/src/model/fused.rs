@@ -129,6 +129,9 @@ impl Model {
         k: usize,
         w: FusionWeights,
     ) -> Vec<Recommendation> {
+        if let Some(r) = self.recommend_fused_shortlisted(x, history, exclude, k, w) {
+            return r;
+        }
         if let Some(r) = self.recommend_fused_sketched(x, history, exclude, k, w) {
             return r;
         }
@@ -219,6 +222,94 @@ impl Model {
         )
     }
 
+    /// [`Self::recommend_fused`] through the shortlist index
+    /// (`shortlist.rs`): the items of the clusters whose mean fused score
+    /// is best, scored exactly, with both parts standardised over every
+    /// kept item from the stored moments. Approximate; `None` where the
+    /// bundle has no shortlist, no content sketch, or blends an item-item
+    /// model (whose scores are not linear in one vector per item).
+    fn recommend_fused_shortlisted(
+        &self,
+        x: &[f32],
+        history: &[(u32, f32)],
+        exclude: &[u32],
+        k: usize,
+        w: FusionWeights,
+    ) -> Option<Vec<Recommendation>> {
+        let sl = self.parts.shortlist.as_ref()?;
+        if self.item_item().is_some_and(|ii| ii.blend < 1.0) {
+            return None;
+        }
+        let (c, sk) = (self.content()?, self.parts.content_sketch.as_ref()?);
+        let taste = self.taste(history)?;
+        let sq = sk.query(c, &taste)?;
+        let (keep, excluded) = self.keep_mask(exclude);
+        let cs = self.content_standardizer(c, sk, &sq, &excluded);
+        let y = &self.parts.item_factors;
+        let signal = crate::linalg::dot(x, x) > NO_SIGNAL;
+        let (xq, xs) = crate::linalg::quantize_i16(x);
+        // CF's mean and variance over the kept items: the stored sums, less
+        // the excluded items' own scores.
+        let cfs = if signal {
+            let (mut sum, mut sum_sq) = sl.factor_sums(x);
+            for &j in &excluded {
+                let v = f64::from(y.dot_row_i16(j, &xq, xs));
+                sum -= v;
+                sum_sq -= v * v;
+            }
+            Standardizer::from_sums(keep.iter().filter(|&&k| k).count() as f64, sum, sum_sq)
+        } else {
+            Standardizer::from_sums(0.0, 0.0, 0.0)
+        };
+        let a = w.alpha * cfs.inv_std as f32;
+        let b = w.beta * cs.inv_std as f32;
+        let query: Vec<f32> = x
+            .iter()
+            .map(|v| a * v)
+            .chain(sq.unit.iter().map(|v| b * v))
+            .chain([w.gamma])
+            .collect();
+        let cq = c.cosine_query(&taste, false);
+        let (pop, cold) = (&self.pop_term, &self.cold);
+        let parts = |i: usize| {
+            let cf = if signal {
+                cfs.apply(y.dot_row_i16(i, &xq, xs))
+            } else {
+                0.0
+            };
+            (cf, cs.apply(c.cosine_at(&cq, &self.content_norms, i)))
+        };
+        let budget = (sl.probe as usize).max(4 * k);
+        let scored = sl
+            .probe(&query, budget)
+            .into_iter()
+            .filter(|&i| keep[i as usize])
+            .map(|i| {
+                let (cf, content) = parts(i as usize);
+                Scored {
+                    index: i,
+                    score: w.score(cf, content, pop[i as usize], cold[i as usize]),
+                }
+            })
+            .collect();
+        Some(
+            top_k(scored, k)
+                .into_iter()
+                .map(|s| {
+                    let i = s.index as usize;
+                    let (cf, content) = parts(i);
+                    Recommendation {
+                        index: s.index,
+                        score: s.score,
+                        cf: w.cf_part(cf, cold[i]),
+                        content,
+                        popularity: pop[i],
+                    }
+                })
+                .collect(),
+        )
+    }
+
     /// Fused top-k for a known user.
     pub fn recommend_fused_user(&self, u: u32, k: usize, w: FusionWeights) -> Vec<Recommendation> {
         let (items, plays) = self.user_history(u);
@@ -300,13 +391,22 @@ impl Model {
         let (keep, _) = self.keep_mask(exclude);
         let kept =
             (0..self.n_items() as u32).filter(|&i| keep[i as usize] && !self.cold[i as usize]);
-        let candidates: Vec<u32> = match self
+        let sketched = self
             .parts
             .content_sketch
             .as_ref()
-            .and_then(|sk| Some((sk, sk.query(c, q)?)))
-        {
-            Some((sk, sq)) => {
+            .and_then(|sk| Some((sk, sk.query(c, q)?)));
+        let candidates: Vec<u32> = match (sketched, self.parts.shortlist.as_ref()) {
+            (Some((_, sq)), Some(sl)) => {
+                let budget = (sl.probe as usize).max(NEIGHBOUR_SHORTLIST * m);
+                let query = content_only(sl, &sq.unit);
+                let probed = sl.probe(&query, budget);
+                probed
+                    .into_iter()
+                    .filter(|&i| keep[i as usize] && !self.cold[i as usize])
+                    .collect()
+            }
+            (Some((sk, sq)), None) => {
                 let estimated = kept
                     .map(|i| Scored {
                         index: i,
@@ -318,7 +418,7 @@ impl Model {
                     .map(|s| s.index)
                     .collect()
             }
-            None => kept.collect(),
+            (None, _) => kept.collect(),
         };
         let cq = c.cosine_query(q, false);
         let scored = candidates
@@ -364,7 +464,23 @@ impl Model {
                 "item index {i} is out of range"
             )));
         }
-        let sims = c.cosines(&c.item_query(i as usize), &self.content_norms, false);
+        let q = c.item_query(i as usize);
+        // On a large catalogue: the clusters nearest the item in content.
+        if let Some(sl) = &self.parts.shortlist {
+            let unit = c.unit_row(i as usize, &self.content_norms);
+            let probed = sl.probe(&content_only(sl, &unit), 4 * (sl.probe as usize).max(k));
+            let cq = c.cosine_query(&q, false);
+            let cands = probed
+                .into_iter()
+                .filter(|&j| j != i)
+                .map(|j| Scored {
+                    index: j,
+                    score: c.cosine_at(&cq, &self.content_norms, j as usize),
+                })
+                .collect();
+            return Ok(top_k(cands, k));
+        }
+        let sims = c.cosines(&q, &self.content_norms, false);
         let cands = sims
             .iter()
             .enumerate()
@@ -376,4 +492,12 @@ impl Model {
             .collect();
         Ok(top_k(cands, k))
     }
+}
+
+/// A shortlist query that weighs content alone: `[0 ‖ q̂ ‖ 0]`.
+fn content_only(sl: &crate::shortlist::Shortlist, unit: &[f32]) -> Vec<f32> {
+    let mut q = vec![0.0; sl.factor_dims as usize];
+    q.extend_from_slice(unit);
+    q.push(0.0);
+    q
 }

@@ -347,6 +347,9 @@ pub(crate) enum Cmd {
         clusters: usize,
         #[arg(long, default_value_t = 42)]
         seed: u64,
+        /// Index the catalogue for fused ranking: `auto` from 200,000 items.
+        #[arg(long, value_enum, default_value_t)]
+        shortlist: timbral_train::shortlist::When,
     },
     /// The mood/energy model: `mood train` fits it on the items whose audio
     /// features are measured; `train --mood-model` uses it.
@@ -510,6 +513,11 @@ pub(crate) struct ContentArgs {
     /// meditation. `--exclude-genres ''` excludes none.
     #[arg(long, value_delimiter = ',', value_name = "GENRE,…")]
     pub(crate) exclude_genres: Option<Vec<String>>,
+    /// Index the catalogue for fused ranking (k-means clusters of the
+    /// items' fused vectors; fusion then scores the best clusters' items,
+    /// not every item): `auto` from 200,000 items.
+    #[arg(long, value_enum, default_value_t)]
+    pub(crate) shortlist: timbral_train::shortlist::When,
 }
 
 impl ContentArgs {

@@ -510,6 +510,7 @@ fn run(cli: Cli) -> Result<()> {
             dims,
             clusters,
             seed,
+            shortlist,
         } => {
             if items == 0 || factors == 0 || dims == 0 || clusters == 0 {
                 bail!("--items, --factors, --dims and --clusters must be at least 1");
@@ -524,13 +525,18 @@ fn run(cli: Cli) -> Result<()> {
                     seed,
                 },
             );
+            let model = timbral_train::shortlist::attach(model, shortlist, seed);
             let bytes = model.to_bytes();
             write::atomic(&path, &bytes)?;
             writeln!(
                 out,
-                "wrote {} ({} bytes): a client bundle of {items} synthetic items, {factors} factors, {dims}-d text vectors, in {:.1} s",
+                "wrote {} ({} bytes): a client bundle of {items} synthetic items, {factors} factors, {dims}-d text vectors{}, in {:.1} s",
                 path.display(),
                 bytes.len(),
+                match &model.parts().shortlist {
+                    Some(s) => format!(", a shortlist of {} clusters", s.clusters()),
+                    None => String::new(),
+                },
                 started.elapsed().as_secs_f64()
             )?;
         }

@@ -195,6 +195,16 @@ impl Finish<'_> {
             };
             model = timbral_train::hybrid::with_content(model, &c, Some(fusion));
             model = with_item_info(model, built.facts, built.credits, built.clusters);
+            model = timbral_train::shortlist::attach(model, self.content.shortlist, params.seed);
+            if let Some(s) = &model.parts().shortlist {
+                writeln!(
+                    out,
+                    "shortlist: {} clusters; fusion scores {} of {} items a query",
+                    s.clusters(),
+                    s.probe,
+                    model.n_items()
+                )?;
+            }
         }
         // How the CF model was chosen, with its validation table.
         if let Some(c) = choice {
