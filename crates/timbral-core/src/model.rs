@@ -18,7 +18,7 @@ use crate::error::Error;
 use crate::linalg::ln_1p;
 use crate::popularity::Popularity;
 use crate::quant::QMatrix;
-use crate::sketch::{ContentSketch, SketchQuery};
+use crate::sketch::ContentSketch;
 use crate::topk::{top_k, Scored};
 
 mod cf;

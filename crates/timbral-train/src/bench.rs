@@ -386,11 +386,7 @@ pub fn fused(model: &timbral_core::Model, out: &mut dyn Write) -> anyhow::Result
             .collect();
         times.sort_by(f64::total_cmp);
         let sketch = match (&m.parts().shortlist, &m.parts().content_sketch) {
-            (Some(s), _) => format!(
-                ", shortlist of {} clusters scoring {} items",
-                s.clusters(),
-                s.probe
-            ),
+            (Some(s), _) => format!(", shortlist of {} scoring {} items", s.describe(), s.probe),
             (None, Some(s)) => format!("{how}, content sketch of rank {}", s.rank()),
             (None, None) => how.to_string(),
         };

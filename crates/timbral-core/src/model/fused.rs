@@ -60,20 +60,22 @@ impl Model {
         (keep, excluded)
     }
 
-    /// How fusion standardises the content cosine when the bundle has a
-    /// sketch: mean and variance over the kept items, from the sketch's
-    /// sums minus the excluded items' own cosines, so no scan is needed.
+    /// How fusion standardises the content cosine when the bundle stores
+    /// the unit content vectors' moments (in its sketch or its shortlist):
+    /// mean and variance over the kept items, from the sums over every item
+    /// (`sums`, for the unit query `unit`) minus the excluded items' own
+    /// cosines, so no scan is needed.
     fn content_standardizer(
         &self,
         c: &Content,
-        sk: &ContentSketch,
-        q: &SketchQuery,
+        unit: &[f32],
+        sums: (f64, f64),
         excluded: &[usize],
     ) -> Standardizer {
-        let (mut sum, mut sum_sq) = sk.cosine_sums(q);
+        let (mut sum, mut sum_sq) = sums;
         for &j in excluded {
             let cj = f64::from(crate::linalg::dot(
-                &q.unit,
+                unit,
                 &c.unit_row(j, &self.content_norms),
             ));
             sum -= cj;
@@ -98,7 +100,7 @@ impl Model {
         let sketched = match (self.content(), self.parts.content_sketch.as_ref(), &taste) {
             (Some(c), Some(sk), Some(q)) => sk
                 .query(c, q)
-                .map(|sq| self.content_standardizer(c, sk, &sq, &excluded)),
+                .map(|sq| self.content_standardizer(c, &sq.unit, sk.cosine_sums(&sq), &excluded)),
             _ => None,
         };
         match sketched {
@@ -178,7 +180,7 @@ impl Model {
         let n = self.n_items();
         let (keep, excluded) = self.keep_mask(exclude);
         let cf = self.cf_standardized(x, history, &keep);
-        let cs = self.content_standardizer(c, sk, &sq, &excluded);
+        let cs = self.content_standardizer(c, &sq.unit, sk.cosine_sums(&sq), &excluded);
         let (pop, cold) = (&self.pop_term, &self.cold);
         // The content part of the fused score is `bz·(cos − mean)`; f32
         // here, as the relative slack below covers the rounding.
@@ -223,11 +225,12 @@ impl Model {
     }
 
     /// [`Self::recommend_fused`] through the shortlist index
-    /// (`shortlist.rs`): the items of the clusters whose mean fused score
-    /// is best, scored exactly, with both parts standardised over every
-    /// kept item from the stored moments. Approximate; `None` where the
-    /// bundle has no shortlist, no content sketch, or blends an item-item
-    /// model (whose scores are not linear in one vector per item).
+    /// (`shortlist.rs`): the items whose fused score, estimated from their
+    /// cluster's direction, their factor's norm and their popularity, is
+    /// best, scored exactly, with both parts standardised over every kept
+    /// item from the stored moments. Approximate; `None` where the bundle
+    /// has no shortlist or blends an item-item model (whose scores are not
+    /// linear in one vector per item).
     fn recommend_fused_shortlisted(
         &self,
         x: &[f32],
@@ -240,11 +243,12 @@ impl Model {
         if self.item_item().is_some_and(|ii| ii.blend < 1.0) {
             return None;
         }
-        let (c, sk) = (self.content()?, self.parts.content_sketch.as_ref()?);
+        let c = self.content()?;
         let taste = self.taste(history)?;
-        let sq = sk.query(c, &taste)?;
+        let unit = c.unit_query(&taste)?;
         let (keep, excluded) = self.keep_mask(exclude);
-        let cs = self.content_standardizer(c, sk, &sq, &excluded);
+        let cs = self.content_standardizer(c, &unit, sl.content_sums(&unit), &excluded);
+        let n_kept = (self.n_items() - excluded.len()) as f64;
         let y = &self.parts.item_factors;
         let signal = crate::linalg::dot(x, x) > NO_SIGNAL;
         let (xq, xs) = crate::linalg::quantize_i16(x);
@@ -257,18 +261,23 @@ impl Model {
                 sum -= v;
                 sum_sq -= v * v;
             }
-            Standardizer::from_sums(keep.iter().filter(|&&k| k).count() as f64, sum, sum_sq)
+            Standardizer::from_sums(n_kept, sum, sum_sq)
         } else {
             Standardizer::from_sums(0.0, 0.0, 0.0)
         };
         let a = w.alpha * cfs.inv_std as f32;
         let b = w.beta * cs.inv_std as f32;
-        let query: Vec<f32> = x
-            .iter()
-            .map(|v| a * v)
-            .chain(sq.unit.iter().map(|v| b * v))
-            .chain([w.gamma])
-            .collect();
+        let ax: Vec<f32> = x.iter().map(|v| a * v).collect();
+        let bu: Vec<f32> = unit.iter().map(|v| b * v).collect();
+        let query = crate::shortlist::FusedQuery {
+            cf: &ax,
+            content: &bu,
+            gamma: w.gamma,
+            popularity: &self.pop_term,
+            cold: &self.cold,
+            cold_scale: w.cold,
+            keep: &keep,
+        };
         let cq = c.cosine_query(&taste, false);
         let (pop, cold) = (&self.pop_term, &self.cold);
         let parts = |i: usize| {
@@ -281,9 +290,8 @@ impl Model {
         };
         let budget = (sl.probe as usize).max(4 * k);
         let scored = sl
-            .probe(&query, budget)
+            .fused_candidates(&query, budget)
             .into_iter()
-            .filter(|&i| keep[i as usize])
             .map(|i| {
                 let (cf, content) = parts(i as usize);
                 Scored {
@@ -396,17 +404,22 @@ impl Model {
             .content_sketch
             .as_ref()
             .and_then(|sk| Some((sk, sk.query(c, q)?)));
-        let candidates: Vec<u32> = match (sketched, self.parts.shortlist.as_ref()) {
-            (Some((_, sq)), Some(sl)) => {
-                let budget = (sl.probe as usize).max(NEIGHBOUR_SHORTLIST * m);
-                let query = content_only(sl, &sq.unit);
-                let probed = sl.probe(&query, budget);
-                probed
+        let shortlisted = self
+            .parts
+            .shortlist
+            .as_ref()
+            .and_then(|sl| Some((sl, c.unit_query(q)?)));
+        let candidates: Vec<u32> = match (shortlisted, sketched) {
+            (Some((sl, unit)), _) => {
+                // A quarter of fusion's probe: the nearest few items sit in
+                // the nearest few clusters, and they only steer a fold-in.
+                let budget = (sl.probe as usize / 4).max(NEIGHBOUR_SHORTLIST * m);
+                sl.content_candidates(&unit, budget)
                     .into_iter()
                     .filter(|&i| keep[i as usize] && !self.cold[i as usize])
                     .collect()
             }
-            (Some((sk, sq)), None) => {
+            (None, Some((sk, sq))) => {
                 let estimated = kept
                     .map(|i| Scored {
                         index: i,
@@ -418,7 +431,7 @@ impl Model {
                     .map(|s| s.index)
                     .collect()
             }
-            (None, _) => kept.collect(),
+            (None, None) => kept.collect(),
         };
         let cq = c.cosine_query(q, false);
         let scored = candidates
@@ -468,7 +481,7 @@ impl Model {
         // On a large catalogue: the clusters nearest the item in content.
         if let Some(sl) = &self.parts.shortlist {
             let unit = c.unit_row(i as usize, &self.content_norms);
-            let probed = sl.probe(&content_only(sl, &unit), 4 * (sl.probe as usize).max(k));
+            let probed = sl.content_candidates(&unit, 4 * (sl.probe as usize).max(k));
             let cq = c.cosine_query(&q, false);
             let cands = probed
                 .into_iter()
@@ -492,12 +505,4 @@ impl Model {
             .collect();
         Ok(top_k(cands, k))
     }
-}
-
-/// A shortlist query that weighs content alone: `[0 ‖ q̂ ‖ 0]`.
-fn content_only(sl: &crate::shortlist::Shortlist, unit: &[f32]) -> Vec<f32> {
-    let mut q = vec![0.0; sl.factor_dims as usize];
-    q.extend_from_slice(unit);
-    q.push(0.0);
-    q
 }

@@ -534,7 +534,7 @@ fn run(cli: Cli) -> Result<()> {
                 path.display(),
                 bytes.len(),
                 match &model.parts().shortlist {
-                    Some(s) => format!(", a shortlist of {} clusters", s.clusters()),
+                    Some(s) => format!(", a shortlist of {}", s.describe()),
                     None => String::new(),
                 },
                 started.elapsed().as_secs_f64()

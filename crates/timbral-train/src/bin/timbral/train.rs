@@ -199,8 +199,8 @@ impl Finish<'_> {
             if let Some(s) = &model.parts().shortlist {
                 writeln!(
                     out,
-                    "shortlist: {} clusters; fusion scores {} of {} items a query",
-                    s.clusters(),
+                    "shortlist: {}; fusion scores {} of {} items a query",
+                    s.describe(),
                     s.probe,
                     model.n_items()
                 )?;
