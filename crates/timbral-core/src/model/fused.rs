@@ -197,31 +197,43 @@ impl Model {
         let candidates = crate::topk::reachable(bounds, k)?;
         let cq = c.cosine_query(&taste, false);
         let content_z = |i: usize| cs.apply(c.cosine_at(&cq, &self.content_norms, i));
-        let exact: Vec<Scored> = candidates
+        Some(self.rank_exactly(candidates, k, w, |i| (cf[i], content_z(i))))
+    }
+
+    /// The top k of `candidates` by their exact fused score, with its
+    /// parts; `parts(i)` gives item i's standardised CF and content scores.
+    fn rank_exactly(
+        &self,
+        candidates: Vec<u32>,
+        k: usize,
+        w: FusionWeights,
+        parts: impl Fn(usize) -> (f32, f32),
+    ) -> Vec<Recommendation> {
+        let (pop, cold) = (&self.pop_term, &self.cold);
+        let scored = candidates
             .into_iter()
             .map(|i| {
-                let i = i as usize;
+                let (cf, content) = parts(i as usize);
                 Scored {
-                    index: i as u32,
-                    score: w.score(cf[i], content_z(i), pop[i], cold[i]),
+                    index: i,
+                    score: w.score(cf, content, pop[i as usize], cold[i as usize]),
                 }
             })
             .collect();
-        Some(
-            top_k(exact, k)
-                .into_iter()
-                .map(|s| {
-                    let i = s.index as usize;
-                    Recommendation {
-                        index: s.index,
-                        score: s.score,
-                        cf: w.cf_part(cf[i], cold[i]),
-                        content: content_z(i),
-                        popularity: pop[i],
-                    }
-                })
-                .collect(),
-        )
+        top_k(scored, k)
+            .into_iter()
+            .map(|s| {
+                let i = s.index as usize;
+                let (cf, content) = parts(i);
+                Recommendation {
+                    index: s.index,
+                    score: s.score,
+                    cf: w.cf_part(cf, cold[i]),
+                    content,
+                    popularity: pop[i],
+                }
+            })
+            .collect()
     }
 
     /// [`Self::recommend_fused`] through the shortlist index
@@ -279,7 +291,6 @@ impl Model {
             keep: &keep,
         };
         let cq = c.cosine_query(&taste, false);
-        let (pop, cold) = (&self.pop_term, &self.cold);
         let parts = |i: usize| {
             let cf = if signal {
                 cfs.apply(y.dot_row_i16(i, &xq, xs))
@@ -289,33 +300,8 @@ impl Model {
             (cf, cs.apply(c.cosine_at(&cq, &self.content_norms, i)))
         };
         let budget = (sl.probe as usize).max(4 * k);
-        let scored = sl
-            .fused_candidates(&query, budget)
-            .into_iter()
-            .map(|i| {
-                let (cf, content) = parts(i as usize);
-                Scored {
-                    index: i,
-                    score: w.score(cf, content, pop[i as usize], cold[i as usize]),
-                }
-            })
-            .collect();
-        Some(
-            top_k(scored, k)
-                .into_iter()
-                .map(|s| {
-                    let i = s.index as usize;
-                    let (cf, content) = parts(i);
-                    Recommendation {
-                        index: s.index,
-                        score: s.score,
-                        cf: w.cf_part(cf, cold[i]),
-                        content,
-                        popularity: pop[i],
-                    }
-                })
-                .collect(),
-        )
+        let candidates = sl.fused_candidates(&query, budget);
+        Some(self.rank_exactly(candidates, k, w, parts))
     }
 
     /// Fused top-k for a known user.
