@@ -24,7 +24,7 @@
 //! mostly the few with long factors, spread over many directions, and a
 //! cluster's mean hides them (on HetRec, ranking whole clusters of
 //! `[v ‖ x̂_c ‖ p]` by their mean fused score found 0.77 of the exact top 10
-//! at a 4% probe; these estimates find 0.995). `timbral bench --bundle`
+//! at a 4% probe; these estimates find 0.994). `timbral bench --bundle`
 //! measures recall against the exact scan.
 //!
 //! Queries by content alone (similar items, a short history's neighbours)

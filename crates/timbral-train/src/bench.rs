@@ -294,6 +294,16 @@ pub fn load(path: &std::path::Path, out: &mut dyn Write) -> anyhow::Result<timbr
     Ok(model)
 }
 
+/// `model` with its shortlist scoring `probe` items a query.
+pub fn with_probe(model: timbral_core::Model, probe: u32) -> anyhow::Result<timbral_core::Model> {
+    let mut parts = model.into_parts();
+    let Some(s) = parts.shortlist.as_mut() else {
+        anyhow::bail!("--probe: the bundle has no shortlist (train it with --shortlist always)");
+    };
+    s.probe = probe;
+    Ok(timbral_core::Model::from_parts(parts)?)
+}
+
 /// Similar items (`Model::similar`: content cosine over every item, the
 /// shipped exact scan), top 10 for 200 items spread over the catalogue.
 pub fn similar(model: &timbral_core::Model, out: &mut dyn Write) -> anyhow::Result<()> {

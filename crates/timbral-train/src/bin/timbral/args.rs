@@ -296,6 +296,11 @@ pub(crate) enum Cmd {
         /// Also compare HNSW with the exact scan over this bundle's content vectors.
         #[arg(long)]
         bundle: Option<PathBuf>,
+        /// With --bundle: fusion through its shortlist scores this many
+        /// items instead of the stored probe (recall and time at another
+        /// budget).
+        #[arg(long, value_name = "ITEMS", requires = "bundle")]
+        probe: Option<u32>,
         /// Directory with model.onnx and tokenizer.json, for embedding latency (default: models/minilm).
         #[arg(long)]
         model_dir: Option<PathBuf>,

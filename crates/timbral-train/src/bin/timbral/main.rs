@@ -445,6 +445,7 @@ fn run(cli: Cli) -> Result<()> {
             synthetic_plays_per_user,
             synthetic_iterations,
             bundle,
+            probe,
             model_dir,
             content_only,
             ingest_rows,
@@ -494,14 +495,17 @@ fn run(cli: Cli) -> Result<()> {
                 let dir = model_dir.unwrap_or_else(timbral_train::cli_content::default_model_dir);
                 bench::embedding(&dir, &mut out)?;
                 if let Some(b) = bundle {
-                    let model = bench::load(&b, &mut out)?;
+                    let mut model = bench::load(&b, &mut out)?;
+                    if let Some(p) = probe {
+                        model = bench::with_probe(model, p)?;
+                    }
                     bench::fused(&model, &mut out)?;
                     bench::similar(&model, &mut out)?;
                     bench::hnsw_vs_exact(&model, &mut out)?;
                 }
             }
             #[cfg(not(feature = "content"))]
-            let _ = (bundle, model_dir);
+            let _ = (bundle, probe, model_dir);
         }
         Cmd::SynthBundle {
             out: path,
