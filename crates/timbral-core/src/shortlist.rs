@@ -368,12 +368,14 @@ fn sums(sum: &[f64], second: &[f64], x: &[f32]) -> (f64, f64) {
 }
 
 /// `Σ x` and the upper triangle of `Σ xxᵀ` of `dim`-long rows, in f64.
-pub fn moments<'a>(dim: usize, rows: impl Iterator<Item = &'a [f32]>) -> (Vec<f64>, Vec<f64>) {
+pub fn moments<R: AsRef<[f32]>>(dim: usize, rows: impl Iterator<Item = R>) -> (Vec<f64>, Vec<f64>) {
     let mut sum = vec![0f64; dim];
     let mut second = vec![0f64; dim * (dim + 1) / 2];
     let mut x = vec![0f64; dim];
     for r in rows {
-        x.iter_mut().zip(r).for_each(|(a, &b)| *a = f64::from(b));
+        x.iter_mut()
+            .zip(r.as_ref())
+            .for_each(|(a, &b)| *a = f64::from(b));
         let mut at = 0;
         for a in 0..dim {
             sum[a] += x[a];

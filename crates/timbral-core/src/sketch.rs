@@ -65,27 +65,8 @@ pub struct Moments {
 impl Moments {
     pub fn of(content: &Content, norms: &ContentNorms) -> Moments {
         let d = content.dim();
-        let mut sum = vec![0f64; d];
-        let mut second = vec![0f64; d * (d + 1) / 2];
-        for i in 0..content.len() {
-            let x: Vec<f64> = content
-                .unit_row(i, norms)
-                .into_iter()
-                .map(f64::from)
-                .collect();
-            let mut at = 0;
-            for a in 0..d {
-                sum[a] += x[a];
-                let xa = x[a];
-                let row = &mut second[at..at + d - a];
-                if xa != 0.0 {
-                    for (s, xb) in row.iter_mut().zip(&x[a..]) {
-                        *s += xa * xb;
-                    }
-                }
-                at += d - a;
-            }
-        }
+        let (sum, second) =
+            crate::shortlist::moments(d, (0..content.len()).map(|i| content.unit_row(i, norms)));
         Moments {
             dim: d,
             sum,
