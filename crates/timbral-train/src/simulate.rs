@@ -18,7 +18,7 @@ use rand_chacha::ChaCha8Rng;
 use rayon::prelude::*;
 use serde::Serialize;
 use timbral_core::taste::space::{audio01, Space};
-use timbral_core::taste::{Feedback, Profile, Stage};
+use timbral_core::taste::{Feedback, Profile, Shown, Stage};
 use timbral_core::topk::Scored;
 use timbral_core::Model;
 
@@ -303,13 +303,15 @@ fn run_listener(
         models: Vec::new(),
     };
     for round in 0..cfg.rounds {
-        let picks: Vec<(u32, Option<u32>, Stage)> = match strategy {
+        let picks: Vec<(u32, Shown, Stage)> = match strategy {
             Strategy::Staged => {
                 let (stage, p) = model
                     .recommend_staged(&mut profile, &[], cfg.k)
                     .expect("k is in range");
                 trace.stages.push(stage);
-                p.into_iter().map(|x| (x.index, x.taste, x.stage)).collect()
+                p.into_iter()
+                    .map(|x| (x.index, x.shown(), x.stage))
+                    .collect()
             }
             Strategy::Single => {
                 let history = profile.history(model);
@@ -323,7 +325,7 @@ fn run_listener(
                     .recommend_explained(&history, &shown, cfg.k, None)
                     .expect("k is in range")
                     .into_iter()
-                    .map(|r| (r.rec.index, None, stage))
+                    .map(|r| (r.rec.index, Shown::Unknown, stage))
                     .collect()
             }
             Strategy::Popular => {
@@ -331,7 +333,7 @@ fn run_listener(
                 model
                     .popular(&shown, cfg.k)
                     .into_iter()
-                    .map(|s: Scored| (s.index, None, Stage::ColdStart))
+                    .map(|s: Scored| (s.index, Shown::Unknown, Stage::ColdStart))
                     .collect()
             }
             Strategy::Random => {
@@ -343,9 +345,9 @@ fn run_listener(
                     let i = rng.random_range(0..model.n_items() as u32);
                     if pooled[i as usize]
                         && !shown.contains(&i)
-                        && !out.iter().any(|x: &(u32, Option<u32>, Stage)| x.0 == i)
+                        && !out.iter().any(|x: &(u32, Shown, Stage)| x.0 == i)
                     {
-                        out.push((i, None, Stage::ColdStart));
+                        out.push((i, Shown::Unknown, Stage::ColdStart));
                     }
                 }
                 out
@@ -353,7 +355,7 @@ fn run_listener(
         };
         let mut likes = 0;
         let mut per_taste = vec![0u32; l.tastes.len()];
-        for &(i, taste, stage) in &picks {
+        for &(i, shown_by, stage) in &picks {
             if let Some((t, _)) = l.matches(model, i) {
                 per_taste[t] += 1;
             }
@@ -368,7 +370,7 @@ fn run_listener(
                 }
             }
             profile
-                .feedback_from(model, i, f, taste)
+                .feedback_from(model, i, f, shown_by)
                 .expect("a shown item is in the catalogue");
             shown.push(i);
         }

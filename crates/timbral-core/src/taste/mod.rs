@@ -22,7 +22,7 @@ pub mod stage;
 pub mod staged;
 
 pub use clusters::{GenreClusters, ItemClusters};
-pub use profile::{Feedback, Profile, Taste};
+pub use profile::{Feedback, Profile, Shown, Taste};
 pub use session::{Command, Reply, Session};
 pub use stage::{Stage, StageTable, STAGES};
 pub use staged::Pick;

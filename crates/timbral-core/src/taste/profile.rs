@@ -86,6 +86,28 @@ pub struct TrainedModel {
     pub boosted_auc: Option<f32>,
 }
 
+/// What showed the listener an item they rate: where a like or dislike
+/// belongs depends on it.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Shown {
+    /// Not known (a search result, a stateless client).
+    #[default]
+    Unknown,
+    /// The staged recommender, for this taste (by id).
+    ByTaste(u32),
+    /// The staged recommender, probing a genre cluster no taste covers.
+    Probe,
+}
+
+impl Shown {
+    pub fn taste(self) -> Option<u32> {
+        match self {
+            Shown::ByTaste(t) => Some(t),
+            _ => None,
+        }
+    }
+}
+
 /// One of a listener's independent tastes.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct Taste {
@@ -181,13 +203,14 @@ impl Profile {
         Ok(())
     }
 
-    /// [`Self::feedback_from`] without knowing which taste showed it.
+    /// [`Self::feedback_from`] without knowing what showed it.
     pub fn feedback(&mut self, model: &Model, item: u32, f: Feedback) -> Result<(), Error> {
-        self.feedback_from(model, item, f, None)
+        self.feedback_from(model, item, f, Shown::Unknown)
     }
 
     /// Like: the item joins the history with `LIKE_PLAYS` plays, and a
-    /// taste (the nearest, if close enough, else a new one). Dislike: it
+    /// taste (the nearest, if close enough, else a new one; a probe's like
+    /// joins only a taste its own cluster started). Dislike: it
     /// leaves the history, is never recommended again, and pushes the
     /// taste it belongs to (the one that showed it, else the nearest) away.
     /// Skip: not recommended again, a skipped history item weighs half, and
@@ -197,7 +220,7 @@ impl Profile {
         model: &Model,
         item: u32,
         f: Feedback,
-        shown_by: Option<u32>,
+        shown: Shown,
     ) -> Result<(), Error> {
         model.check_item(item)?;
         let id = model.item_id(item).to_string();
@@ -212,10 +235,15 @@ impl Profile {
                     t.skipped.retain(|d| *d != id);
                 }
                 if !self.tastes.iter().any(|t| t.liked.contains(&id)) {
-                    let at = self.assign_like(model, &space, item, &STAGES);
+                    let at = self.assign_like(model, &space, item, shown, &STAGES);
                     match at {
                         Some(t) => self.tastes[t].liked.push(id),
                         None => {
+                            if self.tastes.len() >= STAGES.max_tastes {
+                                if let Some(d) = self.failed_taste(&STAGES) {
+                                    self.tastes.remove(d);
+                                }
+                            }
                             let cluster = model
                                 .item_clusters()
                                 .primary(item as usize)
@@ -245,12 +273,13 @@ impl Profile {
                         self.skipped.push(id.clone());
                     }
                 }
-                let owner = shown_by
+                let owner = shown
+                    .taste()
                     .and_then(|s| self.tastes.iter().position(|t| t.id == s))
                     // Else the taste a like of it would join: an explored
                     // item of another genre is nobody's dislike, and would
                     // sink the nearest taste's confidence.
-                    .or_else(|| self.home(model, &space, item, &STAGES).0);
+                    .or_else(|| self.home(model, &space, item, true, &STAGES).0);
                 if let Some(t) = owner {
                     let t = &mut self.tastes[t];
                     if f == Feedback::Dislike {
@@ -293,26 +322,54 @@ impl Profile {
         model: &Model,
         space: &Space<'_>,
         i: u32,
+        shown: Shown,
         t: &StageTable,
     ) -> Option<usize> {
-        let (home, nearest) = self.home(model, space, i, t);
+        // A probe of a genre no taste covers asked whether the listener has
+        // a taste there: a like says yes, so it starts one rather than
+        // joining a kin genre's (measured on HetRec: jazz likes probed for
+        // a world-music listener vanished into that taste, and their own
+        // taste was never served).
+        let (home, nearest) = self.home(model, space, i, shown != Shown::Probe, t);
         home.or_else(|| {
             nearest
                 .map(|(at, _)| at)
-                .filter(|_| self.tastes.len() >= t.max_tastes)
+                .filter(|_| self.tastes.len() >= t.max_tastes && self.failed_taste(t).is_none())
         })
+    }
+
+    /// A taste that has failed: tried `weak_tries` times and still under
+    /// `weak_confidence` (a stray like whose genre the listener keeps
+    /// turning down). The weakest one, by position. When the tastes are
+    /// full, a like with no home retires it and starts its own, rather than
+    /// blurring the nearest taste; nothing merges, and the failed taste's
+    /// dislikes stay in the profile.
+    fn failed_taste(&self, t: &StageTable) -> Option<usize> {
+        self.tastes
+            .iter()
+            .enumerate()
+            .filter(|(_, x)| {
+                x.interactions() >= t.weak_tries && x.confidence(t) < t.weak_confidence
+            })
+            .min_by(|a, b| {
+                a.1.confidence(t)
+                    .total_cmp(&b.1.confidence(t))
+                    .then(a.0.cmp(&b.0))
+            })
+            .map(|(at, _)| at)
     }
 
     /// The taste item `i` belongs to: the nearest of the tastes its genre
     /// cluster started, if that one is close enough for a taste of its own
     /// cluster; else the nearest taste if it is close enough and of a kin
-    /// genre (`StageTable::join_affinity`). Also the nearest taste and its
-    /// cosine, whether or not `i` belongs to it.
+    /// genre (`StageTable::join_affinity`), where `kin` allows it. Also the
+    /// nearest taste and its cosine, whether or not `i` belongs to it.
     fn home(
         &self,
         model: &Model,
         space: &Space<'_>,
         i: u32,
+        kin: bool,
         t: &StageTable,
     ) -> (Option<usize>, Option<(usize, f32)>) {
         let clusters = model.item_clusters();
@@ -342,10 +399,11 @@ impl Profile {
         };
         // Into another genre's taste only when the genres meet on items
         // (punk's taste takes a post-punk like, not a blues one).
-        let kin = match (own, self.tastes[near].seed(clusters)) {
-            (Some(a), Some(b)) => clusters.affinity(a, b) >= t.join_affinity,
-            _ => true,
-        };
+        let kin = kin
+            && match (own, self.tastes[near].seed(clusters)) {
+                (Some(a), Some(b)) => clusters.affinity(a, b) >= t.join_affinity,
+                _ => true,
+            };
         ((cos >= t.join_cosine && kin).then_some(near), nearest)
     }
 

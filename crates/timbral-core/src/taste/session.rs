@@ -21,7 +21,7 @@ use std::collections::{BTreeMap, HashMap};
 use base64::Engine;
 use serde::{Deserialize, Serialize};
 
-use super::profile::{Feedback, Profile};
+use super::profile::{Feedback, Profile, Shown};
 use super::space::Space;
 use super::stage::{Stage, STAGES};
 use super::staged::{Pick, TasteView};
@@ -147,7 +147,7 @@ pub enum Reply<'a> {
 #[derive(Clone, Debug, Default)]
 pub struct Session {
     pub profile: Profile,
-    shown_by: HashMap<u32, u32>,
+    shown_by: HashMap<u32, Shown>,
 }
 
 impl Session {
@@ -194,7 +194,7 @@ impl Session {
             }
             Command::Feedback { item, kind } => {
                 let i = model.resolve(&item)?;
-                let by = self.shown_by.get(&i).copied();
+                let by = self.shown_by.get(&i).copied().unwrap_or_default();
                 self.profile.feedback_from(model, i, kind, by)?;
                 Reply::Ok {
                     ok: true,
@@ -222,10 +222,7 @@ impl Session {
 
     fn remember(&mut self, picks: &[Pick]) {
         for p in picks {
-            match p.taste {
-                Some(t) => self.shown_by.insert(p.index, t),
-                None => self.shown_by.remove(&p.index),
-            };
+            self.shown_by.insert(p.index, p.shown());
         }
     }
 

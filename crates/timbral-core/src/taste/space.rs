@@ -150,10 +150,18 @@ const _: () = assert!(AUDIO_WEIGHTS.len() == AUDIO_FEATURES.len());
 /// `1 − Σ wᶠ·|aᶠ − mᶠ| / Σ wᶠ`: how close an item's audio is to a taste's
 /// mean, in [0, 1]; 0.5 (neutral) when either is unknown.
 pub fn audio_match(item: Option<&[f32; 9]>, mean: Option<&[f32; 9]>) -> f32 {
+    audio_match_weighted(item, mean, &AUDIO_WEIGHTS)
+}
+
+/// [`audio_match`] with the features weighed by `w` (a taste's own).
+pub fn audio_match_weighted(item: Option<&[f32; 9]>, mean: Option<&[f32; 9]>, w: &[f32; 9]) -> f32 {
     let (Some(a), Some(m)) = (item, mean) else {
         return 0.5;
     };
-    let total: f32 = AUDIO_WEIGHTS.iter().sum();
-    let d: f32 = (0..9).map(|f| AUDIO_WEIGHTS[f] * (a[f] - m[f]).abs()).sum();
+    let total: f32 = w.iter().sum();
+    if total <= 0.0 {
+        return 0.5;
+    }
+    let d: f32 = (0..9).map(|f| w[f] * (a[f] - m[f]).abs()).sum();
     1.0 - d / total
 }

@@ -70,9 +70,14 @@ pub struct StageTable {
     pub strong_confidence: f32,
     /// Fallback's share for weak tastes and unexplored clusters.
     pub fallback_explore: f32,
-    /// Ranking's and model-based's exploration share: half for the weakest
-    /// or inactive tastes, half for clusters no taste covers.
+    /// Ranking's and model-based's exploration share: half (rounded
+    /// down, at least one slot) for the weakest or inactive tastes, the
+    /// rest for clusters no taste covers …
     pub explore: f32,
+    /// … and the share while some cluster no taste covers has had nothing
+    /// rated: a listener's other taste is found sooner, and the share falls
+    /// back once every cluster has been tried.
+    pub explore_unprobed: f32,
     /// A weak taste with at least `weak_tries` interactions and a
     /// confidence under `weak_confidence` gets no more exploration slots.
     pub weak_tries: u32,
@@ -125,6 +130,7 @@ pub const STAGES: StageTable = StageTable {
     strong_confidence: 0.4,
     fallback_explore: 0.2,
     explore: 0.2,
+    explore_unprobed: 0.3,
     weak_tries: 10,
     weak_confidence: 0.1,
     active_confidence: 0.15,

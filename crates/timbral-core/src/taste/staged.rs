@@ -29,7 +29,7 @@ use serde::Serialize;
 
 use super::features::{space_fingerprint, train, wants_model, Featurizer};
 use super::profile::{Profile, Taste};
-use super::space::{audio01, audio_match, Space};
+use super::space::{audio01, audio_match, audio_match_weighted, Space, AUDIO_WEIGHTS};
 use super::stage::{even_split, Stage, StageTable, STAGES};
 use crate::content::standardize;
 use crate::model::Model;
@@ -49,10 +49,22 @@ pub struct Pick {
     pub explore: bool,
 }
 
+impl Pick {
+    /// What showed it, for the feedback on it.
+    pub fn shown(&self) -> super::profile::Shown {
+        use super::profile::Shown;
+        match (self.taste, self.explore) {
+            (Some(t), _) => Shown::ByTaste(t),
+            (None, true) => Shown::Probe,
+            (None, false) => Shown::Unknown,
+        }
+    }
+}
+
 /// What exploration knows: how many items of each cluster the listener
 /// has rated, and the clusters their tastes cover.
 struct Probe<'a> {
-    shown: &'a [u32],
+    shown: &'a [f32],
     covered: &'a [u16],
     /// Per cluster: the audio of the items of it already rated. A cluster
     /// is not one sound; its next probe should not sound like a failed one.
@@ -74,6 +86,12 @@ pub struct TasteView {
     pub confidence: f32,
     pub centroid: Option<super::space::Centroid>,
     pub audio_mean: Option<[f32; 9]>,
+    /// How much each audio feature counts for this taste: the listener's
+    /// ear (`AUDIO_WEIGHTS`), plus as much again spread over the features
+    /// that part its likes from its dislikes and skips. A listener who
+    /// likes one energy of a genre and turns down the rest teaches its
+    /// taste to listen for energy.
+    pub audio_weights: [f32; 9],
     /// Share of each cluster among its likes, heaviest first.
     pub clusters: Vec<(u16, f32)>,
     /// The share of its likes each cluster is the main cluster of.
@@ -102,6 +120,33 @@ impl TasteView {
             }
             m
         });
+        let negatives: Vec<[f32; 9]> = taste
+            .disliked
+            .iter()
+            .chain(&taste.skipped)
+            .filter_map(|id| model.item_index(id).ok())
+            .filter_map(|i| audio01(model, i as usize))
+            .collect();
+        let audio_weights = match (&audio_mean, negatives.is_empty()) {
+            (Some(m), false) => {
+                let mut gap = [0f32; 9];
+                for a in &negatives {
+                    for f in 0..9 {
+                        gap[f] += (m[f] - a[f]) / negatives.len() as f32;
+                    }
+                }
+                let total: f32 = gap.iter().map(|g| g.abs()).sum();
+                let prior: f32 = AUDIO_WEIGHTS.iter().sum();
+                let mut w = AUDIO_WEIGHTS;
+                if total > 0.0 {
+                    for f in 0..9 {
+                        w[f] += prior * gap[f].abs() / total;
+                    }
+                }
+                w
+            }
+            _ => AUDIO_WEIGHTS,
+        };
         let ic = model.item_clusters();
         let mut share = vec![0f32; ic.len()];
         for &i in &liked {
@@ -131,6 +176,7 @@ impl TasteView {
             confidence: taste.confidence(t),
             centroid: space.centroid(&taste.members(model, t)),
             audio_mean,
+            audio_weights,
             clusters,
             main_clusters,
         }
@@ -333,13 +379,35 @@ impl Model {
                 }
                 let n = g.len();
                 *g = top_k(std::mem::take(g), n);
+            } else if probe.is_some() {
+                // A genre's first probe: popular and typical of how its
+                // well-known items sound, the likeliest to be liked by
+                // someone whose genre it is, whatever corner of it.
+                let audio: Vec<[f32; 9]> = g
+                    .iter()
+                    .filter_map(|s| audio01(self, s.index as usize))
+                    .collect();
+                if !audio.is_empty() {
+                    let mut mean = [0f32; 9];
+                    for a in &audio {
+                        for f in 0..9 {
+                            mean[f] += a[f] / audio.len() as f32;
+                        }
+                    }
+                    for s in g.iter_mut() {
+                        let a = audio01(self, s.index as usize);
+                        s.score += audio_match(a.as_ref(), Some(&mean));
+                    }
+                    let n = g.len();
+                    *g = top_k(std::mem::take(g), n);
+                }
             }
         }
         groups.retain(|g| !g.is_empty());
-        let explored = |g: &[Scored]| -> (u32, f32) {
-            probe.map_or((0, 0.0), |p| {
+        let explored = |g: &[Scored]| -> (f32, f32) {
+            probe.map_or((0.0, 0.0), |p| {
                 ic.primary(g[0].index as usize)
-                    .map_or((u32::MAX, 1.0), |c| {
+                    .map_or((f32::INFINITY, 1.0), |c| {
                         let like = p
                             .covered
                             .iter()
@@ -351,7 +419,7 @@ impl Model {
         };
         groups.sort_by(|a, b| {
             let (x, y) = (explored(a), explored(b));
-            x.0.cmp(&y.0)
+            x.0.total_cmp(&y.0)
                 .then(x.1.total_cmp(&y.1))
                 .then(b[0].score.total_cmp(&a[0].score))
                 .then(a[0].index.cmp(&b[0].index))
@@ -450,14 +518,6 @@ impl Model {
                 .then(profile.tastes[a.at].id.cmp(&profile.tastes[b.at].id))
         });
         // Slots: strongest first.
-        let explore_share = if stage == Stage::Fallback {
-            t.fallback_explore
-        } else {
-            t.explore
-        };
-        let n_explore = ((k as f32 * explore_share).round() as usize).clamp(1, k);
-        let n_main = k - n_explore.min(k.saturating_sub(1));
-        let n_explore = k - n_main;
         let (main, weak): (Vec<&TasteView>, Vec<&TasteView>) = if stage == Stage::Fallback {
             let strong: Vec<&TasteView> = views
                 .iter()
@@ -493,6 +553,49 @@ impl Model {
                 _ => (active, inactive),
             }
         };
+        // Covered: the clusters that lead the tastes the list is split
+        // over. A weak taste's cluster (often one stray like) is still
+        // probed: its picks fail when the like was a fluke.
+        let covered: HashSet<u16> = main
+            .iter()
+            .filter_map(|v| v.clusters.first().map(|c| c.0))
+            .collect();
+        let ic = self.item_clusters();
+        let uncovered = |i: usize| ic.primary(i).is_some_and(|c| !covered.contains(&c));
+        let mut shown = vec![0f32; ic.len()];
+        let mut tried: Vec<Vec<[f32; 9]>> = vec![Vec::new(); ic.len()];
+        // Every rated item once (the profile's lists hold each dislike and
+        // skip, a taste's a copy): a skip is weaker evidence against its
+        // cluster than a dislike (one sound of a genre the listener may
+        // like), so the cluster is probed again sooner.
+        let rated = profile
+            .tastes
+            .iter()
+            .flat_map(|t| &t.liked)
+            .chain(&profile.disliked)
+            .map(|id| (id, 1.0))
+            .chain(profile.skipped.iter().map(|id| (id, t.skip_weight)));
+        for (id, w) in rated {
+            let Ok(i) = self.item_index(id) else { continue };
+            if let Some(c) = ic.primary(i as usize) {
+                shown[c as usize] += w;
+                tried[c as usize].extend(audio01(self, i as usize));
+            }
+        }
+        // A cluster no taste covers and nothing of it rated yet, with items
+        // left to show: while one remains, ranking and model-based probe
+        // more (`StageTable::explore_unprobed`).
+        let unprobed = (0..self.n_items()).any(|i| {
+            !blocked[i] && uncovered(i) && ic.primary(i).is_some_and(|c| shown[c as usize] == 0.0)
+        });
+        let explore_share = match stage {
+            Stage::Fallback => t.fallback_explore,
+            _ if unprobed => t.explore_unprobed,
+            _ => t.explore,
+        };
+        let n_explore = ((k as f32 * explore_share).round() as usize).clamp(1, k);
+        let n_main = k - n_explore.min(k.saturating_sub(1));
+        let n_explore = k - n_main;
         // One taste's ranked list for `slots` of the list.
         let source = |v: &TasteView, slots: usize, explore: bool| -> Source {
             let taste = &profile.tastes[v.at];
@@ -528,11 +631,16 @@ impl Model {
         weak.retain(|v| {
             profile.tastes[v.at].interactions() < t.weak_tries || v.confidence >= t.weak_confidence
         });
+        // Where every taste is active, the weakest one's extra slot goes to
+        // probing while clusters are left unprobed: it is served already.
+        if unprobed && weak.iter().all(|w| main.iter().any(|m| m.at == w.at)) {
+            weak.clear();
+        }
         weak.sort_by_key(|v| (profile.tastes[v.at].interactions(), profile.tastes[v.at].id));
         let to_weak = if weak.is_empty() {
             0
         } else {
-            n_explore.div_ceil(2)
+            (n_explore / 2).max(1)
         };
         for (v, slots) in weak.iter().zip(even_split(to_weak, weak.len())) {
             if slots == 0 {
@@ -540,30 +648,8 @@ impl Model {
             }
             sources.push(source(v, slots, true));
         }
-        // Covered: the clusters that lead the tastes the list is split
-        // over. A weak taste's cluster (often one stray like) is still
-        // probed: its picks fail when the like was a fluke.
-        let covered: HashSet<u16> = main
-            .iter()
-            .filter_map(|v| v.clusters.first().map(|c| c.0))
-            .collect();
-        let ic = self.item_clusters();
-        let uncovered = |i: usize| ic.primary(i).is_some_and(|c| !covered.contains(&c));
         let explore_n = n_explore - to_weak;
         if explore_n > 0 {
-            let mut shown = vec![0u32; ic.len()];
-            let mut tried: Vec<Vec<[f32; 9]>> = vec![Vec::new(); ic.len()];
-            let rated = profile
-                .tastes
-                .iter()
-                .flat_map(|t| t.liked.iter().chain(&t.disliked).chain(&t.skipped));
-            for id in rated.chain(&profile.disliked).chain(&profile.skipped) {
-                let Ok(i) = self.item_index(id) else { continue };
-                if let Some(c) = ic.primary(i as usize) {
-                    shown[c as usize] += 1;
-                    tried[c as usize].extend(audio01(self, i as usize));
-                }
-            }
             let covered: Vec<u16> = covered.iter().copied().collect();
             let probe = Probe {
                 shown: &shown,
@@ -633,7 +719,12 @@ impl Model {
                 near - t.fallback_popularity * pop[i]
             } else {
                 let a = audio01(self, i);
-                near + t.audio_weight * (audio_match(a.as_ref(), view.audio_mean.as_ref()) - 0.5)
+                near + t.audio_weight
+                    * (audio_match_weighted(
+                        a.as_ref(),
+                        view.audio_mean.as_ref(),
+                        &view.audio_weights,
+                    ) - 0.5)
                     + history.map_or(0.0, |h| t.history_weight * h[i])
             }
         };
@@ -791,6 +882,7 @@ mod tests {
             confidence: 0.5,
             centroid: None,
             audio_mean: None,
+            audio_weights: AUDIO_WEIGHTS,
             clusters: vec![(lead, 1.0)],
             main_clusters: vec![(lead, 1.0)],
         }

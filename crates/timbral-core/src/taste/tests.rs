@@ -71,6 +71,139 @@ fn likes_join_the_nearest_taste_or_start_one_and_tastes_never_merge() {
 }
 
 #[test]
+fn a_probes_like_starts_a_taste_where_an_unknown_like_would_join() {
+    let m = many_styles();
+    // A taste with no seed cluster (as a v1 profile's likes become), of
+    // j-pop: an unknown like of more j-pop joins it, a probe's starts its
+    // own (a probe asked whether there is a taste there).
+    let mut p = Profile::default();
+    p.tastes.push(Taste {
+        id: 0,
+        liked: vec![id(30), id(32)],
+        ..Taste::default()
+    });
+    let mut unknown = p.clone();
+    unknown.feedback(&m, 34, Feedback::Like).unwrap();
+    assert_eq!(unknown.tastes.len(), 1);
+    assert!(unknown.tastes[0].liked.contains(&id(34)));
+    let mut probed = p.clone();
+    probed
+        .feedback_from(&m, 34, Feedback::Like, Shown::Probe)
+        .unwrap();
+    assert_eq!(probed.tastes.len(), 2);
+    assert_eq!(probed.tastes[1].liked, vec![id(34)]);
+    assert_eq!(probed.tastes[1].cluster.as_deref(), Some("j-pop"));
+    // What the staged recommender shows says what showed it.
+    let pick = |taste, explore| Pick {
+        index: 0,
+        score: 0.0,
+        taste,
+        stage: Stage::Ranking,
+        explore,
+    };
+    assert_eq!(pick(Some(3), true).shown(), Shown::ByTaste(3));
+    assert_eq!(pick(None, true).shown(), Shown::Probe);
+    assert_eq!(pick(None, false).shown(), Shown::Unknown);
+}
+
+#[test]
+fn with_the_tastes_full_a_failed_taste_makes_room_and_nothing_merges() {
+    let m = many_styles();
+    let mut p = Profile::default();
+    // Metal liked; then a stray j-pop like, and ten j-pop songs turned down.
+    like(&m, &mut p, &[0, 2, 4]);
+    like(&m, &mut p, &[30]);
+    for i in 41..51 {
+        p.feedback_from(&m, i, Feedback::Dislike, Shown::ByTaste(1))
+            .unwrap();
+    }
+    assert!(p.tastes[1].confidence(&STAGES) < STAGES.weak_confidence);
+    // Fill the rest with tastes nowhere near latin.
+    while p.tastes.len() < STAGES.max_tastes {
+        let n = p.tastes.len() as u32;
+        p.tastes.push(Taste {
+            id: 10 + n,
+            cluster: Some("metal".into()),
+            liked: vec![id(2 * n + 10)],
+            ..Taste::default()
+        });
+    }
+    let metal = p.tastes[0].clone();
+    p.feedback(&m, 60, Feedback::Like).unwrap();
+    assert_eq!(p.tastes.len(), STAGES.max_tastes);
+    assert!(p.tastes.iter().all(|t| t.id != 1), "the failed taste went");
+    let latin = p.tastes.last().unwrap();
+    assert_eq!(latin.liked, vec![id(60)]);
+    assert_eq!(p.tastes[0], metal, "no other taste took the like");
+    // Its dislikes stay: none of them is shown again.
+    let (_, picks) = m.recommend_staged(&mut p.clone(), &[], 30).unwrap();
+    assert!(picks.iter().all(|x| !(41..51).contains(&x.index)));
+}
+
+#[test]
+fn ranking_probes_more_while_some_cluster_is_unprobed() {
+    let m = many_styles();
+    let mut p = Profile::default();
+    like(&m, &mut p, &[0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20]);
+    assert_eq!(m.stage_of(&p), Stage::Ranking);
+    let probes = |p: &Profile| -> Vec<usize> {
+        let (_, picks) = m.recommend_staged(&mut p.clone(), &[], 10).unwrap();
+        picks
+            .iter()
+            .filter(|x| x.explore)
+            .map(|x| style(x.index))
+            .collect()
+    };
+    // J-pop and latin never rated: the larger share, all of it probing
+    // (the one taste is served already), neither of them left out.
+    let unprobed = probes(&p);
+    assert_eq!(
+        unprobed.len(),
+        (10.0 * STAGES.explore_unprobed).round() as usize
+    );
+    assert!(
+        unprobed.contains(&1) && unprobed.contains(&2),
+        "{unprobed:?}"
+    );
+    // Both tried: back to the small share.
+    p.feedback(&m, 31, Feedback::Dislike).unwrap();
+    p.feedback(&m, 61, Feedback::Skip).unwrap();
+    let tried = probes(&p);
+    assert_eq!(tried.len(), (10.0 * STAGES.explore).round() as usize);
+    // A skip counts less against its cluster than a dislike: latin first.
+    let (_, picks) = m.recommend_staged(&mut p.clone(), &[], 10).unwrap();
+    let first = picks.iter().find(|x| x.explore).unwrap();
+    assert_eq!(style(first.index), 2, "{picks:?}");
+}
+
+#[test]
+fn a_tastes_audio_weights_grow_on_what_parts_its_likes_from_its_dislikes() {
+    use super::space::{Space, AUDIO_WEIGHTS};
+    use super::staged::TasteView;
+    let m = many_styles();
+    let space = Space::new(&m);
+    let mut p = Profile::default();
+    like(&m, &mut p, &[0, 2]);
+    let plain = TasteView::of(&space, &p, 0, &STAGES);
+    assert_eq!(plain.audio_weights, AUDIO_WEIGHTS, "no negatives yet");
+    // Metal's dislikes are j-pop songs: quieter (energy by style).
+    for i in [31, 33] {
+        p.feedback_from(&m, i, Feedback::Dislike, Shown::ByTaste(0))
+            .unwrap();
+    }
+    let taught = TasteView::of(&space, &p, 0, &STAGES);
+    let e = crate::facts::ENERGY;
+    assert!(
+        taught.audio_weights[e] > AUDIO_WEIGHTS[e] + 0.5,
+        "{:?}",
+        taught.audio_weights
+    );
+    let prior: f32 = AUDIO_WEIGHTS.iter().sum();
+    let total: f32 = taught.audio_weights.iter().sum();
+    assert!((total - 2.0 * prior).abs() < 1e-5, "{total}");
+}
+
+#[test]
 fn a_dislike_pushes_its_taste_away_and_penalises_its_neighbours() {
     let m = many_styles();
     let mut p = Profile::default();
@@ -88,7 +221,8 @@ fn a_dislike_pushes_its_taste_away_and_penalises_its_neighbours() {
     let rank = |list: &[Pick], i: u32| list.iter().position(|x| x.index == i);
     // Dislike the odd sub-style's best song: its taste is pushed away and
     // its near neighbours (the other odd metal songs) fall, even ones not.
-    p.feedback_from(&m, 7, Feedback::Dislike, Some(0)).unwrap();
+    p.feedback_from(&m, 7, Feedback::Dislike, Shown::ByTaste(0))
+        .unwrap();
     assert_eq!(p.tastes[0].disliked, vec![id(7)]);
     let (_, after) = m.recommend_staged(&mut p.clone(), &[], 20).unwrap();
     assert!(rank(&after, 7).is_none(), "a disliked item is never shown");
@@ -191,7 +325,7 @@ fn a_taste_with_enough_feedback_gets_a_model_that_ranks_its_picks() {
     // Likes the even metal songs, dislikes the odd ones.
     for i in 0..10u32 {
         p.feedback(&m, 2 * i, Feedback::Like).unwrap();
-        p.feedback_from(&m, 2 * i + 1, Feedback::Dislike, Some(0))
+        p.feedback_from(&m, 2 * i + 1, Feedback::Dislike, Shown::ByTaste(0))
             .unwrap();
     }
     // Five even metal songs are left to find.
