@@ -141,6 +141,20 @@ pub fn audio01(model: &Model, i: usize) -> Option<[f32; 9]> {
     Some(out)
 }
 
+/// The mean of some items' audio (`None` for none).
+pub fn mean_audio(audio: &[[f32; 9]]) -> Option<[f32; 9]> {
+    if audio.is_empty() {
+        return None;
+    }
+    let mut m = [0f32; 9];
+    for a in audio {
+        for f in 0..9 {
+            m[f] += a[f] / audio.len() as f32;
+        }
+    }
+    Some(m)
+}
+
 /// How much each audio feature counts when a taste's audio profile is
 /// compared with an item's: the features a listener hears first.
 pub const AUDIO_WEIGHTS: [f32; 9] = [0.2, 0.2, 0.3, 0.1, 0.0, 0.05, 0.05, 0.0, 0.2];

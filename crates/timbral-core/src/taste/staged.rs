@@ -29,7 +29,7 @@ use serde::Serialize;
 
 use super::features::{space_fingerprint, train, wants_model, Featurizer};
 use super::profile::{Profile, Taste};
-use super::space::{audio01, audio_match, audio_match_weighted, Space, AUDIO_WEIGHTS};
+use super::space::{audio01, audio_match, audio_match_weighted, mean_audio, Space, AUDIO_WEIGHTS};
 use super::stage::{even_split, Stage, StageTable, STAGES};
 use crate::content::standardize;
 use crate::model::Model;
@@ -111,15 +111,7 @@ impl TasteView {
             .iter()
             .filter_map(|&i| audio01(model, i as usize))
             .collect();
-        let audio_mean = (!audio.is_empty()).then(|| {
-            let mut m = [0f32; 9];
-            for a in &audio {
-                for f in 0..9 {
-                    m[f] += a[f] / audio.len() as f32;
-                }
-            }
-            m
-        });
+        let audio_mean = mean_audio(&audio);
         let negatives: Vec<[f32; 9]> = taste
             .disliked
             .iter()
@@ -127,14 +119,9 @@ impl TasteView {
             .filter_map(|id| model.item_index(id).ok())
             .filter_map(|i| audio01(model, i as usize))
             .collect();
-        let audio_weights = match (&audio_mean, negatives.is_empty()) {
-            (Some(m), false) => {
-                let mut gap = [0f32; 9];
-                for a in &negatives {
-                    for f in 0..9 {
-                        gap[f] += (m[f] - a[f]) / negatives.len() as f32;
-                    }
-                }
+        let audio_weights = match (&audio_mean, mean_audio(&negatives)) {
+            (Some(m), Some(n)) => {
+                let gap: [f32; 9] = std::array::from_fn(|f| m[f] - n[f]);
                 let total: f32 = gap.iter().map(|g| g.abs()).sum();
                 let prior: f32 = AUDIO_WEIGHTS.iter().sum();
                 let mut w = AUDIO_WEIGHTS;
@@ -387,13 +374,7 @@ impl Model {
                     .iter()
                     .filter_map(|s| audio01(self, s.index as usize))
                     .collect();
-                if !audio.is_empty() {
-                    let mut mean = [0f32; 9];
-                    for a in &audio {
-                        for f in 0..9 {
-                            mean[f] += a[f] / audio.len() as f32;
-                        }
-                    }
+                if let Some(mean) = mean_audio(&audio) {
                     for s in g.iter_mut() {
                         let a = audio01(self, s.index as usize);
                         s.score += audio_match(a.as_ref(), Some(&mean));
