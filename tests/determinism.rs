@@ -1,7 +1,7 @@
 //! Training is deterministic for a seed: byte-identical bundles for any
 //! number of threads; a different seed gives a different model.
 
-use timbral_core::AlsParams;
+use timbral_core::{AlsParams, FactorModel};
 use timbral_tests::with_threads;
 use timbral_train::cf_tune::Search;
 use timbral_train::synth::{self, SynthConfig};
@@ -15,25 +15,29 @@ fn bundle_bytes_do_not_depend_on_the_thread_count() {
         seed: 3,
     })
     .data;
-    let params = AlsParams {
-        factors: 24,
-        iterations: 6,
-        ..AlsParams::default()
-    };
-    let one = with_threads(1, || {
-        timbral_train::train_dataset(&data, params, false).to_bytes()
-    });
-    let two = with_threads(2, || {
-        timbral_train::train_dataset(&data, params, false).to_bytes()
-    });
-    let three = with_threads(3, || {
-        timbral_train::train_dataset(&data, params, false).to_bytes()
-    });
-    assert_eq!(one, two);
-    assert_eq!(one, three);
-    let other =
-        timbral_train::train_dataset(&data, AlsParams { seed: 4, ..params }, false).to_bytes();
-    assert_ne!(one, other);
+    for model in FactorModel::ALL {
+        let params = AlsParams {
+            model,
+            factors: 24,
+            iterations: 6,
+            regularization: 20.0,
+            ..AlsParams::default()
+        };
+        let one = with_threads(1, || {
+            timbral_train::train_dataset(&data, params, false).to_bytes()
+        });
+        let two = with_threads(2, || {
+            timbral_train::train_dataset(&data, params, false).to_bytes()
+        });
+        let three = with_threads(3, || {
+            timbral_train::train_dataset(&data, params, false).to_bytes()
+        });
+        assert_eq!(one, two, "{model:?}");
+        assert_eq!(one, three, "{model:?}");
+        let other =
+            timbral_train::train_dataset(&data, AlsParams { seed: 4, ..params }, false).to_bytes();
+        assert_ne!(one, other, "{model:?}");
+    }
 }
 
 #[test]

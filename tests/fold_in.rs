@@ -87,6 +87,43 @@ fn fold_in_reproduces_trained_user_factors_on_synthetic_data() {
 }
 
 #[test]
+fn nmf_fold_in_reproduces_trained_user_factors() {
+    // NMF's last half-step solves each listener's non-negative least
+    // squares from a warm start; fold-in solves it from zero, through the
+    // int8 item factors, and must land on the same factor.
+    let data = synth::generate(SynthConfig {
+        users: 600,
+        items: 800,
+        plays_per_user: 25,
+        seed: 11,
+    })
+    .data;
+    for (regularization, alpha) in [(20.0, 0.3), (200.0, 3.0)] {
+        let p = AlsParams {
+            model: timbral_core::FactorModel::Nmf,
+            factors: 32,
+            regularization,
+            alpha,
+            ..AlsParams::default()
+        };
+        let model = timbral_train::train_dataset(&data, p, false);
+        let model = Model::from_bytes(&model.to_bytes()).unwrap();
+        assert_eq!(model.cf_kind(), "nmf");
+        for u in 0..50 {
+            let (items, plays) = model.user_history(u);
+            let h: Vec<(u32, f32)> = items.iter().copied().zip(plays.iter().copied()).collect();
+            assert!(model.fold_in(&h).unwrap().iter().all(|&v| v >= 0.0));
+        }
+        let (cos, rel) = check(&model, 0..200);
+        assert!(cos >= 0.99, "NMF λ {regularization}: worst cosine {cos}");
+        assert!(
+            rel <= 0.1,
+            "NMF λ {regularization}: worst relative error {rel}"
+        );
+    }
+}
+
+#[test]
 fn frequency_scaled_regularisation_changes_the_model_and_its_fold_in() {
     // The reference and ν must reach fold-in: a bundle that lost either
     // would fold heavy and light listeners in with one λ, and drift from

@@ -2,14 +2,37 @@
 //! the listeners' tastes: recommendations land in a listener's favourite
 //! genre far more often than chance, and beat popularity offline.
 
-use timbral_core::AlsParams;
+use timbral_core::{AlsParams, FactorModel};
 use timbral_train::cf_tune::Search;
 use timbral_train::{eval, synth};
 
 #[test]
 fn als_recovers_genre_tastes() {
+    recovers_genre_tastes(AlsParams::default());
+}
+
+#[test]
+fn nmf_recovers_genre_tastes_with_non_negative_parts() {
+    let p = AlsParams {
+        model: FactorModel::Nmf,
+        regularization: 20.0,
+        alpha: 0.3,
+        ..AlsParams::default()
+    };
+    let model = recovers_genre_tastes(p);
+    assert_eq!(model.cf_kind(), "nmf");
+    // Parts, never differences: every trained factor is ≥ 0 (int8 rounding
+    // keeps 0 at 0).
+    for u in 0..50 {
+        assert!(model.user_factor(u).iter().all(|&v| v >= 0.0));
+    }
+}
+
+/// Trains on the embedded default and checks that recommendations land in
+/// each listener's favourite genre far more often than chance.
+fn recovers_genre_tastes(p: AlsParams) -> timbral_core::Model {
     let s = synth::generate(synth::SynthConfig::default());
-    let model = timbral_train::train_dataset(&s.data, AlsParams::default(), false);
+    let model = timbral_train::train_dataset(&s.data, p, false);
     let (mut hits, mut total) = (0usize, 0usize);
     for u in 0..s.data.n_users() as u32 {
         for r in model.recommend_user(u, 10) {
@@ -21,8 +44,10 @@ fn als_recovers_genre_tastes() {
     // Chance is about 1/12; a listener's favourite genre gets ~60% of their plays.
     assert!(
         share > 0.4,
-        "only {share:.2} of recommendations are in the favourite genre"
+        "{}: only {share:.2} of recommendations are in the favourite genre",
+        model.cf_kind()
     );
+    model
 }
 
 #[test]

@@ -21,9 +21,48 @@ use serde::{Deserialize, Serialize};
 use crate::linalg::{axpy, dot, gemv, ln_1p};
 use crate::quant::QMatrix;
 
-/// The model's hyper-parameters, stored in every bundle.
+/// Which objective the factors were fitted to. Both place listeners and
+/// items in one space and score by the dot product; they differ in the
+/// half-step, so in fold-in too.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum FactorModel {
+    /// Implicit ALS (this module): confidence-weighted, unconstrained.
+    #[default]
+    Als,
+    /// Non-negative matrix factorisation (`crate::nmf`): unweighted
+    /// squares over every cell, factors ≥ 0, fold-in by non-negative
+    /// least squares.
+    Nmf,
+}
+
+impl FactorModel {
+    pub const ALL: [FactorModel; 2] = [FactorModel::Als, FactorModel::Nmf];
+
+    /// As the CLI and `Model::cf_kind` name it.
+    pub fn name(self) -> &'static str {
+        match self {
+            FactorModel::Als => "als",
+            FactorModel::Nmf => "nmf",
+        }
+    }
+}
+
+impl std::str::FromStr for FactorModel {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        FactorModel::ALL
+            .into_iter()
+            .find(|m| m.name() == s)
+            .ok_or_else(|| format!("unknown factor model `{s}` (als or nmf)"))
+    }
+}
+
+/// The factor model's hyper-parameters, stored in every bundle.
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
 pub struct AlsParams {
+    /// ALS or NMF; every field below applies to both, `cg_steps` to ALS
+    /// alone.
+    pub model: FactorModel,
     pub factors: u32,
     pub iterations: u32,
     pub regularization: f32,
@@ -44,6 +83,7 @@ impl Default for AlsParams {
     /// training part of HetRec Last.fm-2k (see README, "Tuning").
     fn default() -> Self {
         AlsParams {
+            model: FactorModel::Als,
             factors: 64,
             iterations: 15,
             regularization: 80.0,
@@ -247,7 +287,8 @@ impl Factors for QMatrix {
 
 /// Reusable buffers for [`solve_row`], one per worker thread.
 pub struct Scratch {
-    r: Vec<f32>,
+    /// The residual here; `nmf::solve_row`'s gradient.
+    pub(crate) r: Vec<f32>,
     p: Vec<f32>,
     ap: Vec<f32>,
 }

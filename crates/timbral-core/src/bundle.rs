@@ -35,7 +35,7 @@ use std::borrow::Cow;
 use serde::{de::DeserializeOwned, Serialize};
 
 pub const MAGIC: [u8; 8] = *b"TIMBRAL\0";
-pub const FORMAT_VERSION: u32 = 5;
+pub const FORMAT_VERSION: u32 = 6;
 /// The oldest format this build still reads.
 pub const OLDEST_SUPPORTED: u32 = 1;
 pub const HEADER_LEN: usize = 32;
@@ -48,6 +48,8 @@ pub const HEADER_LEN: usize = 32;
 /// added frequency-scaled regularisation to `META` (ν and the reference it
 /// scales against; v1–v4 meta is still read, as plain ALS): a v4 reader
 /// would fold a listener in with the wrong λ, so it must refuse the file.
+/// Version 6 named the factor model in `META` (ALS or NMF; v1–v5 meta is
+/// ALS): a v5 reader would fold an NMF listener in by ALS's solve.
 pub mod kind {
     pub const META: u32 = 1;
     pub const ITEMS: u32 = 2;

@@ -19,6 +19,7 @@ pub mod fixture;
 pub mod linalg;
 pub mod listener;
 pub mod model;
+pub mod nmf;
 pub mod popularity;
 pub mod quant;
 pub mod search;
@@ -28,7 +29,7 @@ pub mod taste;
 pub mod topk;
 pub mod view;
 
-pub use als::AlsParams;
+pub use als::{AlsParams, FactorModel};
 pub use bundle::{BundleError, BundleInfo, FORMAT_VERSION, MAGIC};
 pub use content::{Content, ContentQuery, Fusion, FusionWeights};
 pub use csr::Csr;

@@ -29,6 +29,7 @@ pub mod item_item;
 #[cfg(test)]
 mod shortlist_tests;
 
+pub use cf::factor_kind;
 pub use cf_choice::{CfCandidate, CfChoice};
 pub use item_item::ItemItem;
 
@@ -84,6 +85,7 @@ impl From<MetaV4> for Meta {
         let p = m.params;
         Meta {
             params: AlsParams {
+                model: als::FactorModel::Als,
                 factors: p.factors,
                 iterations: p.iterations,
                 regularization: p.regularization,
@@ -95,6 +97,47 @@ impl From<MetaV4> for Meta {
             source: m.source,
             trainer: m.trainer,
             user_reference: 0.0,
+        }
+    }
+}
+
+/// The `meta` section of format 5: the factors always ALS.
+#[derive(Deserialize)]
+struct MetaV5 {
+    params: AlsParamsV5,
+    source: String,
+    trainer: String,
+    user_reference: f32,
+}
+
+#[derive(Deserialize)]
+struct AlsParamsV5 {
+    factors: u32,
+    iterations: u32,
+    regularization: f32,
+    alpha: f32,
+    cg_steps: u32,
+    seed: u64,
+    reg_exponent: f32,
+}
+
+impl From<MetaV5> for Meta {
+    fn from(m: MetaV5) -> Meta {
+        let p = m.params;
+        Meta {
+            params: AlsParams {
+                model: als::FactorModel::Als,
+                factors: p.factors,
+                iterations: p.iterations,
+                regularization: p.regularization,
+                alpha: p.alpha,
+                cg_steps: p.cg_steps,
+                seed: p.seed,
+                reg_exponent: p.reg_exponent,
+            },
+            source: m.source,
+            trainer: m.trainer,
+            user_reference: m.user_reference,
         }
     }
 }
@@ -389,6 +432,8 @@ impl Model {
         };
         let meta: Meta = if info.version <= 4 {
             bundle::decode_section::<MetaV4>(find(kind::META)?)?.into()
+        } else if info.version == 5 {
+            bundle::decode_section::<MetaV5>(find(kind::META)?)?.into()
         } else {
             bundle::decode_section(find(kind::META)?)?
         };
@@ -818,6 +863,56 @@ pub(crate) mod tests {
             back.fold_in(&[(1, 2.0)]).unwrap(),
             m.fold_in(&[(1, 2.0)]).unwrap()
         );
+    }
+
+    #[test]
+    fn version_5_meta_is_read_as_als_and_nmf_folds_in_by_its_own_solve() {
+        let mut parts = tiny();
+        parts.meta.params.reg_exponent = 0.5;
+        parts.meta.user_reference = 2.0;
+        let m = Model::from_parts(parts.clone()).unwrap();
+        let (meta, p) = (m.meta(), m.meta().params);
+        let v5_meta = (
+            (
+                p.factors,
+                p.iterations,
+                p.regularization,
+                p.alpha,
+                p.cg_steps,
+                p.seed,
+                p.reg_exponent,
+            ),
+            &meta.source,
+            &meta.trainer,
+            meta.user_reference,
+        );
+        let bytes = m.to_bytes();
+        let (_, secs) = bundle::decode(&bytes).unwrap();
+        let owned: Vec<(u32, Vec<u8>)> = secs
+            .iter()
+            .map(|s| match s.kind {
+                kind::META => bundle::section(kind::META, &v5_meta),
+                k => (k, s.bytes.to_vec()),
+            })
+            .collect();
+        let mut v5 = bundle::encode(&owned);
+        v5[8..12].copy_from_slice(&5u32.to_le_bytes());
+        let back = Model::from_bytes(&v5).unwrap();
+        assert_eq!(back.meta(), m.meta());
+        assert_eq!(back.cf_kind(), "ials");
+
+        // The same factors as NMF: a non-negative fold-in, named so in
+        // every runtime, and the kind survives the bundle.
+        parts.meta.params.model = als::FactorModel::Nmf;
+        parts.meta.params.reg_exponent = 0.0;
+        let nmf = Model::from_parts(parts).unwrap();
+        assert_eq!(nmf.cf_kind(), "nmf");
+        let back = Model::from_bytes(&nmf.to_bytes()).unwrap();
+        assert_eq!(back.meta().params.model, als::FactorModel::Nmf);
+        let h = [(0, 3.0), (2, 1.0)];
+        let x = back.fold_in(&h).unwrap();
+        assert!(x.iter().all(|&v| v >= 0.0), "{x:?}");
+        assert_ne!(x, m.fold_in(&h).unwrap());
     }
 
     #[test]

@@ -12,7 +12,7 @@
 //! candidates are left.
 
 use serde::Serialize;
-use timbral_core::AlsParams;
+use timbral_core::{AlsParams, FactorModel};
 
 use crate::item_item::Neighbours;
 
@@ -27,6 +27,9 @@ pub const DEFAULT_SECONDS: f64 = 60.0;
 const ALS_FLOPS: f64 = 16e9;
 const GEMM_FLOPS: f64 = 30e9;
 const SCAN_OPS: f64 = 1e9;
+/// Sweeps an NMF row's warm-started solve takes, on average (measured on
+/// HetRec and the default catalogue, `nmf::solve_row`).
+const NMF_SWEEPS: f64 = 12.0;
 
 /// The tuning data's shape.
 #[derive(Clone, Copy, Debug, PartialEq, Serialize)]
@@ -46,7 +49,12 @@ impl Shape {
     pub fn als_seconds(&self, p: &AlsParams) -> f64 {
         let (f, cg) = (f64::from(p.factors), f64::from(p.cg_steps));
         let rows = (self.users + self.items) as f64;
-        let per_iteration = rows * f * f * (1.0 + cg) + 4.0 * self.plays as f64 * cg * f;
+        let per_iteration = match p.model {
+            FactorModel::Als => rows * f * f * (1.0 + cg) + 4.0 * self.plays as f64 * cg * f,
+            // Coordinate-descent sweeps over f × f, NMF_SWEEPS a row, and
+            // one pass over the plays for `b`.
+            FactorModel::Nmf => rows * f * f * (1.0 + NMF_SWEEPS) + 2.0 * self.plays as f64 * f,
+        };
         let ranked = (self.validation * self.items) as f64;
         (f64::from(p.iterations) * per_iteration + ranked * 2.0 * f) / ALS_FLOPS
             + self.rank_seconds(1.0)
@@ -117,6 +125,8 @@ pub fn plan(
         (p.regularization / given.regularization).ln().abs()
             + (p.alpha / given.alpha).ln().abs()
             + 2.8 * (p.reg_exponent - given.reg_exponent).abs()
+            // Another factor model after every step of the given one's grid.
+            + if p.model == given.model { 0.0 } else { 8.0 }
     };
     let mut rest: Vec<(usize, AlsParams)> = grid.iter().copied().enumerate().skip(1).collect();
     rest.sort_by(|a, b| {

@@ -10,7 +10,8 @@ use indicatif::{ProgressBar, ProgressStyle};
 use ndarray::ArrayView2;
 use rand::{Rng, SeedableRng};
 use rayon::prelude::*;
-use timbral_core::als::{self, AlsParams, Dense, Scratch};
+use timbral_core::als::{self, AlsParams, Dense, FactorModel, Scratch};
+use timbral_core::nmf;
 use timbral_core::Csr;
 
 /// Trained factor matrices, row-major f32.
@@ -48,8 +49,17 @@ impl Reg {
     }
 }
 
-/// One half-step: every row of `x` re-solved against the fixed `y`.
-fn half_step(x: &mut [f32], y: &[f32], conf: &Csr, dim: usize, reg: Reg, cg_steps: usize) {
+/// One half-step: every row of `x` re-solved against the fixed `y`, by
+/// `model`'s solve (ALS's CG with `cg_steps`, or NMF's coordinate descent).
+fn half_step(
+    x: &mut [f32],
+    y: &[f32],
+    conf: &Csr,
+    dim: usize,
+    reg: Reg,
+    model: FactorModel,
+    cg_steps: usize,
+) {
     // The Gram matrix's chunks in parallel, added in order: the bits of
     // `als::gram` on one thread (the runtimes' fold-in computes it so).
     let partials: Vec<Vec<f64>> = y
@@ -69,6 +79,8 @@ fn half_step(x: &mut [f32], y: &[f32], conf: &Csr, dim: usize, reg: Reg, cg_step
             let (cols, c) = conf.row(r);
             if cols.is_empty() {
                 xr.fill(0.0);
+            } else if model == FactorModel::Nmf {
+                nmf::solve_row(&g, &y, cols, c, xr, reg.extra(cols.len()), s);
             } else {
                 solve(
                     wide,
@@ -142,11 +154,13 @@ fn solve_avx2(
     als::solve_row(g, y, cols, c, x, steps, s, extra_reg);
 }
 
-/// Trains implicit ALS on a users × items play matrix.
+/// Trains the factor model `p.model` (implicit ALS, or NMF) on a users ×
+/// items play matrix.
 ///
 /// Each iteration solves the items given the users, then the users given
 /// the items, so the returned user factors are the least-squares answer for
-/// the returned item factors — exactly what fold-in recomputes.
+/// the returned item factors — exactly what fold-in recomputes. Both start
+/// from the same small non-negative random factors, which NMF needs.
 pub fn train_als(plays: &Csr, p: &AlsParams, progress: bool) -> Factors {
     let dim = p.factors as usize;
     let (nu, ni) = (plays.n_rows(), plays.n_cols());
@@ -168,16 +182,17 @@ pub fn train_als(plays: &Csr, p: &AlsParams, progress: bool) -> Factors {
         .expect("valid template")
         .progress_chars("=> "),
     );
-    bar.set_prefix("ALS");
+    bar.set_prefix(p.model.name().to_uppercase());
     let started = Instant::now();
     for it in 0..p.iterations {
         let t = Instant::now();
-        half_step(&mut items, &users, &ciu, dim, item_reg, p.cg_steps as usize);
-        half_step(&mut users, &items, &cui, dim, user_reg, p.cg_steps as usize);
+        let (model, cg) = (p.model, p.cg_steps as usize);
+        half_step(&mut items, &users, &ciu, dim, item_reg, model, cg);
+        half_step(&mut users, &items, &cui, dim, user_reg, model, cg);
         tracing::debug!(
             iteration = it + 1,
             secs = t.elapsed().as_secs_f64(),
-            "ALS iteration"
+            "factor iteration"
         );
         bar.inc(1);
     }
@@ -188,8 +203,9 @@ pub fn train_als(plays: &Csr, p: &AlsParams, progress: bool) -> Factors {
         nnz = plays.nnz(),
         factors = dim,
         iterations = p.iterations,
+        model = p.model.name(),
         secs = format!("{:.2}", started.elapsed().as_secs_f64()),
-        "trained ALS"
+        "trained factors"
     );
     Factors {
         users,

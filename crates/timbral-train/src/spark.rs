@@ -300,6 +300,7 @@ fn training_params(
             })
     };
     let p = AlsParams {
+        model: timbral_core::FactorModel::Als,
         factors: u32::try_from(rank).context("rank")?,
         iterations: get("maxIter").and_then(|v| v.as_u64()).unwrap_or(10) as u32,
         regularization: number("regParam", overrides.reg_param, "--reg-param")?,

@@ -627,7 +627,15 @@ fn hetrec_is_read_trained_and_evaluated() {
     // HetRec's 17.6k items are too many for dense EASE: no row for it.
     assert_eq!(
         names,
-        ["popularity", "als", "als-tuned", "ials", "rp3beta", "blend"],
+        [
+            "popularity",
+            "als",
+            "als-tuned",
+            "ials",
+            "nmf",
+            "rp3beta",
+            "blend"
+        ],
         "{names:?}"
     );
     let ndcg = |m: &str| {

@@ -11,24 +11,28 @@
 use super::item_item::ItemItem;
 use super::*;
 
+/// The factors' name: `nmf`, `als`, or `ials` where ALS's regularisation
+/// is frequency-scaled (`reg_exponent` > 0).
+pub fn factor_kind(p: &crate::AlsParams) -> &'static str {
+    match p.model {
+        crate::FactorModel::Nmf => "nmf",
+        crate::FactorModel::Als if p.reg_exponent == 0.0 => "als",
+        crate::FactorModel::Als => "ials",
+    }
+}
+
 impl Model {
     /// The item-item model, where the bundle has one.
     pub fn item_item(&self) -> Option<&ItemItem> {
         self.parts.item_item.as_ref()
     }
 
-    /// The CF model the bundle holds, by name: the factors, `als`, or
-    /// `ials` where their regularisation is frequency-scaled
-    /// (`reg_exponent` > 0); then any item-item model blended in, as in
+    /// The CF model the bundle holds, by name: the factors ([`factor_kind`]);
+    /// then any item-item model blended in, as in
     /// `als+rp3beta` or `ials+ease` (its weight is `item_item().blend`).
     /// Every runtime reports this name.
     pub fn cf_kind(&self) -> String {
-        // iALS: ALS with frequency-scaled regularisation.
-        let factors = if self.meta().params.reg_exponent == 0.0 {
-            "als"
-        } else {
-            "ials"
-        };
+        let factors = factor_kind(&self.meta().params);
         match self.item_item() {
             None => factors.into(),
             Some(ii) => format!("{factors}+{}", ii.method),

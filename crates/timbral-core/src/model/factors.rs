@@ -1,9 +1,10 @@
-//! The factor half of CF (ALS, and every model that places listeners and
-//! items in one factor space): the int8 item factors, the fold-in of a new
-//! listener (one ALS half-step against `YᵀY + λI`), factor scores and CF
-//! top-k. `cf.rs` is the seam above it that also adds the item-item model.
+//! The factor half of CF (ALS, NMF, and every model that places listeners
+//! and items in one factor space): the int8 item factors, the fold-in of a
+//! new listener (one half-step of the model's own solve against
+//! `YᵀY + λI`), factor scores and CF top-k. `cf.rs` is the seam above it that also adds the item-item model.
 
 use super::*;
+use crate::als::FactorModel;
 
 impl Model {
     /// A known user's trained factor.
@@ -53,8 +54,9 @@ impl Model {
     }
 
     /// The least-squares factor for a listener the model has never seen,
-    /// from (item, plays) pairs: one ALS half-step against the bundle's item
-    /// factors. Duplicate items are summed.
+    /// from (item, plays) pairs: one half-step against the bundle's item
+    /// factors, as the trainer's last one (ALS's weighted solve, or NMF's
+    /// non-negative one). Duplicate items are summed.
     pub fn fold_in(&self, history: &[(u32, f32)]) -> Result<Vec<f32>, Error> {
         let mut h: Vec<(u32, f32)> = Vec::with_capacity(history.len());
         for &(i, plays) in history {
@@ -84,6 +86,8 @@ impl Model {
         let meta = &self.parts.meta;
         let p = &meta.params;
         let cols: Vec<u32> = h.iter().map(|&(i, _)| i).collect();
+        // The same `1 + α·ln(1 + plays)` is ALS's confidence and NMF's
+        // target value.
         let conf: Vec<f32> = h
             .iter()
             .map(|&(_, v)| als::confidence(v, p.alpha))
@@ -94,13 +98,11 @@ impl Model {
             cols.len(),
             meta.user_reference,
         );
-        Ok(als::fold_in(
-            self.gram(),
-            &self.parts.item_factors,
-            &cols,
-            &conf,
-            extra,
-        ))
+        let y = &self.parts.item_factors;
+        Ok(match p.model {
+            FactorModel::Als => als::fold_in(self.gram(), y, &cols, &conf, extra),
+            FactorModel::Nmf => crate::nmf::fold_in(self.gram(), y, &cols, &conf, extra),
+        })
     }
 
     /// CF scores of every item for a user factor, as [`Self::recommend`]

@@ -100,12 +100,12 @@ pub(crate) enum Cmd {
         k: Vec<usize>,
         /// The CF rows to evaluate, comma-separated, among popularity, als
         /// (as given), als-tuned, ials (frequency-scaled regularisation,
-        /// tuned), rp3beta, ease (up to 6,000 items) and blend (the model
-        /// `train` would choose).
+        /// tuned), nmf (tuned), rp3beta, ease (up to 6,000 items) and blend
+        /// (the model `train` would choose).
         #[arg(
             long,
             value_delimiter = ',',
-            default_value = "popularity,als,als-tuned,ials,rp3beta,ease,blend"
+            default_value = "popularity,als,als-tuned,ials,nmf,rp3beta,ease,blend"
         )]
         models: Vec<String>,
         /// Also score these bundles, trained elsewhere on the split's
@@ -552,6 +552,11 @@ impl ContentArgs {
 
 #[derive(Args)]
 pub(crate) struct AlsArgs {
+    /// The factor model: implicit ALS (confidence-weighted), or NMF
+    /// (non-negative factors, every cell weighed alike). The tuner tries
+    /// both; with --no-tune, this one as given.
+    #[arg(long, default_value = "als", value_parser = ["als", "nmf"])]
+    pub(crate) factor_model: String,
     #[arg(long, default_value_t = AlsParams::default().factors)]
     pub(crate) factors: u32,
     #[arg(long, default_value_t = AlsParams::default().iterations)]
@@ -699,6 +704,7 @@ impl AlsArgs {
 
     pub(crate) fn params(&self) -> Result<AlsParams> {
         let p = AlsParams {
+            model: self.factor_model.parse().map_err(anyhow::Error::msg)?,
             factors: self.factors,
             iterations: self.iterations,
             regularization: self.regularization,
