@@ -263,7 +263,7 @@ pub fn choose(plays: &Csr, params: AlsParams, seed: u64, search: Search) -> Choi
     let mean = |v: Vec<f64>| v.iter().sum::<f64>() / v.len().max(1) as f64;
     // Each validation listener's standardised factor scores, for `p`.
     let factor_scores = |p: &AlsParams| -> Vec<Vec<f32>> {
-        let factors = crate::train_als(&inner.train, p, false);
+        let factors = crate::train_factors(&inner.train, p, false);
         let (y, f) = (&factors.items, factors.dim);
         users
             .par_iter()
@@ -439,7 +439,7 @@ impl fmt::Display for Choice {
         let plan = &self.plan;
         write!(
             f,
-            "CF tuning: budget {:.0} s of estimated work on the reference machine, {:.1} s planned for {} ALS fits and {} item-item models",
+            "CF tuning: budget {:.0} s of estimated work on the reference machine, {:.1} s planned for {} factor fits (ALS, NMF) and {} item-item models",
             plan.budget_s,
             plan.estimate_s,
             plan.als.len(),
@@ -448,7 +448,7 @@ impl fmt::Display for Choice {
         if plan.skipped != (0, 0) {
             write!(
                 f,
-                " ({} ALS and {} item-item candidates left out for the budget)",
+                " ({} factor and {} item-item candidates left out for the budget)",
                 plan.skipped.0, plan.skipped.1
             )?;
         }
@@ -461,13 +461,19 @@ impl fmt::Display for Choice {
         }
         if self.als_table.len() > 1 {
             let mut line = format!(
-                "ALS chosen on a validation split of the training plays: regularization {}, alpha {}, reg_exponent {}; nDCG@10 by (regularization, alpha, reg_exponent):",
-                self.als.regularization, self.als.alpha, self.als.reg_exponent
+                "factors chosen on a validation split of the training plays: {}, regularization {}, alpha {}, reg_exponent {}; nDCG@10 by (model, regularization, alpha, reg_exponent):",
+                factor_kind(&self.als),
+                self.als.regularization,
+                self.als.alpha,
+                self.als.reg_exponent
             );
             for (p, s) in &self.als_table {
                 line += &format!(
-                    " ({}, {}, {}) {s:.3}",
-                    p.regularization, p.alpha, p.reg_exponent
+                    " ({} {}, {}, {}) {s:.3}",
+                    p.model.name(),
+                    p.regularization,
+                    p.alpha,
+                    p.reg_exponent
                 );
             }
             writeln!(f, "{line}")?;

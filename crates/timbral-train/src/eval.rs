@@ -152,7 +152,7 @@ pub fn run(
     // ALS with `p` on the training split, and the seconds it took.
     let fit = |p: AlsParams| {
         let started = Instant::now();
-        let factors = crate::train_als(&split.train, &p, progress);
+        let factors = crate::train_factors(&split.train, &p, progress);
         let s = started.elapsed().as_secs_f64();
         let m = crate::build_model(
             &ds.user_ids,

@@ -161,7 +161,7 @@ fn solve_avx2(
 /// the items, so the returned user factors are the least-squares answer for
 /// the returned item factors — exactly what fold-in recomputes. Both start
 /// from the same small non-negative random factors, which NMF needs.
-pub fn train_als(plays: &Csr, p: &AlsParams, progress: bool) -> Factors {
+pub fn train_factors(plays: &Csr, p: &AlsParams, progress: bool) -> Factors {
     let dim = p.factors as usize;
     let (nu, ni) = (plays.n_rows(), plays.n_cols());
     let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(p.seed);

@@ -157,7 +157,7 @@ pub fn hybrid_model(
     item_item: Option<&Choice>,
 ) -> Model {
     let params = item_item.map_or(params, |c| c.als);
-    let f = crate::train_als(train, &params, false);
+    let f = crate::train_factors(train, &params, false);
     let m = crate::build_model(
         &ds.user_ids,
         &ds.item_ids,

@@ -43,7 +43,7 @@ pub mod write;
 use timbral_core::model::Meta;
 use timbral_core::{AlsParams, Csr, Model, ModelParts, Popularity, QMatrix};
 
-pub use fit::{train_als, Factors};
+pub use fit::{train_factors, Factors};
 
 /// The trainer's name and version, recorded in every bundle.
 pub const TRAINER: &str = concat!("timbral-train ", env!("CARGO_PKG_VERSION"));
@@ -94,7 +94,7 @@ pub fn build_model(
 /// popularity `p` counts `e^(p/10)` listeners (1 to 22,026), and the
 /// log-scaled popularity term sees it linearly.
 pub fn train_dataset(ds: &data::Dataset, params: AlsParams, progress: bool) -> Model {
-    model_from_factors(ds, &train_als(&ds.plays, &params, progress), params)
+    model_from_factors(ds, &train_factors(&ds.plays, &params, progress), params)
 }
 
 /// [`train_dataset`]'s model from factors trained by `params`, here or

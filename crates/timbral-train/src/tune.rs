@@ -77,7 +77,7 @@ pub fn run(
                     };
                     let (mut ndcg, mut recall) = (0.0, 0.0);
                     for s in &inner {
-                        let f = crate::train_als(&s.train, &params, false);
+                        let f = crate::train_factors(&s.train, &params, false);
                         let model = crate::build_model(
                             &ds.user_ids,
                             &ds.item_ids,

@@ -1,7 +1,8 @@
 //! The factor half of CF (ALS, NMF, and every model that places listeners
 //! and items in one factor space): the int8 item factors, the fold-in of a
 //! new listener (one half-step of the model's own solve against
-//! `YᵀY + λI`), factor scores and CF top-k. `cf.rs` is the seam above it that also adds the item-item model.
+//! `YᵀY + λI`), factor scores and CF top-k. `cf.rs` is the seam above it
+//! that also adds the item-item model.
 
 use super::*;
 use crate::als::FactorModel;
