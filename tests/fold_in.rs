@@ -54,15 +54,20 @@ fn check(model: &Model, users: impl Iterator<Item = u32>) -> (f32, f32) {
     (worst_cos, worst_rel)
 }
 
-#[test]
-fn fold_in_reproduces_trained_user_factors_on_synthetic_data() {
-    let data = synth::generate(SynthConfig {
+/// 600 synthetic listeners of 800 items, 25 plays each.
+fn listeners() -> timbral_train::data::Dataset {
+    synth::generate(SynthConfig {
         users: 600,
         items: 800,
         plays_per_user: 25,
         seed: 11,
     })
-    .data;
+    .data
+}
+
+#[test]
+fn fold_in_reproduces_trained_user_factors_on_synthetic_data() {
+    let data = listeners();
     // Plain ALS, and iALS with frequency-scaled regularisation, where a
     // listener's λ depends on their play count and the bundle's reference.
     for (regularization, reg_exponent) in [(80.0, 0.0), (5.0, 1.0), (20.0, 0.5)] {
@@ -91,13 +96,7 @@ fn nmf_fold_in_reproduces_trained_user_factors() {
     // NMF's last half-step solves each listener's non-negative least
     // squares from a warm start; fold-in solves it from zero, through the
     // int8 item factors, and must land on the same factor.
-    let data = synth::generate(SynthConfig {
-        users: 600,
-        items: 800,
-        plays_per_user: 25,
-        seed: 11,
-    })
-    .data;
+    let data = listeners();
     for (regularization, alpha) in [(20.0, 0.3), (200.0, 3.0)] {
         let p = AlsParams {
             model: timbral_core::FactorModel::Nmf,

@@ -83,9 +83,8 @@ struct AlsParamsV4 {
 impl From<MetaV4> for Meta {
     fn from(m: MetaV4) -> Meta {
         let p = m.params;
-        Meta {
-            params: AlsParams {
-                model: als::FactorModel::Als,
+        Meta::from(MetaV5 {
+            params: AlsParamsV5 {
                 factors: p.factors,
                 iterations: p.iterations,
                 regularization: p.regularization,
@@ -97,7 +96,7 @@ impl From<MetaV4> for Meta {
             source: m.source,
             trainer: m.trainer,
             user_reference: 0.0,
-        }
+        })
     }
 }
 

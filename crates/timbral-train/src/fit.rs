@@ -51,6 +51,8 @@ impl Reg {
 
 /// One half-step: every row of `x` re-solved against the fixed `y`, by
 /// `model`'s solve (ALS's CG with `cg_steps`, or NMF's coordinate descent).
+/// Returns the inner steps it took over all rows (CG steps or NMF sweeps),
+/// for the log and for `cf_budget`'s estimate of NMF's cost.
 fn half_step(
     x: &mut [f32],
     y: &[f32],
@@ -59,7 +61,7 @@ fn half_step(
     reg: Reg,
     model: FactorModel,
     cg_steps: usize,
-) {
+) -> usize {
     // The Gram matrix's chunks in parallel, added in order: the bits of
     // `als::gram` on one thread (the runtimes' fold-in computes it so).
     let partials: Vec<Vec<f64>> = y
@@ -73,29 +75,25 @@ fn half_step(
     let g = als::gram_finish(partials, dim, reg.lambda);
     let y = Dense { data: y, dim };
     let wide = wide_vectors();
-    x.par_chunks_mut(dim).enumerate().for_each_init(
-        || Scratch::new(dim),
-        |s, (r, xr)| {
-            let (cols, c) = conf.row(r);
-            if cols.is_empty() {
-                xr.fill(0.0);
-            } else if model == FactorModel::Nmf {
-                nmf::solve_row(&g, &y, cols, c, xr, reg.extra(cols.len()), s);
-            } else {
-                solve(
-                    wide,
-                    &g,
-                    &y,
-                    cols,
-                    c,
-                    xr,
-                    cg_steps,
-                    s,
-                    reg.extra(cols.len()),
-                );
-            }
-        },
-    );
+    x.par_chunks_mut(dim)
+        .enumerate()
+        .map_init(
+            || Scratch::new(dim),
+            |s, (r, xr)| {
+                let (cols, c) = conf.row(r);
+                if cols.is_empty() {
+                    xr.fill(0.0);
+                    0
+                } else if model == FactorModel::Nmf {
+                    nmf::solve_row(&g, &y, cols, c, xr, reg.extra(cols.len()), s)
+                } else {
+                    let extra = reg.extra(cols.len());
+                    solve(wide, &g, &y, cols, c, xr, cg_steps, s, extra);
+                    cg_steps
+                }
+            },
+        )
+        .sum()
 }
 
 /// Whether this CPU has 256-bit vectors (AVX2), checked once a half-step.
@@ -187,11 +185,12 @@ pub fn train_factors(plays: &Csr, p: &AlsParams, progress: bool) -> Factors {
     for it in 0..p.iterations {
         let t = Instant::now();
         let (model, cg) = (p.model, p.cg_steps as usize);
-        half_step(&mut items, &users, &ciu, dim, item_reg, model, cg);
-        half_step(&mut users, &items, &cui, dim, user_reg, model, cg);
+        let steps = half_step(&mut items, &users, &ciu, dim, item_reg, model, cg)
+            + half_step(&mut users, &items, &cui, dim, user_reg, model, cg);
         tracing::debug!(
             iteration = it + 1,
             secs = t.elapsed().as_secs_f64(),
+            steps_per_row = steps as f64 / (nu + ni).max(1) as f64,
             "factor iteration"
         );
         bar.inc(1);
