@@ -32,9 +32,10 @@ pub const ALPHAS_ALS: [f32; 4] = [1.0, 3.0, 10.0, 30.0];
 /// coverage; ν = 1.5 collapsed.
 pub const REG_EXPONENTS: [f32; 3] = [0.0, 0.5, 1.0];
 /// NMF's regularisation and target scale (v = 1 + α·ln(1 + plays)), tried
-/// after ALS's grid. Its unweighted squares put the best λ lower and α
-/// lower than ALS's: on HetRec's validation split the best were λ 20 at
-/// α 0.3 and λ 200 at α 3 (nDCG@10 0.15–0.17, against ALS's 0.18–0.19).
+/// after ALS's grid. With every cell weighed alike, λ and α trade off
+/// (α scales the targets λ shrinks): on HetRec's validation split the best
+/// were λ 20 at α 0.3 and λ 200 at α 3 (`timbral tune --factor-model nmf`;
+/// nDCG@10 0.15–0.17, against ALS's 0.18–0.19).
 pub const REGULARIZATIONS_NMF: [f32; 4] = [5.0, 20.0, 80.0, 320.0];
 pub const ALPHAS_NMF: [f32; 2] = [0.3, 3.0];
 /// Above this many plays the tuner works on a seeded sample of whole
