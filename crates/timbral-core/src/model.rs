@@ -82,15 +82,9 @@ struct AlsParamsV4 {
 
 impl From<MetaV4> for Meta {
     fn from(m: MetaV4) -> Meta {
-        let p = m.params;
         Meta::from(MetaV5 {
             params: AlsParamsV5 {
-                factors: p.factors,
-                iterations: p.iterations,
-                regularization: p.regularization,
-                alpha: p.alpha,
-                cg_steps: p.cg_steps,
-                seed: p.seed,
+                v4: m.params,
                 reg_exponent: 0.0,
             },
             source: m.source,
@@ -109,20 +103,20 @@ struct MetaV5 {
     user_reference: f32,
 }
 
+/// Format 4's parameters and then ν: postcard writes a struct as its
+/// fields in order, with no framing, so the nesting reads the same bytes.
 #[derive(Deserialize)]
 struct AlsParamsV5 {
-    factors: u32,
-    iterations: u32,
-    regularization: f32,
-    alpha: f32,
-    cg_steps: u32,
-    seed: u64,
+    v4: AlsParamsV4,
     reg_exponent: f32,
 }
 
 impl From<MetaV5> for Meta {
     fn from(m: MetaV5) -> Meta {
-        let p = m.params;
+        let AlsParamsV5 {
+            v4: p,
+            reg_exponent,
+        } = m.params;
         Meta {
             params: AlsParams {
                 model: als::FactorModel::Als,
@@ -132,7 +126,7 @@ impl From<MetaV5> for Meta {
                 alpha: p.alpha,
                 cg_steps: p.cg_steps,
                 seed: p.seed,
-                reg_exponent: p.reg_exponent,
+                reg_exponent,
             },
             source: m.source,
             trainer: m.trainer,
