@@ -17,11 +17,9 @@ fn bundle_bytes_do_not_depend_on_the_thread_count() {
     .data;
     for model in FactorModel::ALL {
         let params = AlsParams {
-            model,
             factors: 24,
             iterations: 6,
-            regularization: 20.0,
-            ..AlsParams::default()
+            ..AlsParams::defaults_for(model)
         };
         let one = with_threads(1, || {
             timbral_train::train_dataset(&data, params, false).to_bytes()

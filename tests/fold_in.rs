@@ -123,6 +123,31 @@ fn nmf_fold_in_reproduces_trained_user_factors() {
 }
 
 #[test]
+fn bpr_fold_in_reproduces_trained_user_factors() {
+    // BPR's trainer closes by solving every listener from zero against the
+    // item factors and the seed's shared negatives; fold-in runs that solve
+    // through the int8 item factors, drawing the negatives itself.
+    let data = listeners();
+    for (regularization, alpha) in [(1e-4, 1.0), (1e-2, 0.0)] {
+        let p = AlsParams {
+            factors: 32,
+            regularization,
+            alpha,
+            ..AlsParams::defaults_for(timbral_core::FactorModel::Bpr)
+        };
+        let model = timbral_train::train_dataset(&data, p, false);
+        let model = Model::from_bytes(&model.to_bytes()).unwrap();
+        assert_eq!(model.cf_kind(), "bpr");
+        let (cos, rel) = check(&model, 0..200);
+        assert!(cos >= 0.99, "BPR λ {regularization}: worst cosine {cos}");
+        assert!(
+            rel <= 0.1,
+            "BPR λ {regularization}: worst relative error {rel}"
+        );
+    }
+}
+
+#[test]
 fn frequency_scaled_regularisation_changes_the_model_and_its_fold_in() {
     // The reference and ν must reach fold-in: a bundle that lost either
     // would fold heavy and light listeners in with one λ, and drift from

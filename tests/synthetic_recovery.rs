@@ -28,6 +28,12 @@ fn nmf_recovers_genre_tastes_with_non_negative_parts() {
     }
 }
 
+#[test]
+fn bpr_recovers_genre_tastes() {
+    let model = recovers_genre_tastes(AlsParams::defaults_for(FactorModel::Bpr));
+    assert_eq!(model.cf_kind(), "bpr");
+}
+
 /// Trains on the embedded default and checks that recommendations land in
 /// each listener's favourite genre far more often than chance.
 fn recovers_genre_tastes(p: AlsParams) -> timbral_core::Model {

@@ -11,12 +11,16 @@ import { timbralCli } from "./timbral-cli.mjs";
 // Each kind as `Model::cf_kind` names it, with the flags that train it:
 // `ials` is ALS with frequency-scaled regularisation (a listener's λ
 // depends on their play count, so fold-in reads ν and the reference from
-// the bundle in every runtime); `nmf` is non-negative factors.
+// the bundle in every runtime); `nmf` is non-negative factors; `bpr` is
+// fitted to rank plays first.
 export const CF_KINDS = [
   { kind: "als", flags: ["--cf", "als"] },
   { kind: "ials", flags: ["--cf", "als", "--reg-exponent", "1", "--regularization", "5"] },
   // NMF folds a listener in by its own non-negative solve, not ALS's.
   { kind: "nmf", flags: ["--cf", "als", "--factor-model", "nmf", "--regularization", "20", "--alpha", "0.3"] },
+  // BPR folds a listener in by Newton's method against the seed's shared
+  // negatives, which every runtime draws for itself.
+  { kind: "bpr", flags: ["--cf", "als", "--factor-model", "bpr"] },
   { kind: "als+rp3beta", flags: ["--cf", "als+rp3beta"] },
   { kind: "als+ease", flags: ["--cf", "als+ease"] },
 ];

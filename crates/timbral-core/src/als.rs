@@ -33,16 +33,21 @@ pub enum FactorModel {
     /// squares over every cell, factors ≥ 0, fold-in by non-negative
     /// least squares.
     Nmf,
+    /// Bayesian personalised ranking (`crate::bpr`): plays ranked above
+    /// other items; items fitted by SGD, listeners (and fold-in) by the
+    /// convex solve against a fixed set of negatives.
+    Bpr,
 }
 
 impl FactorModel {
-    pub const ALL: [FactorModel; 2] = [FactorModel::Als, FactorModel::Nmf];
+    pub const ALL: [FactorModel; 3] = [FactorModel::Als, FactorModel::Nmf, FactorModel::Bpr];
 
     /// As the CLI and `Model::cf_kind` name it.
     pub fn name(self) -> &'static str {
         match self {
             FactorModel::Als => "als",
             FactorModel::Nmf => "nmf",
+            FactorModel::Bpr => "bpr",
         }
     }
 }
@@ -53,15 +58,18 @@ impl std::str::FromStr for FactorModel {
         FactorModel::ALL
             .into_iter()
             .find(|m| m.name() == s)
-            .ok_or_else(|| format!("unknown factor model `{s}` (als or nmf)"))
+            .ok_or_else(|| format!("unknown factor model `{s}` (als, nmf or bpr)"))
     }
 }
 
 /// The factor model's hyper-parameters, stored in every bundle.
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
 pub struct AlsParams {
-    /// ALS or NMF; every field below applies to both, `cg_steps` to ALS
-    /// alone.
+    /// ALS, NMF or BPR. `cg_steps` is ALS's alone. For BPR, `iterations`
+    /// are SGD epochs, `regularization` is λ on the scale of one SGD step
+    /// (about 0.001–0.1, where the least-squares models' sits near 1–300),
+    /// `alpha` weighs plays (0: every play alike) and `reg_exponent` must
+    /// be 0.
     pub model: FactorModel,
     pub factors: u32,
     pub iterations: u32,
@@ -96,6 +104,28 @@ impl Default for AlsParams {
 }
 
 impl AlsParams {
+    /// The defaults for `model`: [`AlsParams::default`] for ALS; for NMF and
+    /// BPR the λ and α their own scales need (each the best on HetRec's
+    /// validation split, README "Tuning").
+    pub fn defaults_for(model: FactorModel) -> AlsParams {
+        let als = AlsParams::default();
+        match model {
+            FactorModel::Als => als,
+            FactorModel::Nmf => AlsParams {
+                model,
+                regularization: 20.0,
+                alpha: 0.3,
+                ..als
+            },
+            FactorModel::Bpr => AlsParams {
+                model,
+                regularization: 1e-4,
+                alpha: 1.0,
+                ..als
+            },
+        }
+    }
+
     pub fn validate(&self) -> Result<(), String> {
         if self.factors == 0 || self.factors > 1024 {
             return Err(format!("factors must be in 1..=1024, got {}", self.factors));
@@ -114,6 +144,9 @@ impl AlsParams {
                 "reg_exponent must be in 0..=2, got {}",
                 self.reg_exponent
             ));
+        }
+        if self.model == FactorModel::Bpr && self.reg_exponent != 0.0 {
+            return Err("reg_exponent applies to ALS and NMF; BPR needs 0".into());
         }
         if self.cg_steps == 0 {
             return Err("cg_steps must be ≥ 1".into());

@@ -8,6 +8,7 @@
 //! bindings, the Worker) own I/O and parallelism.
 
 pub mod als;
+pub mod bpr;
 pub mod bundle;
 pub mod content;
 pub mod credits;

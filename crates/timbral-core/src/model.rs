@@ -231,6 +231,8 @@ pub struct Model {
     user_index: HashMap<String, u32>,
     /// `YᵀY + λI` over the int8 item factors, built on the first fold-in.
     gram: OnceLock<Vec<f32>>,
+    /// BPR's shared negatives, drawn on first use.
+    bpr_negatives: OnceLock<Vec<u32>>,
     /// Each item's text for word search, built on the first search.
     search_texts: OnceLock<Vec<String>>,
     /// Labels and names by key, for search, built on the first search.
@@ -405,6 +407,7 @@ impl Model {
             item_index,
             user_index,
             gram: OnceLock::new(),
+            bpr_negatives: OnceLock::new(),
             search_texts: OnceLock::new(),
             search_index: OnceLock::new(),
             item_clusters: OnceLock::new(),
@@ -428,6 +431,8 @@ impl Model {
         } else if info.version == 5 {
             bundle::decode_section::<MetaV5>(find(kind::META)?)?.into()
         } else {
+            // Format 7 added BPR to the factor model's names: the same
+            // layout, which a format-6 build would call corrupt.
             bundle::decode_section(find(kind::META)?)?
         };
         let items: Items = bundle::decode_section(find(kind::ITEMS)?)?;
@@ -906,6 +911,25 @@ pub(crate) mod tests {
         let x = back.fold_in(&h).unwrap();
         assert!(x.iter().all(|&v| v >= 0.0), "{x:?}");
         assert_ne!(x, m.fold_in(&h).unwrap());
+    }
+
+    #[test]
+    fn a_bpr_bundle_names_its_model_and_folds_in_by_ranking() {
+        let mut parts = tiny();
+        parts.meta.params = AlsParams {
+            factors: parts.meta.params.factors,
+            ..AlsParams::defaults_for(als::FactorModel::Bpr)
+        };
+        let bpr = Model::from_bytes(&Model::from_parts(parts).unwrap().to_bytes()).unwrap();
+        assert_eq!(bpr.cf_kind(), "bpr");
+        assert_eq!(bpr.meta().params.model, als::FactorModel::Bpr);
+        let h = [(0, 3.0), (2, 1.0)];
+        let x = bpr.fold_in(&h).unwrap();
+        let s = bpr.scores(&x);
+        // The history's items score above every other played item.
+        let others = (0..bpr.n_items()).filter(|&i| i != 0 && i != 2);
+        let top_other = others.map(|i| s[i]).fold(f32::MIN, f32::max);
+        assert!(s[0].min(s[2]) > top_other, "{s:?}");
     }
 
     #[test]

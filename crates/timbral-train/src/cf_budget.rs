@@ -12,7 +12,7 @@
 //! candidates are left.
 
 use serde::Serialize;
-use timbral_core::{AlsParams, FactorModel};
+use timbral_core::{bpr, AlsParams, FactorModel};
 
 use crate::item_item::Neighbours;
 
@@ -33,6 +33,10 @@ const SCAN_OPS: f64 = 1e9;
 /// synthetic set, up to 21 in the first iterations; 12 errs on the side of
 /// trying less.
 const NMF_SWEEPS: f64 = 12.0;
+
+/// Hessian-vector products (and gradients) BPR's closing solve takes a
+/// listener, budgeted.
+const BPR_PRODUCTS: f64 = 60.0;
 
 /// The tuning data's shape.
 #[derive(Clone, Copy, Debug, PartialEq, Serialize)]
@@ -57,9 +61,22 @@ impl Shape {
             // Coordinate-descent sweeps over f × f, NMF_SWEEPS a row, and
             // one pass over the plays for `b`.
             FactorModel::Nmf => rows * f * f * (1.0 + NMF_SWEEPS) + 2.0 * self.plays as f64 * f,
+            // One SGD step a play, about 12 flops a factor.
+            FactorModel::Bpr => 12.0 * self.plays as f64 * f,
+        };
+        // BPR's closing solve of every listener: Newton steps of Hessian
+        // products over their plays and the shared negatives.
+        let closing = match p.model {
+            FactorModel::Bpr => {
+                let n = bpr::NEGATIVES as f64;
+                BPR_PRODUCTS
+                    * (2.0 * (self.plays as f64 + self.users as f64 * n) * 2.0 * f
+                        + 4.0 * self.plays as f64 * n)
+            }
+            _ => 0.0,
         };
         let ranked = (self.validation * self.items) as f64;
-        (f64::from(p.iterations) * per_iteration + ranked * 2.0 * f) / ALS_FLOPS
+        (f64::from(p.iterations) * per_iteration + closing + ranked * 2.0 * f) / ALS_FLOPS
             + self.rank_seconds(1.0)
     }
 
@@ -123,13 +140,19 @@ pub fn plan(
     };
     spend_ii(&mut spent, budget_s / 2.0, &mut take_ii);
     // Nearest the given parameters first, in log-space; grid order breaks ties.
+    // Another factor model is measured from its own defaults (BPR's λ is on
+    // another scale), and comes after every step of the given one's grid.
     let distance = |p: &AlsParams| {
+        let (from, other) = if p.model == given.model {
+            (given, 0.0)
+        } else {
+            (AlsParams::defaults_for(p.model), 10.0)
+        };
         // Half a unit of ν weighs about one step of the λ grid (×4).
-        (p.regularization / given.regularization).ln().abs()
-            + (p.alpha / given.alpha).ln().abs()
-            + 2.8 * (p.reg_exponent - given.reg_exponent).abs()
-            // Another factor model after every step of the given one's grid.
-            + if p.model == given.model { 0.0 } else { 8.0 }
+        (p.regularization / from.regularization).ln().abs()
+            + (p.alpha / from.alpha).ln().abs()
+            + 2.8 * (p.reg_exponent - from.reg_exponent).abs()
+            + other
     };
     let mut rest: Vec<(usize, AlsParams)> = grid.iter().copied().enumerate().skip(1).collect();
     rest.sort_by(|a, b| {

@@ -38,6 +38,12 @@ pub const REG_EXPONENTS: [f32; 3] = [0.0, 0.5, 1.0];
 /// nDCG@10 0.15–0.17, against ALS's 0.18–0.19).
 pub const REGULARIZATIONS_NMF: [f32; 4] = [5.0, 20.0, 80.0, 320.0];
 pub const ALPHAS_NMF: [f32; 2] = [0.3, 3.0];
+/// BPR's λ (per SGD step, so on another scale), tried last, with plays
+/// weighted (α 1; unweighted ranked within 1% of it). On HetRec's
+/// validation split 1e-4 ranked best, and more epochs than ALS's
+/// iterations overfitted at every λ (`timbral tune --factor-model bpr`).
+pub const REGULARIZATIONS_BPR: [f32; 3] = [1e-4, 1e-3, 1e-2];
+pub const ALPHA_BPR: f32 = 1.0;
 /// Above this many plays the tuner works on a seeded sample of whole
 /// listeners holding about this many, so that its cost (the grid's ALS
 /// fits) stays bounded by the data, not by a clock: a million plays take
@@ -320,6 +326,18 @@ pub fn choose(plays: &Csr, params: AlsParams, seed: u64, search: Search) -> Choi
                 }
             }
         }
+        for regularization in REGULARIZATIONS_BPR {
+            let p = AlsParams {
+                model: FactorModel::Bpr,
+                regularization,
+                alpha: ALPHA_BPR,
+                reg_exponent: 0.0,
+                ..params
+            };
+            if p != params {
+                grid.push(p);
+            }
+        }
     }
     let candidates = Neighbours::candidates_of(kinds, n);
     let shape = Shape {
@@ -440,7 +458,7 @@ impl fmt::Display for Choice {
         let plan = &self.plan;
         write!(
             f,
-            "CF tuning: budget {:.0} s of estimated work on the reference machine, {:.1} s planned for {} factor fits (ALS, NMF) and {} item-item models",
+            "CF tuning: budget {:.0} s of estimated work on the reference machine, {:.1} s planned for {} factor fits (ALS, NMF, BPR) and {} item-item models",
             plan.budget_s,
             plan.estimate_s,
             plan.als.len(),

@@ -120,19 +120,20 @@ pub fn ndcg_at(top: &[timbral_core::Scored], held: &[u32], k: usize) -> f64 {
 }
 
 /// The rows `eval --models` can ask for, in the order they print.
-pub const MODELS: [&str; 8] = [
+pub const MODELS: [&str; 9] = [
     "popularity",
     "als",
     "als-tuned",
     "ials",
     "nmf",
+    "bpr",
     "rp3beta",
     "ease",
     "blend",
 ];
 
 /// Popularity, ALS and the CF models of `timbral train` (`models`, a
-/// subset of [`MODELS`]; plain ALS, iALS and NMF each at their best parameters
+/// subset of [`MODELS`]; plain ALS, iALS, NMF and BPR each at their best parameters
 /// on validation, each item-item kind alone at its best, and the blend
 /// tuned as `search` says) on one holdout split.
 #[allow(clippy::too_many_arguments)]
@@ -212,7 +213,12 @@ pub fn run(
     };
     // The chosen factors once; a row whose best is the chosen one reuses it.
     let (tuned, tuned_s) = fit_tuned(choice.als);
-    for (row, kind) in [("als-tuned", "als"), ("ials", "ials"), ("nmf", "nmf")] {
+    for (row, kind) in [
+        ("als-tuned", "als"),
+        ("ials", "ials"),
+        ("nmf", "nmf"),
+        ("bpr", "bpr"),
+    ] {
         let Some((p, _)) = choice.best_factors(kind).filter(|_| wanted(row)) else {
             continue;
         };

@@ -152,14 +152,17 @@ fn solve_avx2(
     als::solve_row(g, y, cols, c, x, steps, s, extra_reg);
 }
 
-/// Trains the factor model `p.model` (implicit ALS, or NMF) on a users ×
-/// items play matrix.
+/// Trains the factor model `p.model` on a users × items play matrix:
+/// implicit ALS or NMF here, BPR by its own loop (`bpr.rs`).
 ///
 /// Each iteration solves the items given the users, then the users given
 /// the items, so the returned user factors are the least-squares answer for
 /// the returned item factors — exactly what fold-in recomputes. Both start
 /// from the same small non-negative random factors, which NMF needs.
 pub fn train_factors(plays: &Csr, p: &AlsParams, progress: bool) -> Factors {
+    if p.model == FactorModel::Bpr {
+        return crate::bpr::train(plays, p, progress);
+    }
     let dim = p.factors as usize;
     let (nu, ni) = (plays.n_rows(), plays.n_cols());
     let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(p.seed);

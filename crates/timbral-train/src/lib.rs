@@ -3,6 +3,7 @@
 //! bundle writer. The `timbral` binary (src/main.rs) is a thin CLI over it.
 
 pub mod bench;
+pub mod bpr;
 pub mod cf_budget;
 pub mod cf_tune;
 #[cfg(feature = "content")]

@@ -1,4 +1,4 @@
-//! The factor half of CF (ALS, NMF, and every model that places listeners
+//! The factor half of CF (ALS, NMF, BPR, and every model that places listeners
 //! and items in one factor space): the int8 item factors, the fold-in of a
 //! new listener (one half-step of the model's own solve against
 //! `YᵀY + λI`), factor scores and CF top-k. `cf.rs` is the seam above it
@@ -54,6 +54,17 @@ impl Model {
         })
     }
 
+    /// BPR's shared negatives (`bpr::negatives`), drawn as the trainer drew
+    /// them: by the bundle's seed, among the items someone played.
+    fn bpr_negatives(&self) -> &[u32] {
+        self.bpr_negatives.get_or_init(|| {
+            let listeners = &self.parts.popularity.listeners;
+            crate::bpr::negatives(self.n_items(), self.parts.meta.params.seed, |i| {
+                listeners[i] > 0
+            })
+        })
+    }
+
     /// The least-squares factor for a listener the model has never seen,
     /// from (item, plays) pairs: one half-step against the bundle's item
     /// factors, as the trainer's last one (ALS's weighted solve, or NMF's
@@ -103,6 +114,9 @@ impl Model {
         Ok(match p.model {
             FactorModel::Als => als::fold_in(self.gram(), y, &cols, &conf, extra),
             FactorModel::Nmf => crate::nmf::fold_in(self.gram(), y, &cols, &conf, extra),
+            FactorModel::Bpr => {
+                crate::bpr::fold_in(y, self.bpr_negatives(), &cols, &conf, p.regularization)
+            }
         })
     }
 

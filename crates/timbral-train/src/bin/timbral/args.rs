@@ -100,12 +100,13 @@ pub(crate) enum Cmd {
         k: Vec<usize>,
         /// The CF rows to evaluate, comma-separated, among popularity, als
         /// (as given), als-tuned, ials (frequency-scaled regularisation,
-        /// tuned), nmf (tuned), rp3beta, ease (up to 6,000 items) and blend
+        /// tuned), nmf (tuned), bpr (tuned), rp3beta, ease (up to 6,000
+        /// items) and blend
         /// (the model `train` would choose).
         #[arg(
             long,
             value_delimiter = ',',
-            default_value = "popularity,als,als-tuned,ials,nmf,rp3beta,ease,blend"
+            default_value = "popularity,als,als-tuned,ials,nmf,bpr,rp3beta,ease,blend"
         )]
         models: Vec<String>,
         /// Also score these bundles, trained elsewhere on the split's
@@ -552,20 +553,24 @@ impl ContentArgs {
 
 #[derive(Args)]
 pub(crate) struct AlsArgs {
-    /// The factor model: implicit ALS (confidence-weighted), or NMF
-    /// (non-negative factors, every cell weighed alike). The tuner tries
-    /// both; with --no-tune, this one as given.
-    #[arg(long, default_value = "als", value_parser = ["als", "nmf"])]
+    /// The factor model: implicit ALS (confidence-weighted), NMF
+    /// (non-negative factors, every cell weighed alike) or BPR (plays
+    /// ranked above the rest). The tuner tries all three; with --no-tune,
+    /// this one as given.
+    #[arg(long, default_value = "als", value_parser = ["als", "nmf", "bpr"])]
     pub(crate) factor_model: String,
     #[arg(long, default_value_t = AlsParams::default().factors)]
     pub(crate) factors: u32,
+    /// Alternating iterations (ALS, NMF) or SGD epochs (BPR).
     #[arg(long, default_value_t = AlsParams::default().iterations)]
     pub(crate) iterations: u32,
-    #[arg(long, default_value_t = AlsParams::default().regularization)]
-    pub(crate) regularization: f32,
-    /// Confidence scale: c = 1 + alpha · ln(1 + plays).
-    #[arg(long, default_value_t = AlsParams::default().alpha)]
-    pub(crate) alpha: f32,
+    /// λ [default: ALS 80, NMF 20, BPR 0.0001: BPR's is per SGD step].
+    #[arg(long)]
+    pub(crate) regularization: Option<f32>,
+    /// Confidence scale: c = 1 + alpha · ln(1 + plays) (BPR: each play's
+    /// weight) [default: ALS 3, NMF 0.3, BPR 1].
+    #[arg(long)]
+    pub(crate) alpha: Option<f32>,
     /// ν of frequency-scaled regularisation (iALS, Rendle et al. 2022): a
     /// row with n plays is regularised by λ·(n / mean n)^ν; 0 is plain ALS.
     /// The tuner tries 0, 0.5 and 1.
@@ -703,12 +708,14 @@ impl AlsArgs {
     }
 
     pub(crate) fn params(&self) -> Result<AlsParams> {
+        let model = self.factor_model.parse().map_err(anyhow::Error::msg)?;
+        let d = AlsParams::defaults_for(model);
         let p = AlsParams {
-            model: self.factor_model.parse().map_err(anyhow::Error::msg)?,
+            model,
             factors: self.factors,
             iterations: self.iterations,
-            regularization: self.regularization,
-            alpha: self.alpha,
+            regularization: self.regularization.unwrap_or(d.regularization),
+            alpha: self.alpha.unwrap_or(d.alpha),
             cg_steps: self.cg_steps,
             seed: self.seed,
             reg_exponent: self.reg_exponent,
