@@ -62,50 +62,42 @@ pub fn negatives(n_items: usize, seed: u64, eligible: impl Fn(usize) -> bool) ->
     out
 }
 
+/// What the solve needs at one point `x`, from one pass over its pairs
+/// (one `expf` each): the scores, the gradient and the curvatures, so that
+/// an accepted line-search trial is the next Newton step's start.
+#[derive(Default)]
+struct Point {
+    sp: Vec<f32>,
+    sn: Vec<f32>,
+    /// Per pair, the loss's curvature w·σ(δ)·σ(−δ), |P| × |N| row-major.
+    h: Vec<f32>,
+    /// Σ_j w·σ(−δ_ij) per played item, and Σ_i w·σ(−δ_ij) per negative.
+    ap: Vec<f32>,
+    an: Vec<f32>,
+    grad: Vec<f32>,
+}
+
 /// Buffers one row's solve reuses.
 #[derive(Default)]
 pub struct Scratch {
     neg: Vec<u32>,
-    sp: Vec<f32>,
-    sn: Vec<f32>,
-    /// Per pair, the loss's curvature σ(δ)·σ(−δ), |P| × |N| row-major.
-    h: Vec<f32>,
-    ap: Vec<f32>,
-    an: Vec<f32>,
-    grad: Vec<f32>,
+    at: Point,
+    trial_at: Point,
     dir: Vec<f32>,
     r: Vec<f32>,
     p: Vec<f32>,
     hp: Vec<f32>,
+    tp: Vec<f32>,
+    tn: Vec<f32>,
     e: Vec<f32>,
     trial: Vec<f32>,
-}
-
-/// `ln(1 + e^{−d})`, the loss of one pair whose margin is `d`.
-#[inline]
-fn softplus_neg(d: f32) -> f32 {
-    if d > 0.0 {
-        libm::log1pf(libm::expf(-d))
-    } else {
-        -d + libm::log1pf(libm::expf(d))
-    }
-}
-
-/// σ(−d) = 1 / (1 + e^{d}), without overflow.
-#[inline]
-fn sigmoid_neg(d: f32) -> f32 {
-    if d > 0.0 {
-        let e = libm::expf(-d);
-        e / (1.0 + e)
-    } else {
-        1.0 / (1.0 + libm::expf(d))
-    }
 }
 
 /// One listener's problem: its items, weights and negatives.
 struct Row<'a, F: Factors> {
     y: &'a F,
     pos: &'a [u32],
+    neg: &'a [u32],
     w: &'a [f32],
     /// `1 / (Σ w · |N|)`: the weighted mean over pairs.
     norm: f32,
@@ -113,20 +105,60 @@ struct Row<'a, F: Factors> {
 }
 
 impl<F: Factors> Row<'_, F> {
-    fn scores(&self, neg: &[u32], x: &[f32], sp: &mut Vec<f32>, sn: &mut Vec<f32>) {
-        sp.clear();
-        sp.extend(self.pos.iter().map(|&i| self.y.dot_row(i as usize, x)));
-        sn.clear();
-        sn.extend(neg.iter().map(|&j| self.y.dot_row(j as usize, x)));
+    /// Fills `at` for `x`: a pair with margin `d` pulls with `σ(−d)`,
+    /// from `e^{−|d|}` without overflow.
+    fn evaluate(&self, x: &[f32], at: &mut Point) {
+        let nn = self.neg.len();
+        at.sp.clear();
+        at.sp
+            .extend(self.pos.iter().map(|&i| self.y.dot_row(i as usize, x)));
+        at.sn.clear();
+        at.sn
+            .extend(self.neg.iter().map(|&j| self.y.dot_row(j as usize, x)));
+        at.h.clear();
+        at.h.resize(self.pos.len() * nn, 0.0);
+        at.ap.clear();
+        at.an.clear();
+        at.an.resize(nn, 0.0);
+        for (k, (&a, &w)) in at.sp.iter().zip(self.w).enumerate() {
+            let mut pull = 0f32;
+            let pairs = at.sn.iter().zip(&mut at.h[k * nn..(k + 1) * nn]);
+            for ((&b, h), an) in pairs.zip(at.an.iter_mut()) {
+                let d = a - b;
+                let e = libm::expf(-d.abs());
+                let g = if d > 0.0 {
+                    e / (1.0 + e)
+                } else {
+                    1.0 / (1.0 + e)
+                };
+                *h = w * g * (1.0 - g);
+                *an += w * g;
+                pull += g;
+            }
+            at.ap.push(w * pull);
+        }
+        // λx − norm·(Σ_i a_i y_i − Σ_j b_j y_j).
+        at.grad.clear();
+        at.grad.extend(x.iter().map(|&v| v * self.lambda));
+        for (&i, &a) in self.pos.iter().zip(&at.ap) {
+            self.y
+                .add_scaled_row(i as usize, -self.norm * a, &mut at.grad);
+        }
+        for (&j, &b) in self.neg.iter().zip(&at.an) {
+            self.y
+                .add_scaled_row(j as usize, self.norm * b, &mut at.grad);
+        }
     }
 
-    /// The objective at `x`, whose scores are `sp`, `sn`.
-    fn loss(&self, sp: &[f32], sn: &[f32], x: &[f32]) -> f32 {
+    /// The objective at `x`, whose scores `at` holds: a pair with margin
+    /// `d` loses `ln(1 + e^{−d})`.
+    fn loss(&self, at: &Point, x: &[f32]) -> f32 {
         let mut total = 0f32;
-        for (&a, &w) in sp.iter().zip(self.w) {
+        for (&a, &w) in at.sp.iter().zip(self.w) {
             let mut row = 0f32;
-            for &b in sn {
-                row += softplus_neg(a - b);
+            for &b in &at.sn {
+                let d = a - b;
+                row += libm::log1pf(libm::expf(-d.abs())) + (-d).max(0.0);
             }
             total += w * row;
         }
@@ -148,73 +180,59 @@ pub fn solve_row<F: Factors>(
     lambda: f32,
     s: &mut Scratch,
 ) -> usize {
+    let mut neg = std::mem::take(&mut s.neg);
+    neg.clear();
+    neg.extend(negatives.iter().filter(|j| cols.binary_search(j).is_err()));
+    let steps = newton(y, &neg, cols, values, x, lambda, s);
+    s.neg = neg;
+    steps
+}
+
+/// [`solve_row`] once the negatives are the listener's own.
+#[allow(clippy::too_many_arguments)]
+fn newton<F: Factors>(
+    y: &F,
+    neg: &[u32],
+    cols: &[u32],
+    values: &[f32],
+    x: &mut [f32],
+    lambda: f32,
+    s: &mut Scratch,
+) -> usize {
     let f = x.len();
-    s.neg.clear();
-    s.neg
-        .extend(negatives.iter().filter(|j| cols.binary_search(j).is_err()));
     let wsum: f32 = values.iter().sum();
-    if cols.is_empty() || s.neg.is_empty() || wsum <= 0.0 {
+    if cols.is_empty() || neg.is_empty() || wsum <= 0.0 {
         x.fill(0.0);
         return 0;
     }
-    let (np, nn) = (cols.len(), s.neg.len());
     let row = Row {
         y,
         pos: cols,
+        neg,
         w: values,
-        norm: 1.0 / (wsum * nn as f32),
+        norm: 1.0 / (wsum * neg.len() as f32),
         lambda,
     };
-    for v in [&mut s.grad, &mut s.dir, &mut s.r, &mut s.p, &mut s.hp] {
+    for v in [&mut s.dir, &mut s.r, &mut s.p, &mut s.hp] {
         v.clear();
         v.resize(f, 0.0);
     }
-    s.h.clear();
-    s.h.resize(np * nn, 0.0);
-    let mut first = None;
+    row.evaluate(x, &mut s.at);
+    let g0 = dot(&s.at.grad, &s.at.grad).sqrt();
     for step in 1..=MAX_NEWTON {
-        let neg = std::mem::take(&mut s.neg);
-        row.scores(&neg, x, &mut s.sp, &mut s.sn);
-        // Gradient: λx − norm·(Σ_i a_i y_i − Σ_j b_j y_j), with a_i and b_j
-        // the pair derivatives σ(−δ) summed (weighted) over each side.
-        s.ap.clear();
-        s.ap.resize(np, 0.0);
-        s.an.clear();
-        s.an.resize(nn, 0.0);
-        for (k, (&a, &w)) in s.sp.iter().zip(values).enumerate() {
-            let hrow = &mut s.h[k * nn..(k + 1) * nn];
-            let mut sum = 0f32;
-            for ((&b, h), an) in s.sn.iter().zip(hrow).zip(s.an.iter_mut()) {
-                let g = sigmoid_neg(a - b);
-                *h = w * g * (1.0 - g);
-                sum += g;
-                *an += w * g;
-            }
-            s.ap[k] = w * sum;
-        }
-        s.grad.copy_from_slice(x);
-        s.grad.iter_mut().for_each(|g| *g *= lambda);
-        for (&i, &a) in cols.iter().zip(&s.ap) {
-            y.add_scaled_row(i as usize, -row.norm * a, &mut s.grad);
-        }
-        for (&j, &b) in neg.iter().zip(&s.an) {
-            y.add_scaled_row(j as usize, row.norm * b, &mut s.grad);
-        }
-        let gnorm = dot(&s.grad, &s.grad).sqrt();
-        let g0 = *first.get_or_insert(gnorm);
+        let gnorm = dot(&s.at.grad, &s.at.grad).sqrt();
         if gnorm <= TOLERANCE * g0 || gnorm.is_nan() {
-            s.neg = neg;
             return step - 1;
         }
         // The Newton direction: H·dir = −grad by conjugate gradient.
         s.dir.fill(0.0);
-        s.r.iter_mut().zip(&s.grad).for_each(|(r, g)| *r = -g);
+        s.r.iter_mut().zip(&s.at.grad).for_each(|(r, g)| *r = -g);
         s.p.copy_from_slice(&s.r);
         let mut rr = dot(&s.r, &s.r);
         let stop = rr * 1e-4;
         for _ in 0..CG_STEPS {
-            let t = (&mut s.ap, &mut s.an, &mut s.e);
-            hessian_times(&row, &neg, &s.h, &s.p, &mut s.hp, t);
+            let t = (&mut s.tp, &mut s.tn, &mut s.e);
+            hessian_times(&row, &s.at.h, &s.p, &mut s.hp, t);
             let php = dot(&s.p, &s.hp);
             if php <= 0.0 || php.is_nan() {
                 break;
@@ -232,24 +250,31 @@ pub fn solve_row<F: Factors>(
                 *p = r + beta * *p;
             }
         }
-        // Backtracking on the loss, so that every step lowers it.
-        let now = row.loss(&s.sp, &s.sn, x);
-        let slope = dot(&s.grad, &s.dir);
+        // Backtracking until the step lowers the loss. The loss is convex,
+        // so a trial where it still falls along the direction (gradient ·
+        // direction ≤ 0) lies below the start and needs no loss; only
+        // past the minimum are both losses computed.
+        let slope = dot(&s.at.grad, &s.dir);
+        let mut now = None;
         let mut t = 1f32;
         let mut moved = false;
         for _ in 0..20 {
             s.trial.clear();
             s.trial
                 .extend(x.iter().zip(&s.dir).map(|(&x, &d)| x + t * d));
-            row.scores(&neg, &s.trial, &mut s.sp, &mut s.sn);
-            if row.loss(&s.sp, &s.sn, &s.trial) <= now + 1e-4 * t * slope {
+            row.evaluate(&s.trial, &mut s.trial_at);
+            let accept = dot(&s.trial_at.grad, &s.dir) <= 0.0 || {
+                let now = *now.get_or_insert_with(|| row.loss(&s.at, x));
+                row.loss(&s.trial_at, &s.trial) <= now + 1e-4 * t * slope
+            };
+            if accept {
                 x.copy_from_slice(&s.trial);
+                std::mem::swap(&mut s.at, &mut s.trial_at);
                 moved = true;
                 break;
             }
             t *= 0.5;
         }
-        s.neg = neg;
         if !moved {
             return step;
         }
@@ -262,17 +287,16 @@ pub fn solve_row<F: Factors>(
 /// and `e_j = Σ_i h_ij (t_i − t_j)`, `t = Y·v`.
 fn hessian_times<F: Factors>(
     row: &Row<'_, F>,
-    neg: &[u32],
     h: &[f32],
     v: &[f32],
     out: &mut [f32],
     (tp, tn, e): (&mut Vec<f32>, &mut Vec<f32>, &mut Vec<f32>),
 ) {
-    let nn = neg.len();
+    let nn = row.neg.len();
     tp.clear();
     tp.extend(row.pos.iter().map(|&i| row.y.dot_row(i as usize, v)));
     tn.clear();
-    tn.extend(neg.iter().map(|&j| row.y.dot_row(j as usize, v)));
+    tn.extend(row.neg.iter().map(|&j| row.y.dot_row(j as usize, v)));
     out.copy_from_slice(v);
     out.iter_mut().for_each(|o| *o *= row.lambda);
     e.clear();
@@ -290,7 +314,7 @@ fn hessian_times<F: Factors>(
         }
         row.y.add_scaled_row(row.pos[k] as usize, row.norm * c, out);
     }
-    for (&j, &e) in neg.iter().zip(e.iter()) {
+    for (&j, &e) in row.neg.iter().zip(e.iter()) {
         row.y.add_scaled_row(j as usize, -row.norm * e, out);
     }
 }
@@ -341,13 +365,14 @@ mod tests {
         let row = Row {
             y: &d,
             pos: cols,
+            neg: &neg,
             w,
             norm: 1.0 / (w.iter().sum::<f32>() * neg.len() as f32),
             lambda: l,
         };
-        let (mut sp, mut sn) = (Vec::new(), Vec::new());
-        row.scores(&neg, x, &mut sp, &mut sn);
-        row.loss(&sp, &sn, x)
+        let mut at = Point::default();
+        row.evaluate(x, &mut at);
+        row.loss(&at, x)
     }
 
     #[test]

@@ -164,18 +164,25 @@ pub fn train(plays: &Csr, p: &AlsParams, progress: bool) -> Factors {
     }
     let negatives = bpr::negatives(ni, p.seed, |i| heard[i]);
     let y = Dense { data: &items, dim };
-    users
+    let closing = std::time::Instant::now();
+    let newton: usize = users
         .par_chunks_mut(dim)
         .enumerate()
-        .for_each_init(bpr::Scratch::default, |s, (u, x)| {
+        .map_init(bpr::Scratch::default, |s, (u, x)| {
             let (cols, values) = plays.row(u);
             let w: Vec<f32> = values
                 .iter()
                 .map(|&v| als::confidence(v, p.alpha))
                 .collect();
             x.fill(0.0);
-            bpr::solve_row(&y, &negatives, cols, &w, x, lambda, s);
-        });
+            bpr::solve_row(&y, &negatives, cols, &w, x, lambda, s)
+        })
+        .sum();
+    tracing::debug!(
+        secs = closing.elapsed().as_secs_f64(),
+        newton_per_listener = newton as f64 / nu.max(1) as f64,
+        "BPR listeners solved"
+    );
     tracing::info!(
         users = nu,
         items = ni,

@@ -263,10 +263,20 @@ pub(crate) fn inspect(path: &Path, json: bool, out: &mut dyn Write) -> Result<()
         info.total_len as f64 / model.n_items().max(1) as f64
     )?;
     let p = &meta.params;
+    let (kind, steps) = match p.model {
+        timbral_core::FactorModel::Als => ("implicit ALS", format!(", {} CG steps", p.cg_steps)),
+        timbral_core::FactorModel::Nmf => ("NMF", String::new()),
+        timbral_core::FactorModel::Bpr => ("BPR", String::new()),
+    };
+    let rounds = if p.model == timbral_core::FactorModel::Bpr {
+        "epochs"
+    } else {
+        "iterations"
+    };
     writeln!(
         out,
-        "model     implicit ALS: {} factors, {} iterations, regularization {}, alpha {}, {} CG steps, seed {}",
-        p.factors, p.iterations, p.regularization, p.alpha, p.cg_steps, p.seed
+        "model     {kind}: {} factors, {} {rounds}, regularization {}, alpha {}{steps}, seed {}",
+        p.factors, p.iterations, p.regularization, p.alpha, p.seed
     )?;
     if p.reg_exponent != 0.0 {
         writeln!(
