@@ -180,106 +180,96 @@ pub fn solve_row<F: Factors>(
     lambda: f32,
     s: &mut Scratch,
 ) -> usize {
+    // The listener's negatives live in the scratch between calls; taken
+    // out here so that the solve below can borrow them beside it.
     let mut neg = std::mem::take(&mut s.neg);
     neg.clear();
     neg.extend(negatives.iter().filter(|j| cols.binary_search(j).is_err()));
-    let steps = newton(y, &neg, cols, values, x, lambda, s);
+    let steps = 'solve: {
+        let f = x.len();
+        let wsum: f32 = values.iter().sum();
+        if cols.is_empty() || neg.is_empty() || wsum <= 0.0 {
+            x.fill(0.0);
+            break 'solve 0;
+        }
+        let row = Row {
+            y,
+            pos: cols,
+            neg: &neg,
+            w: values,
+            norm: 1.0 / (wsum * neg.len() as f32),
+            lambda,
+        };
+        for v in [&mut s.dir, &mut s.r, &mut s.p, &mut s.hp] {
+            v.clear();
+            v.resize(f, 0.0);
+        }
+        row.evaluate(x, &mut s.at);
+        let g0 = dot(&s.at.grad, &s.at.grad).sqrt();
+        for step in 1..=MAX_NEWTON {
+            let gnorm = dot(&s.at.grad, &s.at.grad).sqrt();
+            if gnorm <= TOLERANCE * g0 || gnorm.is_nan() {
+                break 'solve step - 1;
+            }
+            // The Newton direction: H·dir = −grad by conjugate gradient.
+            s.dir.fill(0.0);
+            s.r.iter_mut().zip(&s.at.grad).for_each(|(r, g)| *r = -g);
+            s.p.copy_from_slice(&s.r);
+            let mut rr = dot(&s.r, &s.r);
+            let stop = rr * 1e-4;
+            for _ in 0..CG_STEPS {
+                let t = (&mut s.tp, &mut s.tn, &mut s.e);
+                hessian_times(&row, &s.at.h, &s.p, &mut s.hp, t);
+                let php = dot(&s.p, &s.hp);
+                if php <= 0.0 || php.is_nan() {
+                    break;
+                }
+                let a = rr / php;
+                axpy(a, &s.p, &mut s.dir);
+                axpy(-a, &s.hp, &mut s.r);
+                let next = dot(&s.r, &s.r);
+                if next <= stop {
+                    break;
+                }
+                let beta = next / rr;
+                rr = next;
+                for (p, &r) in s.p.iter_mut().zip(&s.r) {
+                    *p = r + beta * *p;
+                }
+            }
+            // Backtracking until the step lowers the loss. The loss is convex,
+            // so a trial where it still falls along the direction (gradient ·
+            // direction ≤ 0) lies below the start and needs no loss; only
+            // past the minimum are both losses computed.
+            let slope = dot(&s.at.grad, &s.dir);
+            let mut now = None;
+            let mut t = 1f32;
+            let mut moved = false;
+            for _ in 0..20 {
+                s.trial.clear();
+                s.trial
+                    .extend(x.iter().zip(&s.dir).map(|(&x, &d)| x + t * d));
+                row.evaluate(&s.trial, &mut s.trial_at);
+                let accept = dot(&s.trial_at.grad, &s.dir) <= 0.0 || {
+                    let now = *now.get_or_insert_with(|| row.loss(&s.at, x));
+                    row.loss(&s.trial_at, &s.trial) <= now + 1e-4 * t * slope
+                };
+                if accept {
+                    x.copy_from_slice(&s.trial);
+                    std::mem::swap(&mut s.at, &mut s.trial_at);
+                    moved = true;
+                    break;
+                }
+                t *= 0.5;
+            }
+            if !moved {
+                break 'solve step;
+            }
+        }
+        MAX_NEWTON
+    };
     s.neg = neg;
     steps
-}
-
-/// [`solve_row`] once the negatives are the listener's own.
-#[allow(clippy::too_many_arguments)]
-fn newton<F: Factors>(
-    y: &F,
-    neg: &[u32],
-    cols: &[u32],
-    values: &[f32],
-    x: &mut [f32],
-    lambda: f32,
-    s: &mut Scratch,
-) -> usize {
-    let f = x.len();
-    let wsum: f32 = values.iter().sum();
-    if cols.is_empty() || neg.is_empty() || wsum <= 0.0 {
-        x.fill(0.0);
-        return 0;
-    }
-    let row = Row {
-        y,
-        pos: cols,
-        neg,
-        w: values,
-        norm: 1.0 / (wsum * neg.len() as f32),
-        lambda,
-    };
-    for v in [&mut s.dir, &mut s.r, &mut s.p, &mut s.hp] {
-        v.clear();
-        v.resize(f, 0.0);
-    }
-    row.evaluate(x, &mut s.at);
-    let g0 = dot(&s.at.grad, &s.at.grad).sqrt();
-    for step in 1..=MAX_NEWTON {
-        let gnorm = dot(&s.at.grad, &s.at.grad).sqrt();
-        if gnorm <= TOLERANCE * g0 || gnorm.is_nan() {
-            return step - 1;
-        }
-        // The Newton direction: H·dir = −grad by conjugate gradient.
-        s.dir.fill(0.0);
-        s.r.iter_mut().zip(&s.at.grad).for_each(|(r, g)| *r = -g);
-        s.p.copy_from_slice(&s.r);
-        let mut rr = dot(&s.r, &s.r);
-        let stop = rr * 1e-4;
-        for _ in 0..CG_STEPS {
-            let t = (&mut s.tp, &mut s.tn, &mut s.e);
-            hessian_times(&row, &s.at.h, &s.p, &mut s.hp, t);
-            let php = dot(&s.p, &s.hp);
-            if php <= 0.0 || php.is_nan() {
-                break;
-            }
-            let a = rr / php;
-            axpy(a, &s.p, &mut s.dir);
-            axpy(-a, &s.hp, &mut s.r);
-            let next = dot(&s.r, &s.r);
-            if next <= stop {
-                break;
-            }
-            let beta = next / rr;
-            rr = next;
-            for (p, &r) in s.p.iter_mut().zip(&s.r) {
-                *p = r + beta * *p;
-            }
-        }
-        // Backtracking until the step lowers the loss. The loss is convex,
-        // so a trial where it still falls along the direction (gradient ·
-        // direction ≤ 0) lies below the start and needs no loss; only
-        // past the minimum are both losses computed.
-        let slope = dot(&s.at.grad, &s.dir);
-        let mut now = None;
-        let mut t = 1f32;
-        let mut moved = false;
-        for _ in 0..20 {
-            s.trial.clear();
-            s.trial
-                .extend(x.iter().zip(&s.dir).map(|(&x, &d)| x + t * d));
-            row.evaluate(&s.trial, &mut s.trial_at);
-            let accept = dot(&s.trial_at.grad, &s.dir) <= 0.0 || {
-                let now = *now.get_or_insert_with(|| row.loss(&s.at, x));
-                row.loss(&s.trial_at, &s.trial) <= now + 1e-4 * t * slope
-            };
-            if accept {
-                x.copy_from_slice(&s.trial);
-                std::mem::swap(&mut s.at, &mut s.trial_at);
-                moved = true;
-                break;
-            }
-            t *= 0.5;
-        }
-        if !moved {
-            return step;
-        }
-    }
-    MAX_NEWTON
 }
 
 /// `out = H·v` for the Hessian at the point whose pair curvatures are `h`:

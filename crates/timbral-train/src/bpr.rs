@@ -43,10 +43,9 @@ struct Triple {
 }
 
 /// Trains BPR on a users × items play matrix.
-pub fn train(plays: &Csr, p: &AlsParams, progress: bool) -> Factors {
+pub fn train(plays: &Csr, p: &AlsParams) -> Factors {
     let dim = p.factors as usize;
     let (nu, ni) = (plays.n_rows(), plays.n_cols());
-    let started = std::time::Instant::now();
     // The items' seeded order; item blocks are contiguous in it.
     let mut order: Vec<u32> = (0..ni as u32).collect();
     order.sort_unstable_by_key(|&i| (mix(p.seed ^ mix(u64::from(i) ^ 0xB9B1)), i));
@@ -145,9 +144,7 @@ pub fn train(plays: &Csr, p: &AlsParams, progress: bool) -> Factors {
                 }
             });
         }
-        if progress {
-            tracing::debug!(epoch = epoch + 1, "bpr epoch");
-        }
+        tracing::debug!(epoch = epoch + 1, "BPR epoch");
     }
     // Back to item order, then every listener re-solved as fold-in would.
     let mut by_item = vec![0f32; ni * dim];
@@ -182,15 +179,6 @@ pub fn train(plays: &Csr, p: &AlsParams, progress: bool) -> Factors {
         secs = closing.elapsed().as_secs_f64(),
         newton_per_listener = newton as f64 / nu.max(1) as f64,
         "BPR listeners solved"
-    );
-    tracing::info!(
-        users = nu,
-        items = ni,
-        nnz = plays.nnz(),
-        factors = dim,
-        epochs = p.iterations,
-        secs = format!("{:.2}", started.elapsed().as_secs_f64()),
-        "trained BPR"
     );
     Factors {
         users,

@@ -160,9 +160,27 @@ fn solve_avx2(
 /// the returned item factors — exactly what fold-in recomputes. Both start
 /// from the same small non-negative random factors, which NMF needs.
 pub fn train_factors(plays: &Csr, p: &AlsParams, progress: bool) -> Factors {
-    if p.model == FactorModel::Bpr {
-        return crate::bpr::train(plays, p, progress);
-    }
+    let started = Instant::now();
+    let f = if p.model == FactorModel::Bpr {
+        crate::bpr::train(plays, p)
+    } else {
+        alternate(plays, p, progress)
+    };
+    tracing::info!(
+        users = plays.n_rows(),
+        items = plays.n_cols(),
+        nnz = plays.nnz(),
+        factors = f.dim,
+        iterations = p.iterations,
+        model = p.model.name(),
+        secs = format!("{:.2}", started.elapsed().as_secs_f64()),
+        "trained factors"
+    );
+    f
+}
+
+/// ALS's and NMF's alternating half-steps.
+fn alternate(plays: &Csr, p: &AlsParams, progress: bool) -> Factors {
     let dim = p.factors as usize;
     let (nu, ni) = (plays.n_rows(), plays.n_cols());
     let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(p.seed);
@@ -184,7 +202,6 @@ pub fn train_factors(plays: &Csr, p: &AlsParams, progress: bool) -> Factors {
         .progress_chars("=> "),
     );
     bar.set_prefix(p.model.name().to_uppercase());
-    let started = Instant::now();
     for it in 0..p.iterations {
         let t = Instant::now();
         let (model, cg) = (p.model, p.cg_steps as usize);
@@ -199,16 +216,6 @@ pub fn train_factors(plays: &Csr, p: &AlsParams, progress: bool) -> Factors {
         bar.inc(1);
     }
     bar.finish_and_clear();
-    tracing::info!(
-        users = nu,
-        items = ni,
-        nnz = plays.nnz(),
-        factors = dim,
-        iterations = p.iterations,
-        model = p.model.name(),
-        secs = format!("{:.2}", started.elapsed().as_secs_f64()),
-        "trained factors"
-    );
     Factors {
         users,
         items,
