@@ -61,16 +61,14 @@ pub fn train(plays: &Csr, p: &AlsParams) -> Factors {
     let mut played: Vec<u32> = Vec::with_capacity(plays.nnz());
     let mut strata: Vec<Vec<Triple>> = vec![Vec::new(); STRATA * STRATA];
     offsets.push(0);
+    // Each play's weight, once: the SGD steps and the closing solve read it.
+    let weights = plays.map_values(|v| als::confidence(v, p.alpha));
     for u in 0..nu {
-        let (cols, values) = plays.row(u);
-        let w: Vec<f32> = values
-            .iter()
-            .map(|&v| als::confidence(v, p.alpha))
-            .collect();
+        let (cols, w) = weights.row(u);
         let scale = cols.len() as f32 / w.iter().sum::<f32>().max(f32::MIN_POSITIVE);
         let bu = block_of(&user_bounds, u);
         let start = played.len();
-        for (&i, &w) in cols.iter().zip(&w) {
+        for (&i, &w) in cols.iter().zip(w) {
             let item = position[i as usize];
             played.push(item);
             let bi = block_of(&item_bounds, item as usize);
@@ -166,13 +164,9 @@ pub fn train(plays: &Csr, p: &AlsParams) -> Factors {
         .par_chunks_mut(dim)
         .enumerate()
         .map_init(bpr::Scratch::default, |s, (u, x)| {
-            let (cols, values) = plays.row(u);
-            let w: Vec<f32> = values
-                .iter()
-                .map(|&v| als::confidence(v, p.alpha))
-                .collect();
+            let (cols, w) = weights.row(u);
             x.fill(0.0);
-            bpr::solve_row(&y, &negatives, cols, &w, x, lambda, s)
+            bpr::solve_row(&y, &negatives, cols, w, x, lambda, s)
         })
         .sum();
     tracing::debug!(
