@@ -148,6 +148,29 @@ fn bpr_fold_in_reproduces_trained_user_factors() {
 }
 
 #[test]
+fn lightgcn_fold_in_is_the_trained_propagation() {
+    // LightGCN's listeners are their history propagated through the graph,
+    // in training and at fold-in alike: only the int8 item factors and the
+    // graph's degrees, read from the bundle's popularity, stand between
+    // them.
+    let data = listeners();
+    for alpha in [1.0, 0.0] {
+        let p = AlsParams {
+            factors: 32,
+            alpha,
+            iterations: 60,
+            ..AlsParams::defaults_for(timbral_core::FactorModel::LightGcn)
+        };
+        let model = timbral_train::train_dataset(&data, p, false);
+        let model = Model::from_bytes(&model.to_bytes()).unwrap();
+        assert_eq!(model.cf_kind(), "lightgcn");
+        let (cos, rel) = check(&model, 0..200);
+        assert!(cos >= 0.99, "LightGCN α {alpha}: worst cosine {cos}");
+        assert!(rel <= 0.1, "LightGCN α {alpha}: worst relative error {rel}");
+    }
+}
+
+#[test]
 fn frequency_scaled_regularisation_changes_the_model_and_its_fold_in() {
     // The reference and ν must reach fold-in: a bundle that lost either
     // would fold heavy and light listeners in with one λ, and drift from

@@ -34,6 +34,12 @@ fn bpr_recovers_genre_tastes() {
     assert_eq!(model.cf_kind(), "bpr");
 }
 
+#[test]
+fn lightgcn_recovers_genre_tastes() {
+    let model = recovers_genre_tastes(AlsParams::defaults_for(FactorModel::LightGcn));
+    assert_eq!(model.cf_kind(), "lightgcn");
+}
+
 /// Trains on the embedded default and checks that recommendations land in
 /// each listener's favourite genre far more often than chance.
 fn recovers_genre_tastes(p: AlsParams) -> timbral_core::Model {

@@ -12,7 +12,8 @@ import { timbralCli } from "./timbral-cli.mjs";
 // `ials` is ALS with frequency-scaled regularisation (a listener's λ
 // depends on their play count, so fold-in reads ν and the reference from
 // the bundle in every runtime); `nmf` is non-negative factors; `bpr` is
-// fitted to rank plays first.
+// fitted to rank plays first; `lightgcn` smooths item embeddings over the
+// listener–item graph.
 export const CF_KINDS = [
   { kind: "als", flags: ["--cf", "als"] },
   { kind: "ials", flags: ["--cf", "als", "--reg-exponent", "1", "--regularization", "5"] },
@@ -21,6 +22,9 @@ export const CF_KINDS = [
   // BPR folds a listener in by Newton's method against the seed's shared
   // negatives, which every runtime draws for itself.
   { kind: "bpr", flags: ["--cf", "als", "--factor-model", "bpr"] },
+  // LightGCN folds a listener in by propagating their history through the
+  // graph, with degrees read from the bundle's popularity.
+  { kind: "lightgcn", flags: ["--cf", "als", "--factor-model", "lightgcn"] },
   { kind: "als+rp3beta", flags: ["--cf", "als+rp3beta"] },
   { kind: "als+ease", flags: ["--cf", "als+ease"] },
 ];

@@ -37,10 +37,19 @@ pub enum FactorModel {
     /// other items; items fitted by SGD, listeners (and fold-in) by the
     /// convex solve against a fixed set of negatives.
     Bpr,
+    /// LightGCN (`crate::lightgcn`): item embeddings propagated over the
+    /// listener–item graph and trained with BPR's loss; a listener, known
+    /// or new, is their history propagated through the graph.
+    LightGcn,
 }
 
 impl FactorModel {
-    pub const ALL: [FactorModel; 3] = [FactorModel::Als, FactorModel::Nmf, FactorModel::Bpr];
+    pub const ALL: [FactorModel; 4] = [
+        FactorModel::Als,
+        FactorModel::Nmf,
+        FactorModel::Bpr,
+        FactorModel::LightGcn,
+    ];
 
     /// As the CLI and `Model::cf_kind` name it.
     pub fn name(self) -> &'static str {
@@ -48,6 +57,7 @@ impl FactorModel {
             FactorModel::Als => "als",
             FactorModel::Nmf => "nmf",
             FactorModel::Bpr => "bpr",
+            FactorModel::LightGcn => "lightgcn",
         }
     }
 }
@@ -58,18 +68,26 @@ impl std::str::FromStr for FactorModel {
         FactorModel::ALL
             .into_iter()
             .find(|m| m.name() == s)
-            .ok_or_else(|| format!("unknown factor model `{s}` (als, nmf or bpr)"))
+            .ok_or_else(|| format!("unknown factor model `{s}` (als, nmf, bpr or lightgcn)"))
     }
 }
+
+/// LightGCN's default λ (weight decay on the layer-0 item embeddings,
+/// against a mean loss per play, whose gradient per item is about 1/plays
+/// of a single play's) and full-batch epochs.
+pub const LIGHTGCN_REGULARIZATION: f32 = 1e-6;
+pub const LIGHTGCN_EPOCHS: u32 = 200;
 
 /// The factor model's hyper-parameters, stored in every bundle.
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
 pub struct AlsParams {
-    /// ALS, NMF or BPR. `cg_steps` is ALS's alone. For BPR, `iterations`
-    /// are SGD epochs, `regularization` is λ on the scale of one SGD step
-    /// (about 0.001–0.1, where the least-squares models' sits near 1–300),
-    /// `alpha` weighs plays (0: every play alike) and `reg_exponent` must
-    /// be 0.
+    /// ALS, NMF, BPR or LightGCN. `cg_steps` is ALS's alone. For BPR,
+    /// `iterations` are SGD epochs, `regularization` is λ on the scale of
+    /// one SGD step (about 0.001–0.1, where the least-squares models' sits
+    /// near 1–300), `alpha` weighs plays (0: every play alike) and
+    /// `reg_exponent` must be 0. LightGCN's `iterations` are full-batch
+    /// epochs, its λ a weight decay against the mean loss per play, its α
+    /// weighs plays and graph edges, and its `reg_exponent` must be 0.
     pub model: FactorModel,
     pub factors: u32,
     pub iterations: u32,
@@ -123,6 +141,13 @@ impl AlsParams {
                 alpha: 1.0,
                 ..als
             },
+            FactorModel::LightGcn => AlsParams {
+                model,
+                regularization: LIGHTGCN_REGULARIZATION,
+                alpha: 1.0,
+                iterations: LIGHTGCN_EPOCHS,
+                ..als
+            },
         }
     }
 
@@ -145,8 +170,13 @@ impl AlsParams {
                 self.reg_exponent
             ));
         }
-        if self.model == FactorModel::Bpr && self.reg_exponent != 0.0 {
-            return Err("reg_exponent applies to ALS and NMF; BPR needs 0".into());
+        if matches!(self.model, FactorModel::Bpr | FactorModel::LightGcn)
+            && self.reg_exponent != 0.0
+        {
+            return Err(format!(
+                "reg_exponent applies to ALS and NMF; {} needs 0",
+                self.model.name()
+            ));
         }
         if self.cg_steps == 0 {
             return Err("cg_steps must be ≥ 1".into());

@@ -35,7 +35,7 @@ use std::borrow::Cow;
 use serde::{de::DeserializeOwned, Serialize};
 
 pub const MAGIC: [u8; 8] = *b"TIMBRAL\0";
-pub const FORMAT_VERSION: u32 = 7;
+pub const FORMAT_VERSION: u32 = 8;
 /// The oldest format this build still reads.
 pub const OLDEST_SUPPORTED: u32 = 1;
 pub const HEADER_LEN: usize = 32;
@@ -52,7 +52,7 @@ pub const HEADER_LEN: usize = 32;
 /// ALS): a v5 reader would fold an NMF listener in by ALS's solve.
 /// Version 7 added BPR to those names, in the same layout: a v6 reader
 /// would call a BPR bundle's `META` corrupt, where it should say to
-/// upgrade.
+/// upgrade. Version 8 added LightGCN to them, for the same reason.
 pub mod kind {
     pub const META: u32 = 1;
     pub const ITEMS: u32 = 2;

@@ -17,6 +17,7 @@ mod error;
 pub mod facts;
 #[cfg(any(test, feature = "fixtures"))]
 pub mod fixture;
+pub mod lightgcn;
 pub mod linalg;
 pub mod listener;
 pub mod model;

@@ -431,8 +431,9 @@ impl Model {
         } else if info.version == 5 {
             bundle::decode_section::<MetaV5>(find(kind::META)?)?.into()
         } else {
-            // Format 7 added BPR to the factor model's names: the same
-            // layout, which a format-6 build would call corrupt.
+            // Formats 7 and 8 added BPR and LightGCN to the factor model's
+            // names: the same layout, which an older build would call
+            // corrupt.
             bundle::decode_section(find(kind::META)?)?
         };
         let items: Items = bundle::decode_section(find(kind::ITEMS)?)?;
@@ -930,6 +931,34 @@ pub(crate) mod tests {
         let others = (0..bpr.n_items()).filter(|&i| i != 0 && i != 2);
         let top_other = others.map(|i| s[i]).fold(f32::MIN, f32::max);
         assert!(s[0].min(s[2]) > top_other, "{s:?}");
+    }
+
+    #[test]
+    fn a_lightgcn_bundle_names_its_model_and_folds_in_by_propagation() {
+        let mut parts = tiny();
+        parts.meta.params = AlsParams {
+            factors: parts.meta.params.factors,
+            ..AlsParams::defaults_for(als::FactorModel::LightGcn)
+        };
+        let m = Model::from_bytes(&Model::from_parts(parts).unwrap().to_bytes()).unwrap();
+        assert_eq!(m.cf_kind(), "lightgcn");
+        // One item: its factor, scaled by the edge weight c/√(c·d).
+        let c0 = als::confidence(3.0, 1.0);
+        let x = m.fold_in(&[(0, 3.0)]).unwrap();
+        let d = m.popularity().listeners[0] as f32;
+        let q = m.parts.item_factors.dequantize_row(0);
+        for (a, b) in x.iter().zip(&q) {
+            assert!((a - (c0 / d).sqrt() * b).abs() < 1e-6, "{x:?} vs {q:?}");
+        }
+        // Two: each by its confidence over the listener's total.
+        let x = m.fold_in(&[(0, 3.0), (1, 0.0)]).unwrap();
+        let c1 = 1.0;
+        let d1 = m.popularity().listeners[1] as f32;
+        let q1 = m.parts.item_factors.dequantize_row(1);
+        for ((a, b0), b1) in x.iter().zip(&q).zip(&q1) {
+            let want = c0 / ((c0 + c1) * d).sqrt() * b0 + c1 / ((c0 + c1) * d1).sqrt() * b1;
+            assert!((a - want).abs() < 1e-5, "{a} vs {want}");
+        }
     }
 
     #[test]

@@ -44,6 +44,11 @@ pub const ALPHAS_NMF: [f32; 2] = [0.3, 3.0];
 /// iterations overfitted at every λ (`timbral tune --factor-model bpr`).
 pub const REGULARIZATIONS_BPR: [f32; 3] = [1e-4, 1e-3, 1e-2];
 pub const ALPHA_BPR: f32 = 1.0;
+/// LightGCN's weight decay, with plays weighted (α 1): on HetRec's
+/// validation split 1e-6 ranked above 1e-5 (and both far above 1e-4), and
+/// α 1 above 0, 2 and 3 (`timbral tune --factor-model lightgcn`).
+pub const REGULARIZATIONS_LIGHTGCN: [f32; 2] = [1e-6, 1e-5];
+pub const ALPHA_LIGHTGCN: f32 = 1.0;
 /// Above this many plays the tuner works on a seeded sample of whole
 /// listeners holding about this many, so that its cost (the grid's ALS
 /// fits) stays bounded by the data, not by a clock: a million plays take
@@ -296,48 +301,49 @@ pub fn choose(plays: &Csr, params: AlsParams, seed: u64, search: Search) -> Choi
     // The given parameters first, so that they win ties.
     let mut grid = vec![params];
     if tune_als {
+        // Each model's grid point keeps the given factors and seed, and the
+        // iterations given for its own model, else that model's default
+        // (LightGCN's full-batch epochs are not ALS's sweeps).
+        let point = |model: FactorModel, regularization: f32, alpha: f32, reg_exponent: f32| {
+            let iterations = if model == params.model {
+                params.iterations
+            } else {
+                AlsParams::defaults_for(model).iterations
+            };
+            AlsParams {
+                model,
+                regularization,
+                alpha,
+                reg_exponent,
+                iterations,
+                ..params
+            }
+        };
+        let mut points = Vec::new();
         for reg_exponent in REG_EXPONENTS {
             for regularization in REGULARIZATIONS {
                 for alpha in ALPHAS_ALS {
-                    let p = AlsParams {
-                        model: FactorModel::Als,
-                        regularization,
-                        alpha,
-                        reg_exponent,
-                        ..params
-                    };
-                    if p != params {
-                        grid.push(p);
-                    }
+                    points.push(point(FactorModel::Als, regularization, alpha, reg_exponent));
                 }
             }
         }
         for regularization in REGULARIZATIONS_NMF {
             for alpha in ALPHAS_NMF {
-                let p = AlsParams {
-                    model: FactorModel::Nmf,
-                    regularization,
-                    alpha,
-                    reg_exponent: 0.0,
-                    ..params
-                };
-                if p != params {
-                    grid.push(p);
-                }
+                points.push(point(FactorModel::Nmf, regularization, alpha, 0.0));
             }
         }
         for regularization in REGULARIZATIONS_BPR {
-            let p = AlsParams {
-                model: FactorModel::Bpr,
-                regularization,
-                alpha: ALPHA_BPR,
-                reg_exponent: 0.0,
-                ..params
-            };
-            if p != params {
-                grid.push(p);
-            }
+            points.push(point(FactorModel::Bpr, regularization, ALPHA_BPR, 0.0));
         }
+        for regularization in REGULARIZATIONS_LIGHTGCN {
+            points.push(point(
+                FactorModel::LightGcn,
+                regularization,
+                ALPHA_LIGHTGCN,
+                0.0,
+            ));
+        }
+        grid.extend(points.into_iter().filter(|p| *p != params));
     }
     let candidates = Neighbours::candidates_of(kinds, n);
     let shape = Shape {
@@ -458,7 +464,7 @@ impl fmt::Display for Choice {
         let plan = &self.plan;
         write!(
             f,
-            "CF tuning: budget {:.0} s of estimated work on the reference machine, {:.1} s planned for {} factor fits (ALS, NMF, BPR) and {} item-item models",
+            "CF tuning: budget {:.0} s of estimated work on the reference machine, {:.1} s planned for {} factor fits (ALS, NMF, BPR, LightGCN) and {} item-item models",
             plan.budget_s,
             plan.estimate_s,
             plan.als.len(),

@@ -120,20 +120,21 @@ pub fn ndcg_at(top: &[timbral_core::Scored], held: &[u32], k: usize) -> f64 {
 }
 
 /// The rows `eval --models` can ask for, in the order they print.
-pub const MODELS: [&str; 9] = [
+pub const MODELS: [&str; 10] = [
     "popularity",
     "als",
     "als-tuned",
     "ials",
     "nmf",
     "bpr",
+    "lightgcn",
     "rp3beta",
     "ease",
     "blend",
 ];
 
 /// Popularity, ALS and the CF models of `timbral train` (`models`, a
-/// subset of [`MODELS`]; plain ALS, iALS, NMF and BPR each at their best parameters
+/// subset of [`MODELS`]; plain ALS, iALS, NMF, BPR and LightGCN each at their best parameters
 /// on validation, each item-item kind alone at its best, and the blend
 /// tuned as `search` says) on one holdout split.
 #[allow(clippy::too_many_arguments)]
@@ -218,6 +219,7 @@ pub fn run(
         ("ials", "ials"),
         ("nmf", "nmf"),
         ("bpr", "bpr"),
+        ("lightgcn", "lightgcn"),
     ] {
         let Some((p, _)) = choice.best_factors(kind).filter(|_| wanted(row)) else {
             continue;

@@ -153,7 +153,8 @@ fn solve_avx2(
 }
 
 /// Trains the factor model `p.model` on a users × items play matrix:
-/// implicit ALS or NMF here, BPR by its own loop (`bpr.rs`).
+/// implicit ALS or NMF here, BPR and LightGCN by their own loops (`bpr.rs`,
+/// `lightgcn.rs`).
 ///
 /// Each iteration solves the items given the users, then the users given
 /// the items, so the returned user factors are the least-squares answer for
@@ -161,10 +162,10 @@ fn solve_avx2(
 /// from the same small non-negative random factors, which NMF needs.
 pub fn train_factors(plays: &Csr, p: &AlsParams, progress: bool) -> Factors {
     let started = Instant::now();
-    let f = if p.model == FactorModel::Bpr {
-        crate::bpr::train(plays, p)
-    } else {
-        alternate(plays, p, progress)
+    let f = match p.model {
+        FactorModel::Bpr => crate::bpr::train(plays, p),
+        FactorModel::LightGcn => crate::lightgcn::train(plays, p),
+        FactorModel::Als | FactorModel::Nmf => alternate(plays, p, progress),
     };
     tracing::info!(
         users = plays.n_rows(),

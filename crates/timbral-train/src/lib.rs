@@ -23,6 +23,7 @@ pub mod fuzzing;
 pub mod genre_clusters;
 pub mod hybrid;
 pub mod item_item;
+pub mod lightgcn;
 #[cfg(feature = "content")]
 pub mod mood;
 pub mod playlists;

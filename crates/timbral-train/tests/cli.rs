@@ -634,6 +634,7 @@ fn hetrec_is_read_trained_and_evaluated() {
             "ials",
             "nmf",
             "bpr",
+            "lightgcn",
             "rp3beta",
             "blend"
         ],
@@ -652,7 +653,7 @@ fn hetrec_is_read_trained_and_evaluated() {
         ndcg("als")
     );
     assert!(ndcg("als") >= 0.17, "ALS nDCG@10 {} < 0.17", ndcg("als"));
-    for m in ["als", "nmf", "bpr"] {
+    for m in ["als", "nmf", "bpr", "lightgcn"] {
         assert!(
             ndcg(m) > 1.5 * ndcg("popularity"),
             "{m} {} does not clearly beat popularity {}",

@@ -17,6 +17,7 @@ pub fn factor_kind(p: &crate::AlsParams) -> &'static str {
     match p.model {
         crate::FactorModel::Nmf => "nmf",
         crate::FactorModel::Bpr => "bpr",
+        crate::FactorModel::LightGcn => "lightgcn",
         crate::FactorModel::Als if p.reg_exponent == 0.0 => "als",
         crate::FactorModel::Als => "ials",
     }

@@ -65,10 +65,11 @@ impl Model {
         })
     }
 
-    /// The least-squares factor for a listener the model has never seen,
-    /// from (item, plays) pairs: one half-step against the bundle's item
-    /// factors, as the trainer's last one (ALS's weighted solve, or NMF's
-    /// non-negative one). Duplicate items are summed.
+    /// The factor for a listener the model has never seen, from (item,
+    /// plays) pairs, as the trainer computed its listeners' last: one
+    /// half-step against the bundle's item factors (ALS's weighted solve,
+    /// NMF's non-negative one, BPR's ranking solve), or LightGCN's
+    /// propagation of the history. Duplicate items are summed.
     pub fn fold_in(&self, history: &[(u32, f32)]) -> Result<Vec<f32>, Error> {
         let mut h: Vec<(u32, f32)> = Vec::with_capacity(history.len());
         for &(i, plays) in history {
@@ -116,6 +117,10 @@ impl Model {
             FactorModel::Nmf => crate::nmf::fold_in(self.gram(), y, &cols, &conf, extra),
             FactorModel::Bpr => {
                 crate::bpr::fold_in(y, self.bpr_negatives(), &cols, &conf, p.regularization)
+            }
+            FactorModel::LightGcn => {
+                let listeners = &self.parts.popularity.listeners;
+                crate::lightgcn::fold_in(y, |i| listeners[i], &cols, &conf)
             }
         })
     }

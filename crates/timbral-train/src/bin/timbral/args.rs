@@ -100,13 +100,13 @@ pub(crate) enum Cmd {
         k: Vec<usize>,
         /// The CF rows to evaluate, comma-separated, among popularity, als
         /// (as given), als-tuned, ials (frequency-scaled regularisation,
-        /// tuned), nmf (tuned), bpr (tuned), rp3beta, ease (up to 6,000
-        /// items) and blend
-        /// (the model `train` would choose).
+        /// tuned), nmf (tuned), bpr (tuned), lightgcn (tuned), rp3beta,
+        /// ease (up to 6,000 items) and blend (the model `train` would
+        /// choose).
         #[arg(
             long,
             value_delimiter = ',',
-            default_value = "popularity,als,als-tuned,ials,nmf,bpr,rp3beta,ease,blend"
+            default_value = "popularity,als,als-tuned,ials,nmf,bpr,lightgcn,rp3beta,ease,blend"
         )]
         models: Vec<String>,
         /// Also score these bundles, trained elsewhere on the split's
@@ -554,21 +554,25 @@ impl ContentArgs {
 #[derive(Args)]
 pub(crate) struct AlsArgs {
     /// The factor model: implicit ALS (confidence-weighted), NMF
-    /// (non-negative factors, every cell weighed alike) or BPR (plays
-    /// ranked above the rest). The tuner tries all three; with --no-tune,
-    /// this one as given.
-    #[arg(long, default_value = "als", value_parser = ["als", "nmf", "bpr"])]
+    /// (non-negative factors, every cell weighed alike), BPR (plays ranked
+    /// above the rest) or LightGCN (BPR's loss on item embeddings smoothed
+    /// over the listener–item graph). The tuner tries them all; with
+    /// --no-tune, this one as given.
+    #[arg(long, default_value = "als", value_parser = ["als", "nmf", "bpr", "lightgcn"])]
     pub(crate) factor_model: String,
     #[arg(long, default_value_t = AlsParams::default().factors)]
     pub(crate) factors: u32,
-    /// Alternating iterations (ALS, NMF) or SGD epochs (BPR).
-    #[arg(long, default_value_t = AlsParams::default().iterations)]
-    pub(crate) iterations: u32,
-    /// λ [default: ALS 80, NMF 20, BPR 0.0001: BPR's is per SGD step].
+    /// Alternating iterations (ALS, NMF), SGD epochs (BPR) or full-batch
+    /// epochs (LightGCN) [default: 15; LightGCN 200].
+    #[arg(long)]
+    pub(crate) iterations: Option<u32>,
+    /// λ [default: ALS 80, NMF 20, BPR 0.0001 (per SGD step), LightGCN
+    /// 0.0001 (weight decay)].
     #[arg(long)]
     pub(crate) regularization: Option<f32>,
     /// Confidence scale: c = 1 + alpha · ln(1 + plays) (BPR: each play's
-    /// weight) [default: ALS 3, NMF 0.3, BPR 1].
+    /// weight; LightGCN: each play's weight and its graph edge's) [default:
+    /// ALS 3, NMF 0.3, BPR 1, LightGCN 1].
     #[arg(long)]
     pub(crate) alpha: Option<f32>,
     /// ν of frequency-scaled regularisation (iALS, Rendle et al. 2022): a
@@ -713,7 +717,7 @@ impl AlsArgs {
         let p = AlsParams {
             model,
             factors: self.factors,
-            iterations: self.iterations,
+            iterations: self.iterations.unwrap_or(d.iterations),
             regularization: self.regularization.unwrap_or(d.regularization),
             alpha: self.alpha.unwrap_or(d.alpha),
             cg_steps: self.cg_steps,

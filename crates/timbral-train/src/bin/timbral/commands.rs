@@ -267,11 +267,14 @@ pub(crate) fn inspect(path: &Path, json: bool, out: &mut dyn Write) -> Result<()
         timbral_core::FactorModel::Als => ("implicit ALS", format!(", {} CG steps", p.cg_steps)),
         timbral_core::FactorModel::Nmf => ("NMF", String::new()),
         timbral_core::FactorModel::Bpr => ("BPR", String::new()),
+        timbral_core::FactorModel::LightGcn => (
+            "LightGCN",
+            format!(", {} layers", timbral_core::lightgcn::LAYERS),
+        ),
     };
-    let rounds = if p.model == timbral_core::FactorModel::Bpr {
-        "epochs"
-    } else {
-        "iterations"
+    let rounds = match p.model {
+        timbral_core::FactorModel::Bpr | timbral_core::FactorModel::LightGcn => "epochs",
+        _ => "iterations",
     };
     writeln!(
         out,
