@@ -33,15 +33,15 @@ const INIT: f32 = 0.2;
 const NEGATIVE_TRIES: u64 = 8;
 
 /// The listener–item graph `Â` (listeners × items) and its transpose.
-pub struct Graph {
-    pub a: Csr,
-    pub at: Csr,
+struct Graph {
+    a: Csr,
+    at: Csr,
 }
 
 impl Graph {
     /// Edge weights `c_ui / √(C_u·d_i)` (`timbral_core::lightgcn`), with
     /// `d_i` the item's listener count, as the bundle's popularity stores it.
-    pub fn new(plays: &Csr, alpha: f32) -> Graph {
+    fn new(plays: &Csr, alpha: f32) -> Graph {
         let mut degree = vec![0u32; plays.n_cols()];
         for (_, i, _) in plays.triplets() {
             degree[i as usize] += 1;
@@ -63,7 +63,7 @@ impl Graph {
     /// `Q = (E + ĀE + … ) / (K + 1)` for layer-0 item embeddings `e`, into
     /// `out`; symmetric in `e`, so it also carries a gradient with respect
     /// to `Q` back to one with respect to `E`. `s` holds the layers.
-    pub fn smooth(&self, e: &[f32], dim: usize, out: &mut Vec<f32>, s: &mut Buffers) {
+    fn smooth(&self, e: &[f32], dim: usize, out: &mut Vec<f32>, s: &mut Buffers) {
         out.clear();
         out.extend_from_slice(e);
         s.layer.clear();
@@ -80,7 +80,7 @@ impl Graph {
 
 /// The smoothing's working space, reused across epochs.
 #[derive(Default)]
-pub struct Buffers {
+struct Buffers {
     layer: Vec<f32>,
     users: Vec<f32>,
 }
@@ -127,17 +127,22 @@ pub fn train(plays: &Csr, p: &AlsParams) -> Factors {
             ((h >> 40) as f32 / (1u64 << 24) as f32 - 0.5) * INIT
         })
         .collect();
-    for (row, &h) in e.chunks_mut(dim).zip(&heard) {
-        if !h {
-            row.fill(0.0);
+    // An item nobody played has no edge and no loss: kept at zero (Adam
+    // would otherwise walk it around under weight decay alone).
+    let forget_unheard = |e: &mut [f32]| {
+        for (row, &h) in e.chunks_mut(dim).zip(&heard) {
+            if !h {
+                row.fill(0.0);
+            }
         }
-    }
+    };
+    forget_unheard(&mut e);
     let (mut m, mut v) = (vec![0f32; ni * dim], vec![0f32; ni * dim]);
     let started = std::time::Instant::now();
-    let mut s = Buffers::default();
+    let mut work = Buffers::default();
     let (mut q, mut x, mut dx, mut dq, mut back, mut de) = Default::default();
     for epoch in 0..p.iterations {
-        graph.smooth(&e, dim, &mut q, &mut s);
+        graph.smooth(&e, dim, &mut q, &mut work);
         spmm(&graph.a, &q, dim, &mut x);
         // The loss's gradient with respect to each score, as a sparse
         // listeners × items matrix: −s at a play, +s at its negative.
@@ -181,7 +186,7 @@ pub fn train(plays: &Csr, p: &AlsParams) -> Factors {
         spmm(&g.transpose(), &x, dim, &mut dq);
         spmm(&graph.at, &dx, dim, &mut back);
         dq.par_iter_mut().zip(&back).for_each(|(a, &b)| *a += b);
-        graph.smooth(&dq, dim, &mut de, &mut s);
+        graph.smooth(&dq, dim, &mut de, &mut work);
         // Adam, with weight decay λ·E folded into the gradient.
         let t = epoch as i32 + 1;
         let (c1, c2) = (1.0 - BETA1.powi(t), 1.0 - BETA2.powi(t));
@@ -195,15 +200,11 @@ pub fn train(plays: &Csr, p: &AlsParams) -> Factors {
                 *v = BETA2 * *v + (1.0 - BETA2) * g * g;
                 *e -= LEARNING_RATE * (*m / c1) / ((*v / c2).sqrt() + EPSILON);
             });
-        for (row, &h) in e.chunks_mut(dim).zip(&heard) {
-            if !h {
-                row.fill(0.0);
-            }
-        }
+        forget_unheard(&mut e);
         tracing::debug!(epoch = epoch + 1, loss, "LightGCN epoch");
     }
     let (mut items, mut users) = (Vec::new(), Vec::new());
-    graph.smooth(&e, dim, &mut items, &mut s);
+    graph.smooth(&e, dim, &mut items, &mut work);
     spmm(&graph.a, &items, dim, &mut users);
     tracing::debug!(secs = started.elapsed().as_secs_f64(), "LightGCN trained");
     Factors {
