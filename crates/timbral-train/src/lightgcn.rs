@@ -39,23 +39,20 @@ struct Graph {
 }
 
 impl Graph {
-    /// Edge weights `c_ui / √(C_u·d_i)` (`timbral_core::lightgcn`), with
-    /// `d_i` the item's listener count, as the bundle's popularity stores it.
-    fn new(plays: &Csr, alpha: f32) -> Graph {
-        let mut degree = vec![0u32; plays.n_cols()];
-        for (_, i, _) in plays.triplets() {
-            degree[i as usize] += 1;
-        }
-        let mut triplets = Vec::with_capacity(plays.nnz());
-        for u in 0..plays.n_rows() {
-            let (cols, v) = plays.row(u);
-            let conf: Vec<f32> = v.iter().map(|&v| als::confidence(v, alpha)).collect();
-            let total: f32 = conf.iter().sum();
-            for (&i, &c) in cols.iter().zip(&conf) {
+    /// Edge weights `c_ui / √(C_u·d_i)` (`timbral_core::lightgcn`) from the
+    /// plays' confidences, with `d_i` the item's listener count as the
+    /// bundle's popularity stores it.
+    fn new(conf: &Csr) -> Graph {
+        let degree = timbral_core::Popularity::from_plays(conf).listeners;
+        let mut triplets = Vec::with_capacity(conf.nnz());
+        for u in 0..conf.n_rows() {
+            let (cols, c) = conf.row(u);
+            let total: f32 = c.iter().sum();
+            for (&i, &c) in cols.iter().zip(c) {
                 triplets.push((u as u32, i, edge_weight(c, total, degree[i as usize])));
             }
         }
-        let a = Csr::from_triplets(plays.n_rows(), plays.n_cols(), triplets);
+        let a = Csr::from_triplets(conf.n_rows(), conf.n_cols(), triplets);
         let at = a.transpose();
         Graph { a, at }
     }
@@ -105,12 +102,14 @@ fn spmm(m: &Csr, x: &[f32], dim: usize, out: &mut Vec<f32>) {
 pub fn train(plays: &Csr, p: &AlsParams) -> Factors {
     let dim = p.factors as usize;
     let (nu, ni) = (plays.n_rows(), plays.n_cols());
-    let graph = Graph::new(plays, p.alpha);
+    // Each play's confidence: its graph edge's weight and, scaled below,
+    // its loss weight.
+    let weights = plays.map_values(|v| als::confidence(v, p.alpha));
+    let graph = Graph::new(&weights);
     let heard: Vec<bool> = (0..ni).map(|i| graph.at.row_len(i) > 0).collect();
     let heard_items: Vec<u32> = (0..ni as u32).filter(|&i| heard[i as usize]).collect();
-    // Each play's loss weight: its confidence scaled to a mean of 1 over
-    // the listener's plays, as BPR's (α moves weight within a listener).
-    let weights = plays.map_values(|v| als::confidence(v, p.alpha));
+    // A play's loss weight is its confidence scaled to a mean of 1 over the
+    // listener's plays, as BPR's (α moves weight within a listener).
     let total_weight = plays.nnz().max(1) as f32;
     // Where each listener's plays start among all plays: the key of their
     // negatives, whichever thread draws them.
