@@ -102,7 +102,7 @@ pub struct MergeReport {
 
 /// Reads an alias file: `from<TAB>to` lines (blank lines skipped).
 pub fn read_aliases(path: &Path) -> Result<Vec<(String, String)>, DataError> {
-    let text = decode_text(&read_file(path)?);
+    let text = decode_text(read_file(path)?);
     let mut out = Vec::new();
     for (line, l) in lines(&text) {
         let f: Vec<&str> = l.split('\t').map(str::trim).collect();

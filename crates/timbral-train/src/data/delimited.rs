@@ -1,7 +1,6 @@
 //! Plays tables (any format [`read_table`] reads), and listener history
 //! files.
 
-use std::collections::HashMap;
 use std::path::Path;
 
 use super::table::{delimiter, read_table_bytes, Cell, Delimiter, TableFormat, Visitor};
@@ -84,7 +83,8 @@ struct PlaysVisitor<'a> {
     header: Vec<String>,
     /// user, item, plays, name column indices.
     at: (usize, usize, Option<usize>, Option<usize>),
-    names: HashMap<String, String>,
+    /// Each item's name, by index: the first row's that gives one.
+    names: Vec<Option<String>>,
 }
 
 impl Visitor for PlaysVisitor<'_> {
@@ -130,11 +130,12 @@ impl Visitor for PlaysVisitor<'_> {
         match parsed {
             Ok((user, item, plays, name)) => {
                 let (user, item) = (user.trim(), item.trim());
-                self.b.push(user, item, plays);
+                let i = self.b.push(user, item, plays) as usize;
                 if let Some(n) = name {
-                    if !self.names.contains_key(item) {
-                        self.names.insert(item.to_string(), n.into_owned());
+                    if self.names.len() <= i {
+                        self.names.resize(i + 1, None);
                     }
+                    self.names[i].get_or_insert_with(|| n.into_owned());
                 }
                 Ok(())
             }
@@ -168,7 +169,7 @@ pub fn read_plays_bytes(
         b: Builder::new(path, opts),
         header: Vec::new(),
         at: (0, 0, None, None),
-        names: HashMap::new(),
+        names: Vec::new(),
     };
     let format = TableFormat {
         delimiter: cols.delimiter,
@@ -176,10 +177,11 @@ pub fn read_plays_bytes(
     };
     read_table_bytes(path, bytes, &format, &mut v)?;
     let PlaysVisitor { b, names, .. } = v;
+    let mut names = names.into_iter();
     let item_names = b
         .item_ids()
         .iter()
-        .map(|id| names.get(id).cloned().unwrap_or_else(|| id.clone()))
+        .map(|id| names.next().flatten().unwrap_or_else(|| id.clone()))
         .collect();
     let source = path
         .file_name()

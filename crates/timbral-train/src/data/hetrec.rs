@@ -12,11 +12,10 @@ pub const ARTISTS_FILE: &str = "artists.dat";
 
 /// Decodes a file's bytes: UTF-8 where valid, else Latin-1 (every byte is a
 /// code point), which is what the non-UTF-8 HetRec files are.
-pub fn decode_text(bytes: &[u8]) -> String {
-    match std::str::from_utf8(bytes) {
-        Ok(s) => s.to_string(),
-        Err(_) => bytes.iter().map(|&b| b as char).collect(),
-    }
+pub fn decode_text(bytes: Vec<u8>) -> String {
+    // By value: UTF-8 (nearly every file) becomes the string in place, so
+    // a large plays file is never held twice.
+    String::from_utf8(bytes).unwrap_or_else(|e| e.into_bytes().iter().map(|&b| b as char).collect())
 }
 
 /// Lines numbered from 1, without `\r\n` / `\n`; blank lines skipped.
@@ -46,7 +45,7 @@ fn check_header(path: &Path, line: Option<(u64, &str)>, want: &[&str]) -> Result
 
 pub fn read_hetrec(dir: &Path, opts: ReadOptions) -> Result<Dataset, DataError> {
     let path = dir.join(PLAYS_FILE);
-    let text = decode_text(&read_file(&path)?);
+    let text = decode_text(read_file(&path)?);
     let mut rows = lines(&text);
     check_header(&path, rows.next(), &["userID", "artistID", "weight"])?;
     let mut b = Builder::new(&path, opts);
@@ -72,7 +71,9 @@ pub fn read_hetrec(dir: &Path, opts: ReadOptions) -> Result<Dataset, DataError> 
             continue;
         }
         match parse_plays("weight", f[2]) {
-            Ok(p) => b.push(user, item, p),
+            Ok(p) => {
+                b.push(user, item, p);
+            }
             Err(e) => b.bad_row(line, e)?,
         }
     }
@@ -105,7 +106,7 @@ fn read_artist_names(dir: &Path) -> Result<HashMap<String, String>, DataError> {
         );
         return Ok(HashMap::new());
     }
-    let text = decode_text(&read_file(&path)?);
+    let text = decode_text(read_file(&path)?);
     let mut rows = lines(&text);
     check_header(&path, rows.next(), &["id", "name", "url", "pictureURL"])?;
     let mut names = HashMap::new();

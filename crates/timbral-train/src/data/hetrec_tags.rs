@@ -15,7 +15,7 @@ use super::{DataError, Dataset};
 use crate::content::{normalize, MAX_TAGS};
 
 fn read(path: &Path) -> Result<String, DataError> {
-    Ok(decode_text(&crate::data::read_file(path)?))
+    Ok(decode_text(crate::data::read_file(path)?))
 }
 
 /// Every tag a listener gave an item (HetRec's `user_taggedartists.dat`),

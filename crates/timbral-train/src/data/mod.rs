@@ -174,11 +174,18 @@ impl Builder {
             .bad_row(&self.path, self.opts.skip_bad_rows, line, problem)
     }
 
-    pub fn push(&mut self, user: &str, item: &str, plays: f32) {
-        let u = self.users.intern(user);
+    /// Adds one play; returns the item's index.
+    pub fn push(&mut self, user: &str, item: &str, plays: f32) -> u32 {
+        // Plays files come grouped by listener: the previous row's listener
+        // is checked before the hash map.
+        let u = match self.triplets.last() {
+            Some(&(u, _, _)) if self.users.ids[u as usize] == user => u,
+            _ => self.users.intern(user),
+        };
         let i = self.items.intern(item);
         self.triplets.push((u, i, plays));
         self.report.rows += 1;
+        i
     }
 
     /// The item ids in order, for attaching names.

@@ -160,8 +160,7 @@ pub fn read_table_bytes(
             .map_err(|e| file_error(path, format!("not a readable gzip file: {e}")))?;
         bytes = out;
     }
-    let text = decode_text(&bytes);
-    drop(bytes);
+    let text = decode_text(bytes);
     match kind {
         FileKind::JsonLines => read_json_lines(path, &text, visitor),
         _ => {
