@@ -273,19 +273,14 @@ pub fn axpy(a: f32, x: &[f32], y: &mut [f32]) {
 #[inline(always)]
 pub fn gemv(a: &[f32], x: &[f32], y: &mut [f32]) {
     let n = x.len();
-    let mut rows = a.chunks_exact(n).zip(y.iter_mut());
-    loop {
-        match (rows.next(), rows.next(), rows.next(), rows.next()) {
-            (Some((r0, y0)), Some((r1, y1)), Some((r2, y2)), Some((r3, y3))) => {
-                [*y0, *y1, *y2, *y3] = dot4([r0, r1, r2, r3], x);
-            }
-            (first, second, third, _) => {
-                for (row, yi) in [first, second, third].into_iter().flatten() {
-                    *yi = dot(row, x);
-                }
-                return;
-            }
-        }
+    let quads = a.chunks_exact(4 * n).zip(y.chunks_exact_mut(4));
+    for (rows, yq) in quads {
+        let row = |k: usize| &rows[k * n..(k + 1) * n];
+        yq.copy_from_slice(&dot4([row(0), row(1), row(2), row(3)], x));
+    }
+    let done = y.len() - y.len() % 4;
+    for (row, yi) in a[done * n..].chunks_exact(n).zip(&mut y[done..]) {
+        *yi = dot(row, x);
     }
 }
 
