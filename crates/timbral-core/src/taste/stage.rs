@@ -74,10 +74,14 @@ pub struct StageTable {
     /// down, at least one slot) for the weakest or inactive tastes, the
     /// rest for clusters no taste covers …
     pub explore: f32,
-    /// … and the share while some cluster no taste covers has had nothing
-    /// rated: a listener's other taste is found sooner, and the share falls
-    /// back once every cluster has been tried.
+    /// … and the share while some cluster no taste covers is unprobed: a
+    /// listener's other taste is found sooner, and the share falls back
+    /// once every cluster has been tried.
     pub explore_unprobed: f32,
+    /// A cluster counts as probed once what the listener rated of it weighs
+    /// this much (a like or dislike 1, a skip `skip_weight`): one skip says
+    /// "not this one", not "not this genre", so the genre stays open.
+    pub probed_after: f32,
     /// A weak taste with at least `weak_tries` interactions and a
     /// confidence under `weak_confidence` gets no more exploration slots.
     pub weak_tries: u32,
@@ -131,7 +135,8 @@ pub const STAGES: StageTable = StageTable {
     fallback_explore: 0.2,
     explore: 0.2,
     explore_unprobed: 0.3,
-    weak_tries: 10,
+    probed_after: 1.0,
+    weak_tries: 4,
     weak_confidence: 0.1,
     active_confidence: 0.15,
     fallback_popularity: 0.15,

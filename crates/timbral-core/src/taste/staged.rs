@@ -6,7 +6,7 @@
 //!
 //! - *Cold start*: popular items, round-robin over genre clusters (or the
 //!   genres the listener named, items they lead first), one per artist,
-//!   nothing personal.
+//!   the clusters not yet tried first; nothing personal.
 //! - *Fallback*: per taste `near − p·log-popularity` (less popular picks,
 //!   to explore); 80% of the list from strong tastes, 20% from weak ones
 //!   or from clusters no taste covers yet.
@@ -228,7 +228,21 @@ impl Model {
         let stage = self.stage_of(profile);
         let blocked = self.blocked(profile, exclude);
         let picks = match stage {
-            Stage::ColdStart => self.cold_picks(&[], &blocked, k, None, None)?,
+            Stage::ColdStart if profile.interactions == 0 => {
+                self.cold_picks(&[], &blocked, k, None, None)?
+            }
+            Stage::ColdStart => {
+                // Nothing liked, something turned down: the clusters not
+                // tried yet come first, so each cold round meets new genres
+                // instead of the same most popular ones again.
+                let (shown, tried) = self.rated_by_cluster(profile);
+                let probe = Probe {
+                    shown: &shown,
+                    covered: &[],
+                    tried: &tried,
+                };
+                self.cold_picks(&[], &blocked, k, None, Some(&probe))?
+            }
             _ => self.taste_picks(profile, stage, &blocked, k),
         };
         Ok((stage, picks))
@@ -444,6 +458,33 @@ impl Model {
         Ok(out)
     }
 
+    /// How much of each genre cluster the listener has rated, and the audio
+    /// of those items: what exploration has tried. Every rated item once
+    /// (the profile's lists hold each dislike and skip, a taste's a copy);
+    /// a skip is weaker evidence against its cluster than a dislike (one
+    /// sound of a genre the listener may like), so the cluster is probed
+    /// again sooner.
+    fn rated_by_cluster(&self, profile: &Profile) -> (Vec<f32>, Vec<Vec<[f32; 9]>>) {
+        let ic = self.item_clusters();
+        let mut shown = vec![0f32; ic.len()];
+        let mut tried: Vec<Vec<[f32; 9]>> = vec![Vec::new(); ic.len()];
+        let rated = profile
+            .tastes
+            .iter()
+            .flat_map(|t| &t.liked)
+            .chain(&profile.disliked)
+            .map(|id| (id, 1.0))
+            .chain(profile.skipped.iter().map(|id| (id, STAGES.skip_weight)));
+        for (id, w) in rated {
+            let Ok(i) = self.item_index(id) else { continue };
+            if let Some(c) = ic.primary(i as usize) {
+                shown[c as usize] += w;
+                tried[c as usize].extend(audio01(self, i as usize));
+            }
+        }
+        (shown, tried)
+    }
+
     /// The standardised fused score of the listener's play history over
     /// every item, where there is a history.
     fn history_scores(&self, profile: &Profile, blocked: &[bool]) -> Option<Vec<f32>> {
@@ -543,31 +584,16 @@ impl Model {
             .collect();
         let ic = self.item_clusters();
         let uncovered = |i: usize| ic.primary(i).is_some_and(|c| !covered.contains(&c));
-        let mut shown = vec![0f32; ic.len()];
-        let mut tried: Vec<Vec<[f32; 9]>> = vec![Vec::new(); ic.len()];
-        // Every rated item once (the profile's lists hold each dislike and
-        // skip, a taste's a copy): a skip is weaker evidence against its
-        // cluster than a dislike (one sound of a genre the listener may
-        // like), so the cluster is probed again sooner.
-        let rated = profile
-            .tastes
-            .iter()
-            .flat_map(|t| &t.liked)
-            .chain(&profile.disliked)
-            .map(|id| (id, 1.0))
-            .chain(profile.skipped.iter().map(|id| (id, t.skip_weight)));
-        for (id, w) in rated {
-            let Ok(i) = self.item_index(id) else { continue };
-            if let Some(c) = ic.primary(i as usize) {
-                shown[c as usize] += w;
-                tried[c as usize].extend(audio01(self, i as usize));
-            }
-        }
-        // A cluster no taste covers and nothing of it rated yet, with items
-        // left to show: while one remains, ranking and model-based probe
-        // more (`StageTable::explore_unprobed`).
+        let (shown, tried) = self.rated_by_cluster(profile);
+        // A cluster no taste covers and not yet probed, with items left to
+        // show: while one remains, ranking and model-based probe more
+        // (`StageTable::explore_unprobed`, `probed_after`).
         let unprobed = (0..self.n_items()).any(|i| {
-            !blocked[i] && uncovered(i) && ic.primary(i).is_some_and(|c| shown[c as usize] == 0.0)
+            !blocked[i]
+                && uncovered(i)
+                && ic
+                    .primary(i)
+                    .is_some_and(|c| shown[c as usize] < t.probed_after)
         });
         let explore_share = match stage {
             Stage::Fallback => t.fallback_explore,

@@ -165,15 +165,23 @@ fn ranking_probes_more_while_some_cluster_is_unprobed() {
         unprobed.contains(&1) && unprobed.contains(&2),
         "{unprobed:?}"
     );
-    // Both tried: back to the small share.
+    // J-pop disliked, latin skipped once: one skip says "not this one",
+    // so latin is still open, and probed first.
     p.feedback(&m, 31, Feedback::Dislike).unwrap();
     p.feedback(&m, 61, Feedback::Skip).unwrap();
-    let tried = probes(&p);
-    assert_eq!(tried.len(), (10.0 * STAGES.explore).round() as usize);
-    // A skip counts less against its cluster than a dislike: latin first.
+    const { assert!(STAGES.skip_weight < STAGES.probed_after) };
+    let open = probes(&p);
+    assert_eq!(
+        open.len(),
+        (10.0 * STAGES.explore_unprobed).round() as usize
+    );
     let (_, picks) = m.recommend_staged(&mut p.clone(), &[], 10).unwrap();
     let first = picks.iter().find(|x| x.explore).unwrap();
     assert_eq!(style(first.index), 2, "{picks:?}");
+    // Latin skipped again: both tried, back to the small share.
+    p.feedback(&m, 63, Feedback::Skip).unwrap();
+    let tried = probes(&p);
+    assert_eq!(tried.len(), (10.0 * STAGES.explore).round() as usize);
 }
 
 #[test]
@@ -264,6 +272,27 @@ fn cold_start_is_popular_diverse_and_leaves_out_excluded_genres() {
     let latin = m.cold_start_staged(&p, &["latin".into()], 5).unwrap();
     assert!(latin.iter().all(|x| style(x.index) == 2), "{latin:?}");
     assert!(m.cold_start_staged(&p, &["polka".into()], 5).is_err());
+}
+
+#[test]
+fn cold_start_tries_the_clusters_not_yet_rated_first() {
+    let m = many_styles();
+    let mut p = Profile::default();
+    let (_, first) = m.recommend_staged(&mut p, &[], 2).unwrap();
+    let styles: Vec<usize> = first.iter().map(|x| style(x.index)).collect();
+    assert_eq!(styles, [0, 1]);
+    // Metal skipped, j-pop disliked: still cold, and the next round opens
+    // with latin, never rated; then metal, since a skip is weaker evidence
+    // against its genre than a dislike.
+    p.feedback(&m, first[0].index, Feedback::Skip).unwrap();
+    p.feedback(&m, first[1].index, Feedback::Dislike).unwrap();
+    let (stage, next) = m.recommend_staged(&mut p, &[], 2).unwrap();
+    assert_eq!(stage, Stage::ColdStart);
+    let styles: Vec<usize> = next.iter().map(|x| style(x.index)).collect();
+    assert_eq!(styles, [2, 0], "{next:?}");
+    assert!(next
+        .iter()
+        .all(|x| !first.iter().any(|f| f.index == x.index)));
 }
 
 #[test]
