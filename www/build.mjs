@@ -83,6 +83,30 @@ function songsBundlePath() {
   return out;
 }
 
+// wasm-opt in place, through a cache keyed by the module's bytes, the flags
+// and binaryen's version: npm's binaryen is itself wasm, single-threaded,
+// and takes minutes over the encoder; a rebuild of unchanged modules (the
+// second build in tests/run.sh, an edit to the app alone) reuses its output.
+function wasmOpt(wasm, flags) {
+  const binaryen = JSON.parse(fs.readFileSync(path.join(www, "node_modules", "binaryen", "package.json"), "utf8")).version;
+  const key = createHash("sha256")
+    .update(JSON.stringify([binaryen, flags]))
+    .update(fs.readFileSync(wasm))
+    .digest("hex");
+  const cache = path.join(root, "target", "www", "wasm-opt-cache");
+  const hit = path.join(cache, `${key}.wasm`);
+  if (fs.existsSync(hit)) {
+    console.log(`wasm-opt ${path.basename(wasm)}: unchanged input, output from ${path.relative(root, hit)}`);
+    fs.copyFileSync(hit, wasm);
+    return;
+  }
+  run(path.join(www, "node_modules", ".bin", "wasm-opt"), [...flags, wasm, "-o", wasm]);
+  fs.mkdirSync(cache, { recursive: true });
+  // Written whole, then renamed: a killed build leaves no half file.
+  fs.copyFileSync(wasm, `${hit}.tmp`);
+  fs.renameSync(`${hit}.tmp`, hit);
+}
+
 // 1–2. The wasm modules.
 fs.rmSync(dist, { recursive: true, force: true });
 fs.mkdirSync(pkg, { recursive: true });
@@ -96,7 +120,7 @@ for (const m of config.module) {
   run("wasm-bindgen", [input, "--target", config.build["bindgen-target"], "--out-dir", pkg, "--typescript"]);
   const wasm = path.join(pkg, `${name}_bg.wasm`);
   const before = fs.statSync(wasm).size;
-  run(path.join(www, "node_modules", ".bin", "wasm-opt"), [...m["wasm-opt"], wasm, "-o", wasm]);
+  wasmOpt(wasm, m["wasm-opt"]);
   const raw = fs.statSync(wasm).size;
   const gz = gzipSize(wasm);
   const glue = fs.statSync(path.join(pkg, `${name}.js`)).size;
