@@ -87,8 +87,8 @@ function songsBundlePath() {
 // and binaryen's version: npm's binaryen is itself wasm, single-threaded,
 // and takes minutes over the encoder; a rebuild of unchanged modules (the
 // second build in tests/run.sh, an edit to the app alone) reuses its output.
+const binaryen = JSON.parse(fs.readFileSync(path.join(www, "node_modules", "binaryen", "package.json"), "utf8")).version;
 function wasmOpt(wasm, flags) {
-  const binaryen = JSON.parse(fs.readFileSync(path.join(www, "node_modules", "binaryen", "package.json"), "utf8")).version;
   const key = createHash("sha256")
     .update(JSON.stringify([binaryen, flags]))
     .update(fs.readFileSync(wasm))
