@@ -82,6 +82,9 @@ pub struct StageTable {
     /// this much (a like or dislike 1, a skip `skip_weight`): one skip says
     /// "not this one", not "not this genre", so the genre stays open.
     pub probed_after: f32,
+    /// How much a like of a cluster no taste covers counts for probing it
+    /// again, against a dislike's 1.
+    pub like_credit: f32,
     /// A weak taste with at least `weak_tries` interactions and a
     /// confidence under `weak_confidence` gets no more exploration slots.
     pub weak_tries: u32,
@@ -136,6 +139,7 @@ pub const STAGES: StageTable = StageTable {
     explore: 0.2,
     explore_unprobed: 0.3,
     probed_after: 1.0,
+    like_credit: 2.0,
     weak_tries: 4,
     weak_confidence: 0.1,
     active_confidence: 0.15,

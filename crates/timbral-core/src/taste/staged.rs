@@ -61,14 +61,32 @@ impl Pick {
     }
 }
 
-/// What exploration knows: how many items of each cluster the listener
-/// has rated, and the clusters their tastes cover.
+/// What exploration knows: how much each cluster has been turned down,
+/// and the clusters the listener's tastes cover.
 struct Probe<'a> {
-    shown: &'a [f32],
+    /// Per cluster: [`Rated::doubt`]. The least doubted is probed first.
+    doubt: &'a [f32],
     covered: &'a [u16],
     /// Per cluster: the audio of the items of it already rated. A cluster
     /// is not one sound; its next probe should not sound like a failed one.
     tried: &'a [Vec<[f32; 9]>],
+}
+
+/// What the listener has rated of each genre cluster.
+struct Rated {
+    /// Likes and dislikes count 1, a skip `skip_weight`: a cluster is
+    /// probed once this reaches `probed_after`.
+    shown: Vec<f32>,
+    /// Dislikes count 1 and a skip `skip_weight`: one skip says "not this
+    /// one", not "not this genre", so the cluster is probed again sooner.
+    /// A like counts `-like_credit`: a cluster with a like that no taste
+    /// covers (its taste failed and was retired: the first items probed
+    /// there were the wrong corner of it) is the likeliest place for a
+    /// taste still to find, so it is probed again first.
+    doubt: Vec<f32>,
+    /// The audio of the items rated. A cluster is not one sound; its next
+    /// probe should not sound like a failed one.
+    tried: Vec<Vec<[f32; 9]>>,
 }
 
 /// One list of candidates and the slots it fills.
@@ -235,11 +253,11 @@ impl Model {
                 // Nothing liked, something turned down: the clusters not
                 // tried yet come first, so each cold round meets new genres
                 // instead of the same most popular ones again.
-                let (shown, tried) = self.rated_by_cluster(profile);
+                let rated = self.rated_by_cluster(profile);
                 let probe = Probe {
-                    shown: &shown,
+                    doubt: &rated.doubt,
                     covered: &[],
-                    tried: &tried,
+                    tried: &rated.tried,
                 };
                 self.cold_picks(&[], &blocked, k, None, Some(&probe))?
             }
@@ -297,7 +315,7 @@ impl Model {
     /// Popular items round-robin over groups (the named genres, else each
     /// item's main cluster), one per artist. `only` restricts the items
     /// (exploration: clusters no taste covers); `probe` orders the clusters
-    /// for exploration: the least explored first (`Probe::shown`), and of
+    /// for exploration: the least doubted first (`Probe::doubt`), and of
     /// those the least like the clusters the tastes cover, so a listener's
     /// other, contradictory taste is found before its near neighbours.
     fn cold_picks(
@@ -408,7 +426,7 @@ impl Model {
                             .iter()
                             .map(|&x| ic.affinity(c, x))
                             .fold(0f32, f32::max);
-                        (p.shown[c as usize], like)
+                        (p.doubt[c as usize], like)
                     })
             })
         };
@@ -458,31 +476,37 @@ impl Model {
         Ok(out)
     }
 
-    /// How much of each genre cluster the listener has rated, and the audio
-    /// of those items: what exploration has tried. Every rated item once
-    /// (the profile's lists hold each dislike and skip, a taste's a copy);
-    /// a skip is weaker evidence against its cluster than a dislike (one
-    /// sound of a genre the listener may like), so the cluster is probed
-    /// again sooner.
-    fn rated_by_cluster(&self, profile: &Profile) -> (Vec<f32>, Vec<Vec<[f32; 9]>>) {
+    /// How much of each genre cluster the listener has rated, how much
+    /// they turned it down, and the audio of what they rated: what
+    /// exploration has tried. Every rated item once (the profile's lists
+    /// hold each dislike and skip, a taste's a copy).
+    fn rated_by_cluster(&self, profile: &Profile) -> Rated {
         let ic = self.item_clusters();
-        let mut shown = vec![0f32; ic.len()];
-        let mut tried: Vec<Vec<[f32; 9]>> = vec![Vec::new(); ic.len()];
-        let rated = profile
-            .tastes
-            .iter()
-            .flat_map(|t| &t.liked)
-            .chain(&profile.disliked)
-            .map(|id| (id, 1.0))
-            .chain(profile.skipped.iter().map(|id| (id, STAGES.skip_weight)));
-        for (id, w) in rated {
+        let t = &STAGES;
+        let mut rated = Rated {
+            shown: vec![0f32; ic.len()],
+            doubt: vec![0f32; ic.len()],
+            tried: vec![Vec::new(); ic.len()],
+        };
+        let liked = profile.tastes.iter().flat_map(|x| &x.liked);
+        let rated_ids = liked
+            .map(|id| (id, 1.0, -t.like_credit))
+            .chain(profile.disliked.iter().map(|id| (id, 1.0, 1.0)))
+            .chain(
+                profile
+                    .skipped
+                    .iter()
+                    .map(|id| (id, t.skip_weight, t.skip_weight)),
+            );
+        for (id, weight, doubt) in rated_ids {
             let Ok(i) = self.item_index(id) else { continue };
             if let Some(c) = ic.primary(i as usize) {
-                shown[c as usize] += w;
-                tried[c as usize].extend(audio01(self, i as usize));
+                rated.shown[c as usize] += weight;
+                rated.doubt[c as usize] += doubt;
+                rated.tried[c as usize].extend(audio01(self, i as usize));
             }
         }
-        (shown, tried)
+        rated
     }
 
     /// The standardised fused score of the listener's play history over
@@ -584,7 +608,7 @@ impl Model {
             .collect();
         let ic = self.item_clusters();
         let uncovered = |i: usize| ic.primary(i).is_some_and(|c| !covered.contains(&c));
-        let (shown, tried) = self.rated_by_cluster(profile);
+        let rated = self.rated_by_cluster(profile);
         // A cluster no taste covers and not yet probed, with items left to
         // show: while one remains, ranking and model-based probe more
         // (`StageTable::explore_unprobed`, `probed_after`).
@@ -593,7 +617,7 @@ impl Model {
                 && uncovered(i)
                 && ic
                     .primary(i)
-                    .is_some_and(|c| shown[c as usize] < t.probed_after)
+                    .is_some_and(|c| rated.shown[c as usize] < t.probed_after)
         });
         let explore_share = match stage {
             Stage::Fallback => t.fallback_explore,
@@ -659,9 +683,9 @@ impl Model {
         if explore_n > 0 {
             let covered: Vec<u16> = covered.iter().copied().collect();
             let probe = Probe {
-                shown: &shown,
+                doubt: &rated.doubt,
                 covered: &covered,
-                tried: &tried,
+                tried: &rated.tried,
             };
             let picks = self
                 .cold_picks(&[], blocked, explore_n * 3, Some(&uncovered), Some(&probe))

@@ -185,6 +185,41 @@ fn ranking_probes_more_while_some_cluster_is_unprobed() {
 }
 
 #[test]
+fn a_liked_cluster_whose_taste_failed_is_probed_again_before_a_disliked_one() {
+    let m = many_styles();
+    let mut p = Profile::default();
+    like(&m, &mut p, &[0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20]);
+    // One j-pop like, then three j-pop songs of the wrong corner skipped:
+    // the taste has failed and takes no more slots …
+    like(&m, &mut p, &[30]);
+    let jpop = p.tastes[1].id;
+    for i in [33, 35, 37] {
+        p.feedback_from(&m, i, Feedback::Skip, Shown::ByTaste(jpop))
+            .unwrap();
+    }
+    let failed = &p.tastes[1];
+    assert!(failed.interactions() >= STAGES.weak_tries);
+    assert!(failed.confidence(&STAGES) < STAGES.weak_confidence);
+    // … while latin was turned down once. J-pop has been rated more, but
+    // it holds a like: it is the likelier home of a taste still to find.
+    p.feedback(&m, 61, Feedback::Dislike).unwrap();
+    let (stage, picks) = m.recommend_staged(&mut p.clone(), &[], 10).unwrap();
+    assert_eq!(stage, Stage::Ranking);
+    let probes: Vec<usize> = picks
+        .iter()
+        .filter(|x| x.explore)
+        .map(|x| style(x.index))
+        .collect();
+    assert_eq!(probes.first(), Some(&1), "{picks:?}");
+    // Without the like, the skips count against j-pop: latin comes first.
+    let mut q = p.clone();
+    q.feedback(&m, 30, Feedback::Dislike).unwrap();
+    let (_, picks) = m.recommend_staged(&mut q, &[], 10).unwrap();
+    let first = picks.iter().find(|x| x.explore).unwrap();
+    assert_eq!(style(first.index), 2, "{picks:?}");
+}
+
+#[test]
 fn a_tastes_audio_weights_grow_on_what_parts_its_likes_from_its_dislikes() {
     use super::space::{Space, AUDIO_WEIGHTS};
     use super::staged::TasteView;

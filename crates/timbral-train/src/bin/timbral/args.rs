@@ -367,6 +367,9 @@ pub(crate) enum Cmd {
     Demo {
         #[arg(long, default_value = "timbral-demo.bundle")]
         out: PathBuf,
+        /// What the CF tuner may spend, as `train --budget` says.
+        #[arg(long, default_value = "60s", value_parser = parse_budget)]
+        budget: f64,
     },
 }
 

@@ -366,7 +366,11 @@ fn codec_name(codec: u32) -> &'static str {
     }
 }
 
-pub(crate) fn demo(path: &Path, out: &mut dyn Write) -> Result<()> {
+pub(crate) fn demo(path: &Path, budget_s: f64, out: &mut dyn Write) -> Result<()> {
+    let search = Search {
+        budget_s,
+        ..Search::default()
+    };
     let s = synth::generate(SynthConfig::default());
     let ds = &s.data;
     writeln!(out, "Timbral demo on the {}", ds.source)?;
@@ -386,15 +390,14 @@ pub(crate) fn demo(path: &Path, out: &mut dyn Write) -> Result<()> {
         42,
         &[10, 20],
         &eval::MODELS,
-        Search::default(),
+        search,
         true,
     );
     writeln!(out, "{report}")?;
 
     // The CF model chosen on a validation split of the plays, as `train`
     // chooses it.
-    let choice =
-        timbral_train::cf_tune::choose(&ds.plays, AlsParams::default(), 42, Search::default());
+    let choice = timbral_train::cf_tune::choose(&ds.plays, AlsParams::default(), 42, search);
     writeln!(out, "{choice}")?;
     let params = choice.als;
     #[cfg_attr(not(feature = "content"), allow(unused_mut))]

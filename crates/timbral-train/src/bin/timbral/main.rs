@@ -612,7 +612,7 @@ fn run(cli: Cli) -> Result<()> {
             },
             &mut out,
         )?,
-        Cmd::Demo { out: path } => demo(&path, &mut out)?,
+        Cmd::Demo { out: path, budget } => demo(&path, budget, &mut out)?,
     }
     out.flush()?;
     Ok(())
