@@ -67,8 +67,7 @@ struct Probe<'a> {
     /// Per cluster: [`Rated::doubt`]. The least doubted is probed first.
     doubt: &'a [f32],
     covered: &'a [u16],
-    /// Per cluster: the audio of the items of it already rated. A cluster
-    /// is not one sound; its next probe should not sound like a failed one.
+    /// Per cluster: [`Rated::tried`].
     tried: &'a [Vec<[f32; 9]>],
 }
 
