@@ -76,7 +76,11 @@ pub struct StageTable {
     pub explore: f32,
     /// … and the share while some cluster no taste covers is unprobed: a
     /// listener's other taste is found sooner, and the share falls back
-    /// once every cluster has been tried.
+    /// once every cluster has been tried. Half: every cluster costs one
+    /// probe whatever the share, so a larger share spends the same slots
+    /// sooner, and a genre first turned down (a probe from the wrong corner
+    /// of it waits until every unprobed one has had its turn) gets its
+    /// second probe rounds earlier.
     pub explore_unprobed: f32,
     /// A cluster counts as probed once what the listener rated of it weighs
     /// this much (a like or dislike 1, a skip `skip_weight`): one skip says
@@ -137,7 +141,7 @@ pub const STAGES: StageTable = StageTable {
     strong_confidence: 0.4,
     fallback_explore: 0.2,
     explore: 0.2,
-    explore_unprobed: 0.3,
+    explore_unprobed: 0.5,
     probed_after: 1.0,
     like_credit: 2.0,
     weak_tries: 4,

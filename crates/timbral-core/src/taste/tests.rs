@@ -260,19 +260,22 @@ fn a_dislike_pushes_its_taste_away_and_penalises_its_neighbours() {
         "{} interactions",
         p.interactions
     );
-    let (_, before) = m.recommend_staged(&mut p.clone(), &[], 20).unwrap();
+    // Long enough that the taste's share (half the list goes to probing
+    // while a cluster is unprobed) reaches the odd sub-style.
+    let (_, before) = m.recommend_staged(&mut p.clone(), &[], 30).unwrap();
     let rank = |list: &[Pick], i: u32| list.iter().position(|x| x.index == i);
     // Dislike the odd sub-style's best song: its taste is pushed away and
     // its near neighbours (the other odd metal songs) fall, even ones not.
     p.feedback_from(&m, 7, Feedback::Dislike, Shown::ByTaste(0))
         .unwrap();
     assert_eq!(p.tastes[0].disliked, vec![id(7)]);
-    let (_, after) = m.recommend_staged(&mut p.clone(), &[], 20).unwrap();
+    let (_, after) = m.recommend_staged(&mut p.clone(), &[], 30).unwrap();
     assert!(rank(&after, 7).is_none(), "a disliked item is never shown");
     let odd_before: Vec<usize> = [9, 11, 13]
         .iter()
         .filter_map(|&i| rank(&before, i))
         .collect();
+    assert!(!odd_before.is_empty(), "{before:?}");
     let odd_after: Vec<usize> = [9, 11, 13]
         .iter()
         .filter_map(|&i| rank(&after, i))
