@@ -89,6 +89,13 @@ pub struct StageTable {
     /// How much a like of a cluster no taste covers counts for probing it
     /// again, against a dislike's 1.
     pub like_credit: f32,
+    /// A cluster with fewer items left than this many lists' worth is
+    /// probed as late as one turned down once: a taste there could not
+    /// hold its share of the lists for long, and one probe each of a
+    /// catalogue's dozen niches would push back the second probes that
+    /// genres first tried from the wrong corner need. The share stays at
+    /// `explore_unprobed` until the small ones have had their turn too.
+    pub probe_min_lists: usize,
     /// A weak taste with at least `weak_tries` interactions and a
     /// confidence under `weak_confidence` gets no more exploration slots.
     pub weak_tries: u32,
@@ -144,6 +151,7 @@ pub const STAGES: StageTable = StageTable {
     explore_unprobed: 0.5,
     probed_after: 1.0,
     like_credit: 2.0,
+    probe_min_lists: 4,
     weak_tries: 4,
     weak_confidence: 0.1,
     active_confidence: 0.15,

@@ -14,8 +14,9 @@
 //!   minus the dislike penalty; the list split evenly over the genres
 //!   that lead the active tastes (then over each genre's tastes), an
 //!   exploration share for the weak and for the clusters no active taste
-//!   covers (the least probed, then the least kin to the covered ones,
-//!   with items unlike the failed probes). Each taste ranks only the items
+//!   covers (the least probed, a niche too small to hold a taste as if
+//!   turned down once, then the least kin to the covered ones, with items
+//!   unlike the failed probes). Each taste ranks only the items
 //!   of its own main clusters.
 //! - *Model-based*: a taste with a model re-ranks its ranking shortlist by
 //!   the model's probability.
@@ -69,6 +70,9 @@ struct Probe<'a> {
     covered: &'a [u16],
     /// Per cluster: [`Rated::tried`].
     tried: &'a [Vec<[f32; 9]>],
+    /// A cluster with fewer items left to show than this is probed as late
+    /// as one turned down once (`StageTable::probe_min_lists`).
+    min_items: usize,
 }
 
 /// What the listener has rated of each genre cluster.
@@ -257,6 +261,7 @@ impl Model {
                     doubt: &rated.doubt,
                     covered: &[],
                     tried: &rated.tried,
+                    min_items: STAGES.probe_min_lists * k,
                 };
                 self.cold_picks(&[], &blocked, k, None, Some(&probe))?
             }
@@ -380,8 +385,11 @@ impl Model {
             }
             g
         };
+        // Each group's items left to show, before the cut to the top few.
+        let mut left: Vec<usize> = Vec::with_capacity(groups.len());
         for g in &mut groups {
             let n = g.len();
+            left.push(n);
             *g = top_k(std::mem::take(g), n.min(4 * k));
             let tried = probe
                 .zip(g.first().and_then(|s| ic.primary(s.index as usize)))
@@ -415,8 +423,12 @@ impl Model {
                 }
             }
         }
-        groups.retain(|g| !g.is_empty());
-        let explored = |g: &[Scored]| -> (f32, f32) {
+        let mut groups: Vec<(Vec<Scored>, usize)> = groups
+            .into_iter()
+            .zip(left)
+            .filter(|(g, _)| !g.is_empty())
+            .collect();
+        let explored = |g: &[Scored], left: usize| -> (f32, f32) {
             probe.map_or((0.0, 0.0), |p| {
                 ic.primary(g[0].index as usize)
                     .map_or((f32::INFINITY, 1.0), |c| {
@@ -425,17 +437,21 @@ impl Model {
                             .iter()
                             .map(|&x| ic.affinity(c, x))
                             .fold(0f32, f32::max);
-                        (p.doubt[c as usize], like)
+                        // Too small to hold a taste's share for long: after
+                        // the second probes of genres turned down once.
+                        let small = if left < p.min_items { 1.0 } else { 0.0 };
+                        (p.doubt[c as usize] + small, like)
                     })
             })
         };
-        groups.sort_by(|a, b| {
-            let (x, y) = (explored(a), explored(b));
+        groups.sort_by(|(a, na), (b, nb)| {
+            let (x, y) = (explored(a, *na), explored(b, *nb));
             x.0.total_cmp(&y.0)
                 .then(x.1.total_cmp(&y.1))
                 .then(b[0].score.total_cmp(&a[0].score))
                 .then(a[0].index.cmp(&b[0].index))
         });
+        let groups: Vec<Vec<Scored>> = groups.into_iter().map(|(g, _)| g).collect();
         let credits = self.credits();
         let mut artists: HashSet<&str> = HashSet::new();
         let mut out: Vec<Pick> = Vec::with_capacity(k);
@@ -685,6 +701,7 @@ impl Model {
                 doubt: &rated.doubt,
                 covered: &covered,
                 tried: &rated.tried,
+                min_items: t.probe_min_lists * k,
             };
             let picks = self
                 .cold_picks(&[], blocked, explore_n * 3, Some(&uncovered), Some(&probe))

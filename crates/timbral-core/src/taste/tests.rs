@@ -185,6 +185,30 @@ fn ranking_probes_more_while_some_cluster_is_unprobed() {
 }
 
 #[test]
+fn a_cluster_too_small_to_hold_a_taste_is_probed_after_one_turned_down_once() {
+    let m = many_styles();
+    let mut p = Profile::default();
+    like(&m, &mut p, &[0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20]);
+    // J-pop skipped once (still open, but turned down a little); latin
+    // never rated.
+    p.feedback(&m, 31, Feedback::Skip).unwrap();
+    let k = 6;
+    let first_probe = |exclude: &[u32]| -> usize {
+        let (stage, picks) = m.recommend_staged(&mut p.clone(), exclude, k).unwrap();
+        assert_eq!(stage, Stage::Ranking);
+        style(picks.iter().find(|x| x.explore).unwrap().index)
+    };
+    // Latin has all its songs left: untried, so probed first.
+    assert!(PER_STYLE >= STAGES.probe_min_lists * k);
+    assert_eq!(first_probe(&[]), 2);
+    // With latin down to fewer songs than `probe_min_lists` lists' worth,
+    // the genre turned down once gets its second probe first.
+    let gone: Vec<u32> = (60..60 + PER_STYLE as u32 - 18).collect();
+    assert!(18 < STAGES.probe_min_lists * k);
+    assert_eq!(first_probe(&gone), 1);
+}
+
+#[test]
 fn a_liked_cluster_whose_taste_failed_is_probed_again_before_a_disliked_one() {
     let m = many_styles();
     let mut p = Profile::default();
